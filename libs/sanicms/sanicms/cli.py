@@ -1,0 +1,62 @@
+"""Each service's command line: ``python -m <service> [serve|migrate|check]``.
+
+Settings are loaded and checked here first, so a bad setting ends start-up with one line
+naming it (exit status 2) instead of a traceback from inside a worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sanic import Sanic
+from sanic.worker.loader import AppLoader
+
+from .config import ConfigError, load_settings
+
+
+def main(*, service: str, settings_module: str, factory: Callable[[], Sanic],
+         migrate: Callable[[dict], Any] | None = None, argv: Sequence[str] | None = None) -> None:
+    """Entry point shared by the services; ``factory`` must be a module-level function."""
+    parser = argparse.ArgumentParser(prog=service, description=f"the {service} service")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "check"],
+                        help="serve (default), migrate the database, or check the settings")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(settings_module)
+    except ConfigError as exc:
+        print(f"{service}: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if args.command == "check":
+        print(f"{service}: settings OK")
+    elif args.command == "migrate":
+        if migrate is None:
+            print(f"{service}: no migrations", file=sys.stderr)
+            return
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        migrate(settings)
+    else:
+        serve(factory, settings)
+
+
+def serve(factory: Callable[[], Sanic], settings: dict) -> None:
+    """Run with Sanic's own runner: one worker per ``WORKERS``, graceful on SIGTERM/SIGINT."""
+    loader = AppLoader(factory=factory)
+    app = loader.load()
+    workers = settings["WORKERS"]
+    app.prepare(
+        host=settings["HOST"],
+        port=settings["PORT"],
+        workers=workers,
+        single_process=workers == 1,
+        debug=settings["DEBUG"],
+        access_log=settings.get("ACCESS_LOG", False),
+        motd=False,
+    )
+    if workers == 1:
+        Sanic.serve_single(primary=app)
+    else:
+        Sanic.serve(primary=app, app_loader=loader)

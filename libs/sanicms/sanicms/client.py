@@ -1,0 +1,198 @@
+"""Calls to other services over aiohttp: one session per downstream, a timeout on every call.
+
+``ServiceClient.get(request, "/cities/1")`` returns the downstream's ``data`` (it speaks the
+same envelope). Failures become API errors the caller may let through: unreachable -> 503,
+too slow -> 504, a 5xx or garbage -> 502, a 4xx -> :class:`DownstreamError` (also a 502
+unless the caller catches it, e.g. to turn a 404 into "no such city").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import aiohttp
+import ujson
+
+from .config import service_url_setting
+from .errors import BadGateway, GatewayTimeout, ServiceUnavailable
+
+log = logging.getLogger("sanicms.client")
+T = TypeVar("T")
+
+#: Hook around each call: ``observer(request, service, method, url, headers)`` may add
+#: headers (trace propagation) and returns a context manager, or None.
+CallObserver = Callable[[Any, str, str, str, dict], Any]
+
+
+class DownstreamError(BadGateway):
+    """The downstream refused the call with a 4xx; ``status`` and its ``message`` say why."""
+
+    def __init__(self, service: str, status: int, message: str, error: Any = None) -> None:
+        super().__init__(
+            f"{service} service refused the call ({status}): {message}",
+            code=50201,
+            error={"service": service, "status": status, "detail": error},
+        )
+        self.service = service
+        self.status = status
+        self.downstream_message = message
+
+
+class ServiceClient:
+    """A keep-alive connection pool to one downstream service, opened with the server."""
+
+    def __init__(self, name: str, base_url: str, *, timeout: float = 5.0,
+                 connect_timeout: float = 1.0, pool_size: int = 100) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.connect_timeout = min(connect_timeout, timeout)
+        self.pool_size = pool_size
+        self.session: aiohttp.ClientSession | None = None
+        self.observe: CallObserver | None = None
+
+    async def open(self) -> None:
+        connector = aiohttp.TCPConnector(limit=self.pool_size, ttl_dns_cache=60, enable_cleanup_closed=True)
+        self.session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.timeout, connect=self.connect_timeout),
+            json_serialize=ujson.dumps,
+            raise_for_status=False,
+        )
+
+    async def close(self) -> None:
+        if self.session is not None:
+            session, self.session = self.session, None
+            await session.close()
+
+    async def get(self, request: Any, path: str, *, params: Mapping[str, Any] | None = None,
+                  timeout: float | None = None) -> Any:
+        return await self.call(request, "GET", path, params=params, timeout=timeout)
+
+    async def post(self, request: Any, path: str, *, json: Any = None, timeout: float | None = None) -> Any:
+        return await self.call(request, "POST", path, json=json, timeout=timeout)
+
+    async def put(self, request: Any, path: str, *, json: Any = None, timeout: float | None = None) -> Any:
+        return await self.call(request, "PUT", path, json=json, timeout=timeout)
+
+    async def delete(self, request: Any, path: str, *, timeout: float | None = None) -> Any:
+        return await self.call(request, "DELETE", path, timeout=timeout)
+
+    async def call(self, request: Any, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                   json: Any = None, timeout: float | None = None) -> Any:
+        """One call; returns the downstream's ``data``. ``timeout`` overrides the default."""
+        if self.session is None:
+            raise ServiceUnavailable(f"{self.name} client is not open", code=50304)
+        url = self.base_url + path
+        headers: dict[str, str] = {"accept": "application/json"}
+        observer = self.observe(request, self.name, method, url, headers) if self.observe else None
+        if observer is None:
+            return await self._send(method, url, params, json, headers, timeout)
+        with observer:
+            return await self._send(method, url, params, json, headers, timeout)
+
+    async def _send(self, method: str, url: str, params: Any, json: Any, headers: dict,
+                    timeout: float | None) -> Any:
+        kwargs: dict[str, Any] = {"params": _query(params), "json": json, "headers": headers}
+        if timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, connect=min(self.connect_timeout, timeout))
+        try:
+            async with self.session.request(method, url, **kwargs) as resp:
+                raw = await resp.read()
+                return self._unwrap(resp.status, raw)
+        except asyncio.TimeoutError:
+            raise GatewayTimeout(f"{self.name} service did not answer in time", code=50401,
+                                 error={"service": self.name}) from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            log.warning("%s service unreachable: %s", self.name, exc)
+            raise ServiceUnavailable(f"{self.name} service is unreachable", code=50303,
+                                     error={"service": self.name}) from None
+
+    def _unwrap(self, status: int, raw: bytes) -> Any:
+        try:
+            body = ujson.loads(raw) if raw else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("code"), int):
+            raise BadGateway(f"{self.name} service sent a response that is not the unified format",
+                             code=50202, error={"service": self.name, "status": status})
+        if 400 <= status < 500:
+            raise DownstreamError(self.name, status, str(body.get("message", "")), body.get("error"))
+        if status >= 300 or body["code"] != 0:
+            raise BadGateway(f"{self.name} service failed ({status})", code=50203,
+                             error={"service": self.name, "status": status, "message": body.get("message")})
+        return body.get("data")
+
+
+def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """aiohttp wants strings; lists become comma-separated values (``ids=1,2,3``)."""
+    if not params:
+        return None
+    out = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, set)):
+            value = ",".join(str(v) for v in value)
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        out[key] = str(value)
+    return out
+
+
+class Clients:
+    """The downstream clients of one app, by service name: ``app.ctx.clients.city``."""
+
+    def __init__(self, clients: Mapping[str, ServiceClient]) -> None:
+        self._clients = dict(clients)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> "Clients":
+        return cls({
+            name: ServiceClient(
+                name,
+                settings[service_url_setting(name)],
+                timeout=settings["CLIENT_TIMEOUT"],
+                connect_timeout=settings["CLIENT_CONNECT_TIMEOUT"],
+                pool_size=settings["CLIENT_POOL_SIZE"],
+            )
+            for name in settings["DOWNSTREAM_SERVICES"]
+        })
+
+    def __getattr__(self, name: str) -> ServiceClient:
+        try:
+            return self._clients[name]
+        except KeyError:
+            raise AttributeError(f"no downstream service named {name!r}") from None
+
+    def __getitem__(self, name: str) -> ServiceClient:
+        return self._clients[name]
+
+    def __iter__(self):
+        return iter(self._clients.values())
+
+    async def open(self) -> None:
+        for client in self:
+            await client.open()
+
+    async def close(self) -> None:
+        await asyncio.gather(*(client.close() for client in self), return_exceptions=True)
+
+
+async def gather(*calls: Awaitable[T]) -> list[T]:
+    """Run downstream calls concurrently; if one fails, cancel the rest and raise its error.
+
+    Unlike ``asyncio.gather``, a failure does not leave sibling calls running."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(_as_coroutine(call)) for call in calls]
+    except BaseExceptionGroup as group_error:
+        raise group_error.exceptions[0] from None
+    return [task.result() for task in tasks]
+
+
+async def _as_coroutine(awaitable: Awaitable[T]) -> T:
+    return await awaitable

@@ -1,0 +1,154 @@
+"""Exceptions with a stable error envelope, and the handler that renders every error.
+
+Each error carries ``status_code`` (HTTP), ``code`` (a non-zero int clients can switch on,
+by default equal to the status), ``message`` (one human sentence) and ``error`` (optional,
+machine-readable detail such as a list of field problems).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from typing import Any
+
+from sanic import Request
+from sanic.exceptions import SanicException
+from sanic.handlers import ErrorHandler as SanicErrorHandler
+from sanic.response import HTTPResponse
+
+from .responses import error_body, json_response
+
+log = logging.getLogger("sanicms.errors")
+
+
+class ApiError(SanicException):
+    """Base of the library's errors; raise a subclass or pass ``status_code``."""
+
+    status_code = 500
+    message = "internal server error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        error: Any = None,
+        code: int | None = None,
+        status_code: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        status = status_code or self.status_code
+        super().__init__(message or self.message, status_code=status, headers=headers)
+        self.status_code = status
+        self.message = message or self.message
+        self.error = error
+        self.code = int(code) if code is not None else status
+
+
+class BadRequest(ApiError):
+    status_code = 400
+    message = "bad request"
+
+
+class ValidationError(BadRequest):
+    """Input that breaks the contract; ``error`` lists ``{"field", "message"}`` items."""
+
+    message = "invalid input"
+
+
+class Unauthorized(ApiError):
+    status_code = 401
+    message = "authentication required"
+
+
+class Forbidden(ApiError):
+    status_code = 403
+    message = "forbidden"
+
+
+class NotFound(ApiError):
+    status_code = 404
+    message = "not found"
+
+
+class Conflict(ApiError):
+    status_code = 409
+    message = "conflict"
+
+
+class ServerError(ApiError):
+    status_code = 500
+
+
+class BadGateway(ApiError):
+    status_code = 502
+    message = "a downstream service answered badly"
+
+
+class ServiceUnavailable(ApiError):
+    status_code = 503
+    message = "service unavailable"
+
+
+class GatewayTimeout(ApiError):
+    status_code = 504
+    message = "a downstream service timed out"
+
+
+# Sanic's own errors say what happened in words safe to show; anything 5xx that is
+# not ours is an internal detail and gets a generic message.
+_SAFE_SANIC_MESSAGES = range(400, 500)
+
+
+class ErrorHandler(SanicErrorHandler):
+    """Renders every exception, Sanic's and unexpected ones included, as the envelope."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        status, code, message, error, headers = describe(exception, debug=_debug(request))
+        if status >= 500 and not isinstance(exception, ApiError):
+            log.error("unhandled error on %s %s", _method(request), _path(request), exc_info=exception)
+        elif status >= 500:
+            log.warning("%s on %s %s: %s", status, _method(request), _path(request), message)
+        return json_response(error_body(code, message, error), status=status, headers=headers)
+
+
+def describe(exception: BaseException, *, debug: bool = False) -> tuple[int, int, str, Any, dict]:
+    """Map any exception to (status, code, message, error, headers)."""
+    if isinstance(exception, ApiError):
+        return exception.status_code, exception.code, exception.message, exception.error, _headers(exception)
+    if isinstance(exception, SanicException):
+        status = int(getattr(exception, "status_code", 500) or 500)
+        if status in _SAFE_SANIC_MESSAGES:
+            return status, status, _sanic_message(exception), None, _headers(exception)
+        return status, status, "internal server error", _debug_detail(exception, debug), {}
+    return 500, 500, "internal server error", _debug_detail(exception, debug), {}
+
+
+def _sanic_message(exception: SanicException) -> str:
+    message = str(exception.args[0] if exception.args else exception.message or "").strip()
+    return message or "request refused"
+
+
+def _debug_detail(exception: BaseException, debug: bool) -> Any:
+    if not debug:
+        return None
+    return "".join(traceback.format_exception(exception)).splitlines()
+
+
+def _headers(exception: BaseException) -> dict:
+    headers = getattr(exception, "headers", None) or {}
+    return {k: v for k, v in dict(headers).items() if k.lower() != "content-type"}
+
+
+def _debug(request: Request | None) -> bool:
+    try:
+        return bool(request.app.config.get("DEBUG"))
+    except Exception:  # no app bound yet (errors while parsing the request line)
+        return False
+
+
+def _method(request: Request | None) -> str:
+    return getattr(request, "method", "-")
+
+
+def _path(request: Request | None) -> str:
+    return getattr(request, "path", "-")

@@ -1,0 +1,49 @@
+"""Liveness and readiness endpoints every service gets.
+
+``/healthz`` answers while the process serves; ``/readyz`` only while its dependencies
+answer too, so an orchestrator stops routing traffic to an instance whose database is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sanic import Blueprint, Request
+
+from .errors import ApiError
+from .responses import json_response, error_body, success_body
+
+READY_CHECK_TIMEOUT = 2.0
+
+
+def health_blueprint() -> Blueprint:
+    bp = Blueprint("health")
+    bp.add_route(healthz, "/healthz", methods=["GET"], name="healthz")
+    bp.add_route(readyz, "/readyz", methods=["GET"], name="readyz")
+    return bp
+
+
+async def healthz(request: Request):
+    """The process is up and its event loop answers."""
+    return {"status": "ok"}
+
+
+async def readyz(request: Request):
+    """Ready when the database answers ``SELECT 1`` within a short timeout."""
+    checks = {"database": await _check(request.app.ctx.db.ping())}
+    if all(result == "ok" for result in checks.values()):
+        return json_response(success_body({"status": "ready", "checks": checks}))
+    return json_response(error_body(50300, "not ready", {"status": "not ready", "checks": checks}), status=503)
+
+
+async def _check(probe: Any) -> str:
+    try:
+        await asyncio.wait_for(probe, READY_CHECK_TIMEOUT)
+    except asyncio.TimeoutError:
+        return "timeout"
+    except ApiError as exc:
+        return f"failed: {exc.message}"
+    except Exception as exc:  # report, never raise: this endpoint exists to say what is wrong
+        return f"failed: {type(exc).__name__}"
+    return "ok"

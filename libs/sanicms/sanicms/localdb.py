@@ -1,0 +1,58 @@
+"""A real PostgreSQL for tests and the demo, with nothing to install but Python packages.
+
+With ``DATABASE_URL`` set, that server is used. Otherwise a throwaway server is started
+from the binaries bundled in the ``pgserver`` package (a second or so) in a temporary
+directory that is deleted when it stops. Each service gets its own database on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+from psycopg2 import sql
+
+
+@contextlib.contextmanager
+def throwaway_server(environ_var: str = "DATABASE_URL") -> Iterator[str]:
+    """Yield the URL of a PostgreSQL server's maintenance database."""
+    given = os.environ.get(environ_var)
+    if given:
+        yield database_url(given, "postgres")
+        return
+    import pgserver  # only needed when no server is given
+
+    data_dir = tempfile.mkdtemp(prefix="sanicms-pg-")
+    server = pgserver.get_server(data_dir, cleanup_mode="delete")
+    try:
+        yield server.get_uri("postgres")
+    finally:
+        server.cleanup()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def database_url(server_url: str, name: str) -> str:
+    """The URL of database ``name`` on the same server."""
+    parts = urlsplit(server_url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+def create_database(server_url: str, name: str, *, fresh: bool = False) -> str:
+    """Create database ``name`` unless it exists (drop it first if ``fresh``); return its URL."""
+    conn = psycopg2.connect(database_url(server_url, "postgres"), connect_timeout=10)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            if fresh:
+                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+    return database_url(server_url, name)

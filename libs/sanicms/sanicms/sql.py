@@ -1,0 +1,77 @@
+"""Parameterised CRUD statements for one peewee model, run through a :class:`Cursor`.
+
+Services write their own SQL wherever it matters; this covers the five statements every
+resource needs. Column names come from the model and are quoted; values are always
+``$n`` parameters, never formatted into the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import peewee
+
+from .db import Cursor
+from .params import Page
+
+
+def _q(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class Table:
+    """The standard statements for ``model``'s table, built once."""
+
+    def __init__(self, model: type[peewee.Model]) -> None:
+        meta = model._meta
+        self.name = _q(meta.table_name)
+        self.columns = {f.name: f.column_name for f in meta.sorted_fields}
+        self.pk = _q(meta.primary_key.column_name)
+        self.defaults = {f.name: f.default for f in meta.sorted_fields if f.default is not None}
+        select = ", ".join(_q(c) for c in self.columns.values())
+        self._select = select
+        self._get = f"SELECT {select} FROM {self.name} WHERE {self.pk} = $1"
+        self._get_many = f"SELECT {select} FROM {self.name} WHERE {self.pk} = ANY($1::int[]) ORDER BY {self.pk}"
+        self._page = f"SELECT {select} FROM {self.name} ORDER BY {self.pk} LIMIT $1 OFFSET $2"
+        self._count = f"SELECT count(*) FROM {self.name}"
+        self._delete = f"DELETE FROM {self.name} WHERE {self.pk} = $1 RETURNING {self.pk}"
+
+    async def get(self, cur: Cursor, pk: Any) -> dict | None:
+        return await cur.fetchrow(self._get, pk)
+
+    async def get_many(self, cur: Cursor, pks: Sequence[int]) -> list[dict]:
+        return await cur.fetch(self._get_many, list(pks))
+
+    async def page(self, cur: Cursor, page: Page) -> tuple[list[dict], int]:
+        """One page of rows in primary-key order, and the total row count."""
+        rows = await cur.fetch(self._page, page.limit, page.offset)
+        total = await cur.fetchval(self._count)
+        return rows, total
+
+    async def insert(self, cur: Cursor, data: Mapping[str, Any]) -> dict:
+        values = {**{k: _value(v) for k, v in self.defaults.items() if k not in data}, **data}
+        columns = self._columns(values)
+        marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        sql = (f"INSERT INTO {self.name} ({', '.join(columns)}) VALUES ({marks}) "
+               f"RETURNING {self._select}")
+        return await cur.fetchrow(sql, *values.values())
+
+    async def update(self, cur: Cursor, pk: Any, data: Mapping[str, Any]) -> dict | None:
+        columns = self._columns(data)
+        sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
+        sql = f"UPDATE {self.name} SET {sets} WHERE {self.pk} = $1 RETURNING {self._select}"
+        return await cur.fetchrow(sql, pk, *data.values())
+
+    async def delete(self, cur: Cursor, pk: Any) -> bool:
+        return await cur.fetchval(self._delete, pk) is not None
+
+    def _columns(self, data: Mapping[str, Any]) -> list[str]:
+        unknown = set(data) - set(self.columns)
+        if unknown:
+            raise KeyError(f"not columns of {self.name}: {sorted(unknown)}")
+        return [_q(self.columns[name]) for name in data]
+
+
+def _value(default: Any) -> Any:
+    return default() if callable(default) else default

@@ -1,0 +1,248 @@
+"""Checking request bodies against the peewee model that also defines the table.
+
+One declaration serves the database, the API docs and the input check: a ``CharField``'s
+``max_length``, ``null=True``, a default, and simple ``Check('age >= 0')`` constraints all
+become rules here. Every problem is reported, by field, in one 400.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import peewee
+
+from .errors import ValidationError
+
+INT32 = (-(2**31), 2**31 - 1)
+INT64 = (-(2**63), 2**63 - 1)
+INT16 = (-(2**15), 2**15 - 1)
+TEXT_MAX_LENGTH = 65_536  # TextField has no max_length; refuse megabyte strings anyway
+
+_CHECK = re.compile(r"^CHECK \(\s*\"?(\w+)\"?\s*(>=|>|<=|<)\s*(-?\d+(?:\.\d+)?)\s*\)$", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What one model field accepts on input."""
+
+    name: str
+    kind: str  # integer, number, string, boolean, date-time, date, uuid, json
+    required: bool
+    nullable: bool
+    max_length: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+
+
+def read_only_fields(model: type[peewee.Model]) -> set[str]:
+    """The primary key, plus ``Meta.read_only`` (e.g. a creation time the server sets)."""
+    names = set(getattr(model._meta, "read_only", ()) or ())
+    if model._meta.primary_key is not None:
+        names.add(model._meta.primary_key.name)
+    return names
+
+
+def rules_for(model: type[peewee.Model]) -> dict[str, Rule]:
+    """The input rules of every writable field of ``model``."""
+    skip = read_only_fields(model)
+    return {f.name: rule_for(f) for f in model._meta.sorted_fields if f.name not in skip}
+
+
+def rule_for(field: peewee.Field) -> Rule:
+    kind, low, high = _kind(field)
+    bounds = _check_bounds(field)
+    has_default = field.default is not None
+    return Rule(
+        name=field.name,
+        kind=kind,
+        required=not field.null and not has_default,
+        nullable=bool(field.null),
+        max_length=getattr(field, "max_length", None) or (TEXT_MAX_LENGTH if kind == "string" else None),
+        minimum=_tighter(low, bounds.get("min"), max),
+        maximum=_tighter(high, bounds.get("max"), min),
+        exclusive_minimum=bounds.get("min_exclusive", False),
+        exclusive_maximum=bounds.get("max_exclusive", False),
+    )
+
+
+def _kind(field: peewee.Field) -> tuple[str, float | None, float | None]:
+    if isinstance(field, peewee.BooleanField):
+        return "boolean", None, None
+    if isinstance(field, (peewee.BigIntegerField, peewee.BigAutoField)):
+        return "integer", *INT64
+    if isinstance(field, peewee.SmallIntegerField):
+        return "integer", *INT16
+    if isinstance(field, (peewee.IntegerField, peewee.AutoField, peewee.ForeignKeyField)):
+        return "integer", *INT32
+    if isinstance(field, (peewee.FloatField, peewee.DecimalField)):
+        return "number", None, None
+    if isinstance(field, peewee.DateTimeField):
+        return "date-time", None, None
+    if isinstance(field, peewee.DateField):
+        return "date", None, None
+    if isinstance(field, peewee.UUIDField):
+        return "uuid", None, None
+    if isinstance(field, (peewee.CharField, peewee.TextField)):
+        return "string", None, None
+    return "json", None, None
+
+
+def _check_bounds(field: peewee.Field) -> dict[str, Any]:
+    bounds: dict[str, Any] = {}
+    for constraint in field.constraints or ():
+        match = _CHECK.match(getattr(constraint, "sql", "") or "")
+        if not match or match.group(1) != field.column_name:
+            continue
+        op, number = match.group(2), float(match.group(3))
+        number = int(number) if number.is_integer() else number
+        if op in (">=", ">"):
+            bounds["min"], bounds["min_exclusive"] = number, op == ">"
+        else:
+            bounds["max"], bounds["max_exclusive"] = number, op == "<"
+    return bounds
+
+
+def _tighter(a: float | None, b: float | None, pick: Any) -> float | None:
+    if a is None or b is None:
+        return b if a is None else a
+    return pick(a, b)
+
+
+def validate(data: Any, model: type[peewee.Model], *, partial: bool = False) -> dict[str, Any]:
+    """Return the clean, typed fields of ``data`` or raise one ValidationError listing all
+    problems. ``partial`` (for PATCH) makes every field optional."""
+    if not isinstance(data, dict):
+        raise ValidationError("the body must be a JSON object",
+                              error=[{"field": "", "message": f"expected an object, got {_json_type(data)}"}])
+    rules = rules_for(model)
+    problems = [{"field": k, "message": "unknown field"} for k in data if k not in rules]
+    clean: dict[str, Any] = {}
+    for name, rule in rules.items():
+        if name not in data:
+            if rule.required and not partial:
+                problems.append({"field": name, "message": "is required"})
+            continue
+        try:
+            clean[name] = check(rule, data[name])
+        except ValueError as exc:
+            problems.append({"field": name, "message": str(exc)})
+    if partial and not clean and not problems:
+        problems.append({"field": "", "message": "give at least one field to change"})
+    if problems:
+        raise ValidationError("invalid request body", error=problems)
+    return clean
+
+
+def check(rule: Rule, value: Any) -> Any:
+    """One value against one rule; raises ValueError with a message for the client."""
+    if value is None:
+        if rule.nullable:
+            return None
+        raise ValueError("must not be null")
+    value = _CONVERT[rule.kind](value)
+    if rule.max_length is not None and isinstance(value, str) and len(value) > rule.max_length:
+        raise ValueError(f"must be at most {rule.max_length} characters")
+    if rule.kind in ("integer", "number"):
+        _check_range(rule, value)
+    return value
+
+
+def _check_range(rule: Rule, value: float) -> None:
+    if rule.minimum is not None and (value < rule.minimum or (rule.exclusive_minimum and value == rule.minimum)):
+        raise ValueError(f"must be {'>' if rule.exclusive_minimum else '>='} {rule.minimum}")
+    if rule.maximum is not None and (value > rule.maximum or (rule.exclusive_maximum and value == rule.maximum)):
+        raise ValueError(f"must be {'<' if rule.exclusive_maximum else '<='} {rule.maximum}")
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"must be an integer, got {_json_type(value)}")
+    return value
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number, got {_json_type(value)}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {_json_type(value)}")
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {_json_type(value)}")
+    return value
+
+
+def _datetime(value: Any) -> datetime.datetime:
+    try:
+        return datetime.datetime.fromisoformat(_string(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date-time") from None
+
+
+def _date(value: Any) -> datetime.date:
+    try:
+        return datetime.date.fromisoformat(_string(value))
+    except ValueError:
+        raise ValueError("must be an ISO 8601 date (YYYY-MM-DD)") from None
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(_string(value))
+    except ValueError:
+        raise ValueError("must be a UUID") from None
+
+
+_CONVERT = {
+    "integer": _integer,
+    "number": _number,
+    "string": _string,
+    "boolean": _boolean,
+    "date-time": _datetime,
+    "date": _date,
+    "uuid": _uuid,
+    "json": lambda value: value,
+}
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def json_body(request: Any) -> Any:
+    """The parsed JSON body; malformed JSON or a missing body is a 400, not a 500."""
+    if not request.body:
+        raise ValidationError("a JSON body is required", error=[{"field": "", "message": "empty body"}])
+    try:
+        return request.json
+    except Exception:
+        raise ValidationError("the body is not valid JSON",
+                              error=[{"field": "", "message": "malformed JSON"}]) from None

@@ -1,0 +1,1 @@
+"""The city service: cities, looked up by id or in batches by the user service."""

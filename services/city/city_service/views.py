@@ -1,0 +1,77 @@
+"""HTTP routes of the city service, under ``/cities``."""
+
+from sanic import Blueprint, Request
+
+from sanicms import NotFound, Table, doc, ids_from, page_from, respond
+
+from .models import City
+
+bp = Blueprint("cities", url_prefix="/cities")
+cities = Table(City)
+
+
+def _is_patch(request: Request) -> bool:
+    return request.method == "PATCH"
+
+
+@bp.post("/")
+@doc.tag("cities")
+@doc.summary("create a city")
+@doc.consumes(City)
+@doc.produces(City)
+async def create_city(request: Request):
+    async with request.app.ctx.db.transaction(request) as cur:
+        city = await cities.insert(cur, request.ctx.data)
+    return respond(city, status=201)
+
+
+@bp.get("/<id:int>")
+@doc.tag("cities")
+@doc.summary("get a city by id")
+@doc.produces(City)
+async def get_city(request: Request, id: int):
+    async with request.app.ctx.db.acquire(request) as cur:
+        city = await cities.get(cur, id)
+    if city is None:
+        raise NotFound(f"city {id} not found")
+    return city
+
+
+@bp.get("/")
+@doc.tag("cities")
+@doc.summary("list cities, a page at a time, or those with the given ids")
+@doc.produces([City], paginated=True)
+async def list_cities(request: Request):
+    page = page_from(request)
+    ids = ids_from(request)
+    async with request.app.ctx.db.acquire(request) as cur:
+        if ids is not None:
+            rows = await cities.get_many(cur, ids)
+            return rows, {"page": 1, "page_size": len(ids), "total": len(rows), "pages": 1}
+        rows, total = await cities.page(cur, page)
+    return rows, page.info(total)
+
+
+@bp.route("/<id:int>", methods=["PUT", "PATCH"])
+@doc.tag("cities")
+@doc.summary("update a city (PUT: every field, PATCH: some)")
+@doc.consumes(City, partial=_is_patch)
+@doc.produces(City)
+async def update_city(request: Request, id: int):
+    async with request.app.ctx.db.transaction(request) as cur:
+        city = await cities.update(cur, id, request.ctx.data)
+    if city is None:
+        raise NotFound(f"city {id} not found")
+    return city
+
+
+@bp.delete("/<id:int>")
+@doc.tag("cities")
+@doc.summary("delete a city")
+@doc.produces({"id": int})
+async def delete_city(request: Request, id: int):
+    async with request.app.ctx.db.transaction(request) as cur:
+        deleted = await cities.delete(cur, id)
+    if not deleted:
+        raise NotFound(f"city {id} not found")
+    return {"id": id}
