@@ -24,10 +24,12 @@ import asyncio
 import atexit
 import contextlib
 import unittest
+from types import SimpleNamespace
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import httpx
+from aiohttp import ClientResponse
 from aioresponses import aioresponses
 from sanic import Sanic
 
@@ -65,6 +67,15 @@ class _Postgres:
 postgres = _Postgres()
 
 
+class _MockResponse(ClientResponse):
+    """aioresponses 0.7 builds responses without the ``stream_writer`` aiohttp 3.14
+    requires (pnuckowski/aioresponses#289); give it a stand-in with nothing written."""
+
+    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(method, url, **kwargs)
+
+
 class ServiceMocks:
     """Fake answers of other services, in the unified format, by path under the mock base."""
 
@@ -81,12 +92,15 @@ class ServiceMocks:
         """Register one answer. ``payload`` is the ``data`` of a success; ``status`` >= 400
         sends an error envelope with ``message``; ``exception`` makes the call fail."""
         if exception is not None:
-            self.mocker.add(self.url(path), method, exception=exception, repeat=repeat)
+            self.mocker.add(self.url(path), method, exception=exception, repeat=repeat,
+                            response_class=_MockResponse)
             return
         if body is None:
             body = ({"code": 0, "data": payload} if status < 400
                     else {"code": status, "message": message or "error", "error": None})
-        self.mocker.add(self.url(path), method, status=status, payload=body, repeat=repeat)
+        kwargs: dict[str, Any] = {"body": body} if isinstance(body, (str, bytes)) else {"payload": body}
+        self.mocker.add(self.url(path), method, status=status, repeat=repeat,
+                        response_class=_MockResponse, **kwargs)
 
     def get(self, path: str, payload: Any = None, **kwargs: Any) -> None:
         self.add("GET", path, payload, **kwargs)

@@ -1,0 +1,1 @@
+"""The role service: roles, looked up by id or in batches by the user service."""

@@ -1,0 +1,77 @@
+"""HTTP routes of the role service, under ``/roles``."""
+
+from sanic import Blueprint, Request
+
+from sanicms import NotFound, Table, doc, ids_from, page_from, respond
+
+from .models import Role
+
+bp = Blueprint("roles", url_prefix="/roles")
+roles = Table(Role)
+
+
+def _is_patch(request: Request) -> bool:
+    return request.method == "PATCH"
+
+
+@bp.post("/")
+@doc.tag("roles")
+@doc.summary("create a role")
+@doc.consumes(Role)
+@doc.produces(Role)
+async def create_role(request: Request):
+    async with request.app.ctx.db.transaction(request) as cur:
+        role = await roles.insert(cur, request.ctx.data)
+    return respond(role, status=201)
+
+
+@bp.get("/<id:int>")
+@doc.tag("roles")
+@doc.summary("get a role by id")
+@doc.produces(Role)
+async def get_role(request: Request, id: int):
+    async with request.app.ctx.db.acquire(request) as cur:
+        role = await roles.get(cur, id)
+    if role is None:
+        raise NotFound(f"role {id} not found")
+    return role
+
+
+@bp.get("/")
+@doc.tag("roles")
+@doc.summary("list roles, a page at a time, or those with the given ids")
+@doc.produces([Role], paginated=True)
+async def list_roles(request: Request):
+    page = page_from(request)
+    ids = ids_from(request)
+    async with request.app.ctx.db.acquire(request) as cur:
+        if ids is not None:
+            rows = await roles.get_many(cur, ids)
+            return rows, {"page": 1, "page_size": len(ids), "total": len(rows), "pages": 1}
+        rows, total = await roles.page(cur, page)
+    return rows, page.info(total)
+
+
+@bp.route("/<id:int>", methods=["PUT", "PATCH"])
+@doc.tag("roles")
+@doc.summary("update a role (PUT: every field, PATCH: some)")
+@doc.consumes(Role, partial=_is_patch)
+@doc.produces(Role)
+async def update_role(request: Request, id: int):
+    async with request.app.ctx.db.transaction(request) as cur:
+        role = await roles.update(cur, id, request.ctx.data)
+    if role is None:
+        raise NotFound(f"role {id} not found")
+    return role
+
+
+@bp.delete("/<id:int>")
+@doc.tag("roles")
+@doc.summary("delete a role")
+@doc.produces({"id": int})
+async def delete_role(request: Request, id: int):
+    async with request.app.ctx.db.transaction(request) as cur:
+        deleted = await roles.delete(cur, id)
+    if not deleted:
+        raise NotFound(f"role {id} not found")
+    return {"id": id}

@@ -1,0 +1,1 @@
+"""The user service: users, shown with their city and role fetched from those services."""

@@ -1,0 +1,78 @@
+"""HTTP routes of the user service, under ``/users``."""
+
+from sanic import Blueprint, Request
+
+from sanicms import NotFound, Table, doc, page_from, respond
+
+from .downstream import check_references, with_relations, with_relations_many
+from .models import User
+
+bp = Blueprint("users", url_prefix="/users")
+users = Table(User)
+
+
+def _is_patch(request: Request) -> bool:
+    return request.method == "PATCH"
+
+
+@bp.post("/")
+@doc.tag("users")
+@doc.summary("create a user")
+@doc.description("The city and role must exist; the reply includes both.")
+@doc.consumes(User)
+@doc.produces(User)
+async def create_user(request: Request):
+    related = await check_references(request, request.ctx.data)
+    async with request.app.ctx.db.transaction(request) as cur:
+        user = await users.insert(cur, request.ctx.data)
+    return respond({**user, **related}, status=201)
+
+
+@bp.get("/<id:int>")
+@doc.tag("users")
+@doc.summary("get a user with its city and role")
+@doc.description("City and role are fetched from their services concurrently.")
+@doc.produces(User)
+async def get_user(request: Request, id: int):
+    async with request.app.ctx.db.acquire(request) as cur:
+        user = await users.get(cur, id)
+    if user is None:
+        raise NotFound(f"user {id} not found")
+    return await with_relations(request, user)
+
+
+@bp.get("/")
+@doc.tag("users")
+@doc.summary("list users, a page at a time, with their cities and roles")
+@doc.produces([User], paginated=True)
+async def list_users(request: Request):
+    page = page_from(request)
+    async with request.app.ctx.db.acquire(request) as cur:
+        rows, total = await users.page(cur, page)
+    return await with_relations_many(request, rows), page.info(total)
+
+
+@bp.route("/<id:int>", methods=["PUT", "PATCH"])
+@doc.tag("users")
+@doc.summary("update a user (PUT: every field, PATCH: some)")
+@doc.consumes(User, partial=_is_patch)
+@doc.produces(User)
+async def update_user(request: Request, id: int):
+    await check_references(request, request.ctx.data)
+    async with request.app.ctx.db.transaction(request) as cur:
+        user = await users.update(cur, id, request.ctx.data)
+    if user is None:
+        raise NotFound(f"user {id} not found")
+    return await with_relations(request, user)
+
+
+@bp.delete("/<id:int>")
+@doc.tag("users")
+@doc.summary("delete a user")
+@doc.produces({"id": int})
+async def delete_user(request: Request, id: int):
+    async with request.app.ctx.db.transaction(request) as cur:
+        deleted = await users.delete(cur, id)
+    if not deleted:
+        raise NotFound(f"user {id} not found")
+    return {"id": id}
