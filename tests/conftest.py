@@ -1,0 +1,27 @@
+"""End-to-end fixtures: the three services as real processes on free loopback ports."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
+
+from localstack import SERVICES, LocalStack  # noqa: E402
+from sanicms.localdb import throwaway_server  # noqa: E402
+from sanicms.processes import free_port  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    with throwaway_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def stack(pg_server, tmp_path_factory):
+    ports = {name: free_port() for name, _, _ in SERVICES}
+    stack = LocalStack(pg_server, ports=ports, log_dir=tmp_path_factory.mktemp("logs"),
+                       db_prefix="e2e_", fresh=True).start()
+    yield stack
+    stack.stop()

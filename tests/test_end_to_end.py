@@ -1,0 +1,59 @@
+"""The three services for real: separate processes, real HTTP between them, real PostgreSQL."""
+
+import time
+
+import httpx
+
+
+def post(url, body):
+    res = httpx.post(url, json=body, timeout=10)
+    assert res.status_code == 201, res.text
+    return res.json()["data"]
+
+
+def test_user_is_served_with_city_and_role_from_the_other_services(stack):
+    city = post(stack.url("city") + "/cities", {"name": "Hangzhou", "province": "Zhejiang"})
+    role = post(stack.url("role") + "/roles", {"name": "editor"})
+    user = post(stack.url("user") + "/users",
+                {"name": "Li", "age": 40, "sex": "male", "city_id": city["id"], "role_id": role["id"]})
+
+    res = httpx.get(f"{stack.url('user')}/users/{user['id']}", timeout=10)
+
+    assert res.status_code == 200
+    body = res.json()
+    assert body["code"] == 0
+    assert body["data"]["city"] == city
+    assert body["data"]["role"] == role
+
+
+def test_listing_fills_in_every_user(stack):
+    res = httpx.get(stack.url("user") + "/users", params={"page_size": 100}, timeout=10)
+    assert res.status_code == 200
+    users = res.json()["data"]
+    assert users and all(u["city"] and u["role"] for u in users)
+
+
+def test_reference_to_a_missing_city_is_refused_through_real_http(stack):
+    res = httpx.post(stack.url("user") + "/users",
+                     json={"name": "X", "age": 1, "sex": "f", "city_id": 99999, "role_id": 1}, timeout=10)
+    assert res.status_code == 400
+    assert {"field": "city_id", "message": "city 99999 does not exist"} in res.json()["error"]
+
+
+def test_city_down_is_a_prompt_503_and_recovery_needs_no_restart(stack):
+    city = post(stack.url("city") + "/cities", {"name": "Xi'an", "province": "Shaanxi"})
+    role = post(stack.url("role") + "/roles", {"name": "ops"})
+    user = post(stack.url("user") + "/users",
+                {"name": "Wu", "age": 33, "sex": "female", "city_id": city["id"], "role_id": role["id"]})
+    url = f"{stack.url('user')}/users/{user['id']}"
+
+    stack.processes["city"].stop()
+    started = time.monotonic()
+    res = httpx.get(url, timeout=10)
+    elapsed = time.monotonic() - started
+    assert res.status_code == 503
+    assert res.json()["error"] == {"service": "city"}
+    assert elapsed < 2.0
+
+    stack.processes["city"].start()
+    assert httpx.get(url, timeout=10).status_code == 200
