@@ -71,6 +71,7 @@ def main() -> None:
         except KeyboardInterrupt:
             pass
         finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean stop short
             print("\nstopping services...", flush=True)
             codes = stack.stop()
             print("stopped:", ", ".join(f"{k} (exit {v})" for k, v in codes.items()), flush=True)
