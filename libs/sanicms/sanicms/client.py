@@ -17,7 +17,8 @@ import aiohttp
 import ujson
 
 from .config import service_url_setting
-from .errors import BadGateway, GatewayTimeout, ServiceUnavailable
+from .errors import ApiError, BadGateway, GatewayTimeout, ServiceUnavailable
+from .resilience import IDEMPOTENT, RETRY_STATUSES, CircuitBreaker, RetryPolicy
 
 log = logging.getLogger("sanicms.client")
 T = TypeVar("T")
@@ -45,12 +46,15 @@ class ServiceClient:
     """A keep-alive connection pool to one downstream service, opened with the server."""
 
     def __init__(self, name: str, base_url: str, *, timeout: float = 5.0,
-                 connect_timeout: float = 1.0, pool_size: int = 100) -> None:
+                 connect_timeout: float = 1.0, pool_size: int = 100,
+                 retry: RetryPolicy | None = None, breaker: CircuitBreaker | None = None) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.connect_timeout = min(connect_timeout, timeout)
         self.pool_size = pool_size
+        self.retry = retry or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker()
         self.session: aiohttp.ClientSession | None = None
         self.observe: CallObserver | None = None
 
@@ -90,9 +94,37 @@ class ServiceClient:
         headers: dict[str, str] = {"accept": "application/json"}
         observer = self.observe(request, self.name, method, url, headers) if self.observe else None
         if observer is None:
-            return await self._send(method, url, params, json, headers, timeout)
+            return await self._call_with_retries(method, url, params, json, headers, timeout)
         with observer:
-            return await self._send(method, url, params, json, headers, timeout)
+            return await self._call_with_retries(method, url, params, json, headers, timeout)
+
+    async def _call_with_retries(self, method: str, url: str, params: Any, json: Any, headers: dict,
+                                 timeout: float | None) -> Any:
+        """Idempotent calls are retried on connection errors and 502/503/504, with jittered
+        backoff; the breaker fails calls fast while the downstream is known to be down."""
+        attempts = 1 + (self.retry.retries if method.upper() in IDEMPOTENT else 0)
+        for attempt in range(attempts):
+            if not self.breaker.allow():
+                raise self._circuit_open()
+            try:
+                result = await self._send(method, url, params, json, headers, timeout)
+            except DownstreamError:
+                self.breaker.success()  # it answered: alive, just said no
+                raise
+            except ApiError as exc:
+                self.breaker.failure()
+                if not getattr(exc, "retryable", False) or attempt + 1 == attempts:
+                    raise
+                await asyncio.sleep(self.retry.delay(attempt))
+            else:
+                self.breaker.success()
+                return result
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _circuit_open(self) -> ServiceUnavailable:
+        wait = max(1, round(self.breaker.retry_after()))
+        return ServiceUnavailable(f"{self.name} service is unavailable (circuit open)", code=50304,
+                                  error={"service": self.name}, headers={"retry-after": str(wait)})
 
     async def _send(self, method: str, url: str, params: Any, json: Any, headers: dict,
                     timeout: float | None) -> Any:
@@ -108,8 +140,10 @@ class ServiceClient:
                                  error={"service": self.name}) from None
         except (aiohttp.ClientConnectionError, OSError) as exc:
             log.warning("%s service unreachable: %s", self.name, exc)
-            raise ServiceUnavailable(f"{self.name} service is unreachable", code=50303,
-                                     error={"service": self.name}) from None
+            error = ServiceUnavailable(f"{self.name} service is unreachable", code=50303,
+                                       error={"service": self.name})
+            error.retryable = True
+            raise error from None
 
     def _unwrap(self, status: int, raw: bytes) -> Any:
         try:
@@ -122,8 +156,10 @@ class ServiceClient:
         if 400 <= status < 500:
             raise DownstreamError(self.name, status, str(body.get("message", "")), body.get("error"))
         if status >= 300 or body["code"] != 0:
-            raise BadGateway(f"{self.name} service failed ({status})", code=50203,
-                             error={"service": self.name, "status": status, "message": body.get("message")})
+            error = BadGateway(f"{self.name} service failed ({status})", code=50203,
+                               error={"service": self.name, "status": status, "message": body.get("message")})
+            error.retryable = status in RETRY_STATUSES
+            raise error
         return body.get("data")
 
 
@@ -158,6 +194,9 @@ class Clients:
                 timeout=settings["CLIENT_TIMEOUT"],
                 connect_timeout=settings["CLIENT_CONNECT_TIMEOUT"],
                 pool_size=settings["CLIENT_POOL_SIZE"],
+                retry=RetryPolicy(settings["CLIENT_RETRIES"], settings["CLIENT_RETRY_BACKOFF"],
+                                  settings["CLIENT_RETRY_BACKOFF_MAX"]),
+                breaker=CircuitBreaker(settings["CLIENT_BREAKER_THRESHOLD"], settings["CLIENT_BREAKER_RESET"]),
             )
             for name in settings["DOWNSTREAM_SERVICES"]
         })

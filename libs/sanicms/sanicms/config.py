@@ -39,6 +39,11 @@ DEFAULTS: dict[str, Any] = {
     "CLIENT_TIMEOUT": 5.0,  # seconds for a whole downstream call
     "CLIENT_CONNECT_TIMEOUT": 1.0,
     "CLIENT_POOL_SIZE": 100,  # open connections per downstream
+    "CLIENT_RETRIES": 2,  # extra attempts for GET on connection errors and 502/503/504
+    "CLIENT_RETRY_BACKOFF": 0.05,  # seconds, doubled per attempt, full jitter
+    "CLIENT_RETRY_BACKOFF_MAX": 1.0,
+    "CLIENT_BREAKER_THRESHOLD": 5,  # consecutive failures that open the circuit (0: never)
+    "CLIENT_BREAKER_RESET": 5.0,  # seconds open before one probe call is let through
     # HTTP limits (Sanic's own names).
     "REQUEST_MAX_SIZE": 1_000_000,
     "REQUEST_TIMEOUT": 30,

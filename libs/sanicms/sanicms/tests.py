@@ -225,6 +225,8 @@ class APITestCase(unittest.TestCase):
     def setUp(self) -> None:
         super().setUp()
         self.truncate()
+        for client in self.app.ctx.clients:
+            client.breaker.reset()  # each test starts with every downstream presumed healthy
         mocker = aioresponses()
         mocker.start()
         self.addCleanup(mocker.stop)

@@ -1,0 +1,75 @@
+"""Retries with jittered backoff, and a circuit breaker, for calls to other services.
+
+A dead downstream should cost milliseconds, not a timeout per request: after
+``threshold`` consecutive failures the breaker opens and calls fail at once; after
+``reset_after`` seconds one probe call is let through (half-open) and its outcome
+closes or re-opens the breaker. State is per client, so per worker process.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
+
+#: Methods safe to send twice; others are never retried.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+#: Downstream statuses worth another try: the next instance or attempt may succeed.
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    retries: int = 2
+    backoff: float = 0.05  # seconds, doubled per attempt
+    backoff_max: float = 1.0
+
+    def delay(self, attempt: int) -> float:
+        """Full jitter: a random wait up to the exponential cap, so callers spread out."""
+        return random.uniform(0, min(self.backoff_max, self.backoff * (2 ** attempt)))
+
+
+class CircuitBreaker:
+    def __init__(self, threshold: int = 5, reset_after: float = 5.0, clock=time.monotonic) -> None:
+        self.threshold = threshold
+        self.reset_after = reset_after
+        self._clock = clock
+        self.failures = 0
+        self.state = CLOSED
+        self._opened_at = 0.0
+        self._probing = False
+
+    def allow(self) -> bool:
+        """May a call go out now? In half-open state only one probe at a time."""
+        if self.state == CLOSED or self.threshold <= 0:
+            return True
+        if self.state == OPEN and self._clock() - self._opened_at >= self.reset_after:
+            self.state = HALF_OPEN
+            self._probing = False
+        if self.state == HALF_OPEN and not self._probing:
+            self._probing = True
+            return True
+        return False
+
+    def success(self) -> None:
+        """A call got an answer: close the circuit."""
+        self.failures = 0
+        self.state = CLOSED
+        self._probing = False
+
+    reset = success
+
+    def failure(self) -> None:
+        self.failures += 1
+        self._probing = False
+        if self.state == HALF_OPEN or (self.threshold > 0 and self.failures >= self.threshold):
+            self.state = OPEN
+            self._opened_at = self._clock()
+
+    def retry_after(self) -> float:
+        """Seconds until a probe will be allowed (for the Retry-After header)."""
+        if self.state != OPEN:
+            return 0.0
+        return max(0.0, self.reset_after - (self._clock() - self._opened_at))

@@ -1,0 +1,134 @@
+"""Retries and the circuit breaker of downstream calls (other services mocked)."""
+
+import asyncio
+
+import pytest
+from aioresponses import aioresponses
+
+from sanicms import ServiceUnavailable
+from sanicms.client import DownstreamError, ServiceClient
+from sanicms.errors import BadGateway
+from sanicms.resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, RetryPolicy
+from sanicms.tests import ServiceMocks
+
+BASE = "http://city.mock"
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def call(client, method="GET", path="/cities/1"):
+    await client.open()
+    try:
+        return await client.call(None, method, path, json={} if method == "POST" else None)
+    finally:
+        await client.close()
+
+
+def make_client(**kwargs):
+    kwargs.setdefault("retry", RetryPolicy(retries=2, backoff=0.001, backoff_max=0.002))
+    return ServiceClient("city", BASE, timeout=1, **kwargs)
+
+
+@pytest.fixture
+def mocks():
+    with aioresponses() as mocker:
+        yield ServiceMocks(mocker, BASE)
+
+
+def test_get_is_retried_after_a_503_and_succeeds(mocks):
+    mocks.get("/cities/1", status=503, repeat=False)
+    mocks.get("/cities/1", payload={"id": 1}, repeat=False)
+    assert run(call(make_client())) == {"id": 1}
+    assert len(mocks.requests("GET", "/cities/1")) == 2
+
+
+def test_get_gives_up_after_the_configured_retries(mocks):
+    mocks.get("/cities/1", status=502)
+    with pytest.raises(BadGateway):
+        run(call(make_client()))
+    assert len(mocks.requests("GET", "/cities/1")) == 3  # one call + two retries
+
+
+def test_connection_errors_are_retried(mocks):
+    mocks.get("/cities/1", exception=ConnectionRefusedError(), repeat=False)
+    mocks.get("/cities/1", payload={"id": 1}, repeat=False)
+    assert run(call(make_client())) == {"id": 1}
+
+
+def test_post_is_never_retried(mocks):
+    mocks.post("/cities/1", status=503)
+    with pytest.raises(BadGateway):
+        run(call(make_client(), method="POST"))
+    assert len(mocks.requests("POST", "/cities/1")) == 1
+
+
+def test_a_4xx_or_500_is_not_retried(mocks):
+    mocks.get("/cities/1", status=404)
+    mocks.get("/cities/2", status=500)
+    with pytest.raises(DownstreamError):
+        run(call(make_client()))
+    with pytest.raises(BadGateway):
+        run(call(make_client(), path="/cities/2"))
+    assert len(mocks.requests("GET", "/cities/1")) == 1
+    assert len(mocks.requests("GET", "/cities/2")) == 1
+
+
+def test_open_breaker_fails_fast_without_calling(mocks):
+    mocks.get("/cities/1", exception=ConnectionRefusedError())
+    client = make_client(retry=RetryPolicy(retries=0), breaker=CircuitBreaker(threshold=3, reset_after=60))
+
+    async def scenario():
+        await client.open()
+        try:
+            for _ in range(3):
+                with pytest.raises(ServiceUnavailable):
+                    await client.get(None, "/cities/1")
+            assert client.breaker.state == OPEN
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            with pytest.raises(ServiceUnavailable) as info:
+                await client.get(None, "/cities/1")
+            return info.value, loop.time() - started
+        finally:
+            await client.close()
+
+    error, elapsed = run(scenario())
+    assert error.code == 50304
+    assert error.headers["retry-after"] == "60"
+    assert elapsed < 0.01
+    assert len(mocks.requests("GET", "/cities/1")) == 3
+
+
+def test_breaker_half_opens_and_one_good_probe_closes_it():
+    now = [0.0]
+    breaker = CircuitBreaker(threshold=2, reset_after=5, clock=lambda: now[0])
+    breaker.failure()
+    breaker.failure()
+    assert breaker.state == OPEN and not breaker.allow()
+    now[0] = 5.0
+    assert breaker.allow()  # the probe
+    assert breaker.state == HALF_OPEN
+    assert not breaker.allow()  # only one probe at a time
+    breaker.success()
+    assert breaker.state == CLOSED and breaker.allow()
+
+
+def test_breaker_reopens_when_the_probe_fails():
+    now = [0.0]
+    breaker = CircuitBreaker(threshold=1, reset_after=5, clock=lambda: now[0])
+    breaker.failure()
+    now[0] = 6.0
+    assert breaker.allow()
+    breaker.failure()
+    assert breaker.state == OPEN and not breaker.allow()
+    now[0] = 11.0
+    assert breaker.allow()
+
+
+def test_backoff_is_jittered_and_capped():
+    policy = RetryPolicy(retries=5, backoff=0.1, backoff_max=0.3)
+    delays = [policy.delay(4) for _ in range(200)]
+    assert max(delays) <= 0.3
+    assert len(set(delays)) > 100
