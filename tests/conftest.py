@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/fakes.py
 
 from localstack import SERVICES, LocalStack  # noqa: E402
 from sanicms.localdb import throwaway_server  # noqa: E402

@@ -112,8 +112,8 @@ class ServiceClient:
                 self.breaker.success()  # it answered: alive, just said no
                 raise
             except ApiError as exc:
-                self.breaker.failure()
                 if not getattr(exc, "retryable", False) or attempt + 1 == attempts:
+                    self.breaker.failure()  # one failed call, however many attempts it took
                     raise
                 await asyncio.sleep(self.retry.delay(attempt))
             else:

@@ -196,6 +196,11 @@ class Database:
             raise translate(exc) from exc
         try:
             yield conn
+        except ServiceUnavailable:
+            # The server went away (restart, failover): every idle connection is dead too.
+            # Expire them all so the pool reconnects instead of failing one request per corpse.
+            await _quietly(self.pool.expire_connections())
+            raise
         finally:
             await _quietly(self.pool.release(conn))
 

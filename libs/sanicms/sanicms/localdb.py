@@ -25,15 +25,39 @@ def throwaway_server(environ_var: str = "DATABASE_URL") -> Iterator[str]:
     if given:
         yield database_url(given, "postgres")
         return
-    import pgserver  # only needed when no server is given
+    with LocalPostgres() as server:
+        yield server.url
 
-    data_dir = tempfile.mkdtemp(prefix="sanicms-pg-")
-    server = pgserver.get_server(data_dir, cleanup_mode="delete")
-    try:
-        yield server.get_uri("postgres")
-    finally:
-        server.cleanup()
-        shutil.rmtree(data_dir, ignore_errors=True)
+
+class LocalPostgres:
+    """A throwaway server this process controls: fault tests stop and start it."""
+
+    def __init__(self) -> None:
+        import pgserver  # only needed when no server is given
+
+        self.data_dir = tempfile.mkdtemp(prefix="sanicms-pg-")
+        self._server = pgserver.get_server(self.data_dir, cleanup_mode="delete")
+        self.url = self._server.get_uri("postgres")
+
+    def stop(self) -> None:
+        """Shut the server down fast, as a crash or failover would (clients are cut off)."""
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata, user=self._server.system_user)
+
+    def start(self) -> None:
+        """Start it again on the same socket; the URL does not change."""
+        self._server.ensure_postgres_running()
+
+    def close(self) -> None:
+        self._server.cleanup()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> "LocalPostgres":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def database_url(server_url: str, name: str) -> str:
