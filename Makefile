@@ -7,11 +7,12 @@ PYTEST := $(BIN)/python -m pytest
 
 PACKAGES := -e 'libs/sanicms[testing]' -e services/city -e services/role -e services/user
 
-.PHONY: help install test test-lib test-city test-role test-user test-e2e demo clean
+.PHONY: help install test test-lib test-city test-role test-user test-e2e resilience demo clean
 
 help:
 	@echo "make test        install everything into $(VENV) and run every test"
 	@echo "make demo        PostgreSQL + migrations + seed data + the three services (Ctrl-C stops)"
+	@echo "make resilience  soak test: 60 s of concurrent load on the real services (SOAK_SECONDS=...)"
 	@echo "make test-city | test-role | test-user | test-lib | test-e2e   one part only"
 
 $(STAMP): libs/sanicms/pyproject.toml services/*/pyproject.toml requirements-dev.txt
@@ -39,6 +40,9 @@ test-user: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(PYTEST) tests
+
+resilience: $(STAMP)
+	$(PYTEST) -s tests/soak
 
 demo: $(STAMP)
 	cd deploy && ../$(BIN)/python demo.py
