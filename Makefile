@@ -7,11 +7,12 @@ PYTEST := $(BIN)/python -m pytest
 
 PACKAGES := -e 'libs/sanicms[testing]' -e services/city -e services/role -e services/user
 
-.PHONY: help install test test-lib test-city test-role test-user test-e2e resilience demo clean
+.PHONY: help install test test-lib test-city test-role test-user test-e2e contract resilience demo clean
 
 help:
 	@echo "make test        install everything into $(VENV) and run every test"
 	@echo "make demo        PostgreSQL + migrations + seed data + the three services (Ctrl-C stops)"
+	@echo "make contract    Schemathesis, every check, against each running service's /openapi/spec.json"
 	@echo "make resilience  soak test: 60 s of concurrent load on the real services (SOAK_SECONDS=...)"
 	@echo "make test-city | test-role | test-user | test-lib | test-e2e   one part only"
 
@@ -40,6 +41,9 @@ test-user: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(PYTEST) tests
+
+contract: $(STAMP)
+	$(PYTEST) -s tests/test_contract.py
 
 resilience: $(STAMP)
 	$(PYTEST) -s tests/soak

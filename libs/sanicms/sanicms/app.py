@@ -12,10 +12,12 @@ from typing import Any
 from sanic import Blueprint, Sanic
 from sanic_ext import Extend
 
+from . import openapi
 from .client import Clients
 from .db import Database
 from .errors import ErrorHandler
 from .health import health_blueprint
+from .params import check_path_params
 from .responses import EnvelopeRequest, dumps
 
 # Sanic's own settings that the service's settings feed straight through.
@@ -42,6 +44,9 @@ def create_app(settings: Mapping[str, Any], blueprints: Iterable[Blueprint] = ()
     app.blueprint(health_blueprint())
     for bp in blueprints:
         app.blueprint(bp)
+    # The API contract: the spec from the doc decorators, path parameters checked like bodies.
+    openapi.install(app)
+    app.on_request(check_path_params)
     app.before_server_start(_open_resources)
     app.after_server_stop(_close_resources)
     return app

@@ -12,7 +12,8 @@ import traceback
 from typing import Any
 
 from sanic import Request
-from sanic.exceptions import SanicException
+from sanic.constants import HTTP_METHODS
+from sanic.exceptions import MethodNotAllowed, SanicException
 from sanic.handlers import ErrorHandler as SanicErrorHandler
 from sanic.response import HTTPResponse
 
@@ -104,6 +105,8 @@ class ErrorHandler(SanicErrorHandler):
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         status, code, message, error, headers = describe(exception, debug=_debug(request))
+        if isinstance(exception, MethodNotAllowed) and not any(k.lower() == "allow" for k in headers):
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         if status >= 500 and not isinstance(exception, ApiError):
             log.error("unhandled error on %s %s", _method(request), _path(request), exc_info=exception)
         elif status >= 500:
@@ -137,6 +140,19 @@ def _debug_detail(exception: BaseException, debug: bool) -> Any:
 def _headers(exception: BaseException) -> dict:
     headers = getattr(exception, "headers", None) or {}
     return {k: v for k, v in dict(headers).items() if k.lower() != "content-type"}
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the request's path answers. A 405 must say (RFC 9110), and sanic-routing
+    drops them for paths with parameters, so ask the router method by method."""
+    allowed = []
+    for method in HTTP_METHODS:
+        try:
+            request.app.router.get(request.path, method, request.headers.getone("host", None))
+        except SanicException:
+            continue
+        allowed.append(method)
+    return allowed
 
 
 def _debug(request: Request | None) -> bool:

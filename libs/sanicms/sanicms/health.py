@@ -11,6 +11,7 @@ from typing import Any
 
 from sanic import Blueprint, Request
 
+from . import doc
 from .errors import ApiError
 from .responses import json_response, error_body, success_body
 
@@ -24,11 +25,16 @@ def health_blueprint() -> Blueprint:
     return bp
 
 
+@doc.summary("liveness: the process is up and its event loop answers")
+@doc.produces({"status": str})
 async def healthz(request: Request):
     """The process is up and its event loop answers."""
     return {"status": "ok"}
 
 
+@doc.summary("readiness: the database answers")
+@doc.produces({"status": str, "checks": {"database": str}})
+@doc.errors((503, "not ready; `error` holds the status and the result of each check"))
 async def readyz(request: Request):
     """Ready when the database answers ``SELECT 1`` within a short timeout."""
     checks = {"database": await _check(request.app.ctx.db.ping())}

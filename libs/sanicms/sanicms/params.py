@@ -1,11 +1,21 @@
-"""Query parameters every service uses: pages (``page``, ``page_size``) and id lists (``ids``)."""
+"""Query parameters every service uses: pages (``page``, ``page_size``) and id lists (``ids``),
+and the check of integer path parameters (``/cities/<id:int>``).
+
+The OpenAPI spec (:mod:`sanicms.openapi`) documents these parameters with the bounds below,
+so what the spec allows and what these functions accept are the same.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ValidationError
+from .validation import INT32
+
+# Digits only: Python's int() would also take " 7", "+7", "7_000" and non-ASCII digits.
+_INTEGER = re.compile(r"-?[0-9]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +52,11 @@ def page_from(request: Any) -> Page:
 
 
 def _int_arg(request: Any, name: str, default: int, low: int, high: int, problems: list) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
+    raw = _arg(request, name)
+    if raw is None:
         return default
     try:
-        value = int(raw)
+        value = _strict_int(raw)
     except ValueError:
         problems.append({"field": name, "message": f"must be an integer, got {raw[:40]!r}"})
         return default
@@ -60,20 +70,51 @@ MAX_IDS = 100
 
 def ids_from(request: Any, name: str = "ids") -> list[int] | None:
     """``?ids=1,2,3`` as a list of distinct ints (at most ``MAX_IDS``), or None if absent."""
-    raw = request.args.get(name)
+    raw = _arg(request, name)
     if raw is None:
         return None
+    parts = raw.split(",")
+    if len(parts) > MAX_IDS:
+        raise ValidationError(f"too many {name}", error=[{"field": name, "message": f"at most {MAX_IDS} ids"}])
     ids: list[int] = []
-    for part in raw.split(","):
+    for part in parts:
         part = part.strip()
         try:
-            value = int(part)
+            value = _strict_int(part)
         except ValueError:
             raise ValidationError(f"invalid {name}", error=[{"field": name, "message": f"{part[:40]!r} is not an integer"}]) from None
-        if not -(2**31) <= value < 2**31:
+        if not INT32[0] <= value <= INT32[1]:
             raise ValidationError(f"invalid {name}", error=[{"field": name, "message": f"{value} is out of range"}])
         if value not in ids:
             ids.append(value)
-    if len(ids) > MAX_IDS:
-        raise ValidationError(f"too many {name}", error=[{"field": name, "message": f"at most {MAX_IDS} ids"}])
     return ids
+
+
+def _arg(request: Any, name: str) -> str | None:
+    """The raw value; ``?page=`` is an empty string (a 400), not a missing parameter."""
+    return request.get_args(keep_blank_values=True).get(name)
+
+
+def _strict_int(raw: str) -> int:
+    if not _INTEGER.fullmatch(raw):
+        raise ValueError(raw)
+    return int(raw)
+
+
+#: Integer path parameters are 32-bit, like the serial keys they look up.
+PATH_INT = INT32
+
+
+async def check_path_params(request: Any) -> None:
+    """Request middleware: an integer path parameter out of 32-bit range is a 400 naming
+    it, before the handler runs (the router only checks that it is digits)."""
+    route = request.route
+    if route is None or request.method == "OPTIONS":  # CORS preflights answer for any path
+        return
+    problems = [
+        {"field": param.name, "message": f"must be between {PATH_INT[0]} and {PATH_INT[1]}"}
+        for param in route.params.values()
+        if param.cast is int and not PATH_INT[0] <= request.match_info.get(param.name, 0) <= PATH_INT[1]
+    ]
+    if problems:
+        raise ValidationError("invalid path parameters", error=problems)

@@ -21,6 +21,10 @@ from sanic.response import BaseHTTPResponse, HTTPResponse
 
 def _default(value: Any) -> Any:
     """JSON for what asyncpg records hold besides str, int, float, bool and None."""
+    if isinstance(value, datetime.datetime) and value.tzinfo is None:
+        # Timestamps are stored in UTC (``datetime.utcnow`` defaults) in columns without a
+        # zone; say so, as RFC 3339 (the spec's ``date-time``) requires an offset.
+        return value.isoformat() + "Z"
     if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, (uuid.UUID, decimal.Decimal)):

@@ -43,7 +43,7 @@ class Rule:
 def read_only_fields(model: type[peewee.Model]) -> set[str]:
     """The primary key, plus ``Meta.read_only`` (e.g. a creation time the server sets)."""
     names = set(getattr(model._meta, "read_only", ()) or ())
-    if model._meta.primary_key is not None:
+    if model._meta.primary_key:  # False for a model without one (see sanicms.shapes)
         names.add(model._meta.primary_key.name)
     return names
 
@@ -179,6 +179,10 @@ def _string(value: Any) -> str:
         raise ValueError(f"must be a string, got {_json_type(value)}")
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): valid JSON, not storable text
+        raise ValueError("must be valid Unicode text") from None
     return value
 
 

@@ -8,17 +8,15 @@ from .models import City
 
 bp = Blueprint("cities", url_prefix="/cities")
 cities = Table(City)
-
-
-def _is_patch(request: Request) -> bool:
-    return request.method == "PATCH"
+TAKEN = (409, "a city with the same name and province exists")
 
 
 @bp.post("/")
 @doc.tag("cities")
 @doc.summary("create a city")
 @doc.consumes(City)
-@doc.produces(City)
+@doc.produces(City, status=201)
+@doc.errors(TAKEN, 503)
 async def create_city(request: Request):
     async with request.app.ctx.db.transaction(request) as cur:
         city = await cities.insert(cur, request.ctx.data)
@@ -29,6 +27,7 @@ async def create_city(request: Request):
 @doc.tag("cities")
 @doc.summary("get a city by id")
 @doc.produces(City)
+@doc.errors(404, 503)
 async def get_city(request: Request, id: int):
     async with request.app.ctx.db.acquire(request) as cur:
         city = await cities.get(cur, id)
@@ -41,6 +40,8 @@ async def get_city(request: Request, id: int):
 @doc.tag("cities")
 @doc.summary("list cities, a page at a time, or those with the given ids")
 @doc.produces([City], paginated=True)
+@doc.ids_param()
+@doc.errors(503)
 async def list_cities(request: Request):
     page = page_from(request)
     ids = ids_from(request)
@@ -52,12 +53,27 @@ async def list_cities(request: Request):
     return rows, page.info(total)
 
 
-@bp.route("/<id:int>", methods=["PUT", "PATCH"])
+@bp.put("/<id:int>")
 @doc.tag("cities")
-@doc.summary("update a city (PUT: every field, PATCH: some)")
-@doc.consumes(City, partial=_is_patch)
+@doc.summary("replace a city: every writable field")
+@doc.consumes(City)
 @doc.produces(City)
+@doc.errors(404, TAKEN, 503)
+async def replace_city(request: Request, id: int):
+    return await _update(request, id)
+
+
+@bp.patch("/<id:int>")
+@doc.tag("cities")
+@doc.summary("change some fields of a city")
+@doc.consumes(City, partial=True)
+@doc.produces(City)
+@doc.errors(404, TAKEN, 503)
 async def update_city(request: Request, id: int):
+    return await _update(request, id)
+
+
+async def _update(request: Request, id: int) -> dict:
     async with request.app.ctx.db.transaction(request) as cur:
         city = await cities.update(cur, id, request.ctx.data)
     if city is None:
@@ -69,6 +85,7 @@ async def update_city(request: Request, id: int):
 @doc.tag("cities")
 @doc.summary("delete a city")
 @doc.produces({"id": int})
+@doc.errors(404, 503)
 async def delete_city(request: Request, id: int):
     async with request.app.ctx.db.transaction(request) as cur:
         deleted = await cities.delete(cur, id)

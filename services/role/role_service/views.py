@@ -8,17 +8,15 @@ from .models import Role
 
 bp = Blueprint("roles", url_prefix="/roles")
 roles = Table(Role)
-
-
-def _is_patch(request: Request) -> bool:
-    return request.method == "PATCH"
+TAKEN = (409, "a role with the same name exists")
 
 
 @bp.post("/")
 @doc.tag("roles")
 @doc.summary("create a role")
 @doc.consumes(Role)
-@doc.produces(Role)
+@doc.produces(Role, status=201)
+@doc.errors(TAKEN, 503)
 async def create_role(request: Request):
     async with request.app.ctx.db.transaction(request) as cur:
         role = await roles.insert(cur, request.ctx.data)
@@ -29,6 +27,7 @@ async def create_role(request: Request):
 @doc.tag("roles")
 @doc.summary("get a role by id")
 @doc.produces(Role)
+@doc.errors(404, 503)
 async def get_role(request: Request, id: int):
     async with request.app.ctx.db.acquire(request) as cur:
         role = await roles.get(cur, id)
@@ -41,6 +40,8 @@ async def get_role(request: Request, id: int):
 @doc.tag("roles")
 @doc.summary("list roles, a page at a time, or those with the given ids")
 @doc.produces([Role], paginated=True)
+@doc.ids_param()
+@doc.errors(503)
 async def list_roles(request: Request):
     page = page_from(request)
     ids = ids_from(request)
@@ -52,12 +53,27 @@ async def list_roles(request: Request):
     return rows, page.info(total)
 
 
-@bp.route("/<id:int>", methods=["PUT", "PATCH"])
+@bp.put("/<id:int>")
 @doc.tag("roles")
-@doc.summary("update a role (PUT: every field, PATCH: some)")
-@doc.consumes(Role, partial=_is_patch)
+@doc.summary("replace a role: every writable field")
+@doc.consumes(Role)
 @doc.produces(Role)
+@doc.errors(404, TAKEN, 503)
+async def replace_role(request: Request, id: int):
+    return await _update(request, id)
+
+
+@bp.patch("/<id:int>")
+@doc.tag("roles")
+@doc.summary("change some fields of a role")
+@doc.consumes(Role, partial=True)
+@doc.produces(Role)
+@doc.errors(404, TAKEN, 503)
 async def update_role(request: Request, id: int):
+    return await _update(request, id)
+
+
+async def _update(request: Request, id: int) -> dict:
     async with request.app.ctx.db.transaction(request) as cur:
         role = await roles.update(cur, id, request.ctx.data)
     if role is None:
@@ -69,6 +85,7 @@ async def update_role(request: Request, id: int):
 @doc.tag("roles")
 @doc.summary("delete a role")
 @doc.produces({"id": int})
+@doc.errors(404, 503)
 async def delete_role(request: Request, id: int):
     async with request.app.ctx.db.transaction(request) as cur:
         deleted = await roles.delete(cur, id)

@@ -7,9 +7,9 @@ from sanicms.tests import APITestCase
 from user_service.migrations import MIGRATIONS
 from user_service.server import create_app
 
-SHANGHAI = {"id": 1, "name": "Shanghai", "province": "Shanghai", "create_time": "2026-01-01T00:00:00"}
-BEIJING = {"id": 2, "name": "Beijing", "province": "Beijing", "create_time": "2026-01-01T00:00:00"}
-ADMIN = {"id": 1, "name": "admin", "description": None, "create_time": "2026-01-01T00:00:00"}
+SHANGHAI = {"id": 1, "name": "Shanghai", "province": "Shanghai", "create_time": "2026-01-01T00:00:00Z"}
+BEIJING = {"id": 2, "name": "Beijing", "province": "Beijing", "create_time": "2026-01-01T00:00:00Z"}
+ADMIN = {"id": 1, "name": "admin", "description": None, "create_time": "2026-01-01T00:00:00Z"}
 ALICE = {"name": "Alice", "age": 30, "sex": "female", "city_id": 1, "role_id": 1}
 
 

@@ -11,8 +11,9 @@ bp = Blueprint("users", url_prefix="/users")
 users = Table(User)
 
 
-def _is_patch(request: Request) -> bool:
-    return request.method == "PATCH"
+#: Statuses of routes that call the city and role services (see sanicms.client).
+DOWNSTREAM = (502, 503, 504)
+MISSING = (400, "invalid body, or the city or role it names does not exist; `error` names each field")
 
 
 @bp.post("/")
@@ -20,7 +21,8 @@ def _is_patch(request: Request) -> bool:
 @doc.summary("create a user")
 @doc.description("The city and role must exist; the reply includes both.")
 @doc.consumes(User)
-@doc.produces(User)
+@doc.produces(User, status=201)
+@doc.errors(MISSING, *DOWNSTREAM)
 async def create_user(request: Request):
     related = await check_references(request, request.ctx.data)
     async with request.app.ctx.db.transaction(request) as cur:
@@ -33,6 +35,7 @@ async def create_user(request: Request):
 @doc.summary("get a user with its city and role")
 @doc.description("City and role are fetched from their services concurrently.")
 @doc.produces(User)
+@doc.errors(404, *DOWNSTREAM)
 async def get_user(request: Request, id: int):
     async with request.app.ctx.db.acquire(request) as cur:
         user = await users.get(cur, id)
@@ -45,6 +48,7 @@ async def get_user(request: Request, id: int):
 @doc.tag("users")
 @doc.summary("list users, a page at a time, with their cities and roles")
 @doc.produces([User], paginated=True)
+@doc.errors(*DOWNSTREAM)
 async def list_users(request: Request):
     page = page_from(request)
     async with request.app.ctx.db.acquire(request) as cur:
@@ -52,12 +56,29 @@ async def list_users(request: Request):
     return await with_relations_many(request, rows), page.info(total)
 
 
-@bp.route("/<id:int>", methods=["PUT", "PATCH"])
+@bp.put("/<id:int>")
 @doc.tag("users")
-@doc.summary("update a user (PUT: every field, PATCH: some)")
-@doc.consumes(User, partial=_is_patch)
+@doc.summary("replace a user: every writable field")
+@doc.description("A new city or role must exist.")
+@doc.consumes(User)
 @doc.produces(User)
+@doc.errors(404, MISSING, *DOWNSTREAM)
+async def replace_user(request: Request, id: int):
+    return await _update(request, id)
+
+
+@bp.patch("/<id:int>")
+@doc.tag("users")
+@doc.summary("change some fields of a user")
+@doc.description("A new city or role must exist.")
+@doc.consumes(User, partial=True)
+@doc.produces(User)
+@doc.errors(404, MISSING, *DOWNSTREAM)
 async def update_user(request: Request, id: int):
+    return await _update(request, id)
+
+
+async def _update(request: Request, id: int) -> dict:
     await check_references(request, request.ctx.data)
     async with request.app.ctx.db.transaction(request) as cur:
         user = await users.update(cur, id, request.ctx.data)
@@ -70,6 +91,7 @@ async def update_user(request: Request, id: int):
 @doc.tag("users")
 @doc.summary("delete a user")
 @doc.produces({"id": int})
+@doc.errors(404, 503)
 async def delete_user(request: Request, id: int):
     async with request.app.ctx.db.transaction(request) as cur:
         deleted = await users.delete(cur, id)

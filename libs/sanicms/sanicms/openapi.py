@@ -1,0 +1,358 @@
+"""The OpenAPI description of a service, built from the models that also check its input.
+
+sanic-ext assembles and serves the spec (``GET /openapi/spec.json``, Swagger UI at
+``/openapi/``) and finds the routes, their methods and their path parameters by itself.
+This module gives it what it cannot know: the JSON schemas of the shapes named in
+``doc.consumes`` / ``doc.produces`` (each once, under ``components/schemas``), the response
+envelopes, every error status a route can answer, and the query parameters. Every
+constraint comes from the rules :mod:`sanicms.validation` and :mod:`sanicms.params`
+enforce, so the spec and the input check cannot disagree.
+
+sanic-ext keeps one specification per process, so it is rebuilt each time an app starts:
+a test run that starts many apps one after another serves each its own spec.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import peewee
+from sanic import Sanic
+from sanic_ext.config import PRIORITY as SANIC_EXT_PRIORITY
+from sanic_ext.extensions.openapi.builders import OperationBuilder, OperationStore, SpecificationBuilder
+from sanic_ext.extensions.openapi.definitions import Parameter
+from sanic_routing.route import Route
+
+from .doc import meta_of
+from .params import MAX_IDS, MAX_PAGE, PATH_INT
+from .shapes import as_model, is_field_class, is_model, is_record, is_scalar, reference_name, referenced_shape
+from .validation import INT32, Rule, read_only_fields, rule_for
+
+READ, WRITE, PATCH = "read", "write", "patch"
+_NAME_SUFFIX = {READ: "", WRITE: "Input", PATCH: "Patch"}
+
+#: PostgreSQL text cannot hold NUL, so the input check refuses it; the spec says so.
+NO_NUL = "^[^\\u0000]*$"
+
+ERROR_DESCRIPTIONS = {
+    400: "invalid input; `error` lists every problem by field",
+    401: "authentication required",
+    403: "forbidden",
+    404: "not found",
+    409: "conflict: a unique value is taken, or a referenced record does not exist",
+    413: "the request is too large: its body, or its URL and headers",
+    502: "a downstream service answered with an error or something unreadable",
+    503: "the database or a downstream service is unavailable; retry shortly",
+    504: "a downstream service did not answer in time",
+}
+
+_KINDS: dict[str, dict[str, str]] = {
+    "integer": {"type": "integer"},
+    "number": {"type": "number"},
+    "string": {"type": "string"},
+    "boolean": {"type": "boolean"},
+    "date-time": {"type": "string", "format": "date-time"},
+    "date": {"type": "string", "format": "date"},
+    "uuid": {"type": "string", "format": "uuid"},
+    "json": {},
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+#: Schemas every spec has: the error envelope and the pagination block.
+BASE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": {
+        "type": "object",
+        "description": "The unified error format.",
+        "required": ["code", "message", "error"],
+        "properties": {
+            "code": {"type": "integer", "minimum": 1,
+                     "description": "non-zero: the HTTP status, or a finer code such as 50301"},
+            "message": {"type": "string", "description": "what went wrong, in one sentence"},
+            "error": {"nullable": True, "description": "machine-readable detail, or null"},
+        },
+    },
+    "FieldProblem": {
+        "type": "object",
+        "required": ["field", "message"],
+        "properties": {
+            "field": {"type": "string", "description": "the field or parameter at fault; empty for the whole body"},
+            "message": {"type": "string"},
+        },
+    },
+    "ValidationError": {
+        "description": "The error format of a 400: one item per problem.",
+        "allOf": [
+            _ref("Error"),
+            {"type": "object", "properties": {"error": {"type": "array", "nullable": True,
+                                                         "items": _ref("FieldProblem")}}},
+        ],
+    },
+    "Pagination": {
+        "type": "object",
+        "required": ["page", "page_size", "total", "pages"],
+        "properties": {
+            "page": {"type": "integer", "minimum": 1, "description": "this page, from 1"},
+            "page_size": {"type": "integer", "minimum": 1, "description": "items per page"},
+            "total": {"type": "integer", "minimum": 0, "description": "items in all pages"},
+            "pages": {"type": "integer", "minimum": 0, "description": "number of pages"},
+        },
+    },
+}
+
+
+class Schemas:
+    """The named schemas of one spec: each shape once, referenced by ``$ref``."""
+
+    def __init__(self) -> None:
+        self.components: dict[str, dict[str, Any]] = copy.deepcopy(BASE_SCHEMAS)
+        self._names: dict[tuple[type[peewee.Model], str], str] = {}
+
+    def of(self, shape: Any, mode: str = READ) -> dict[str, Any]:
+        """The schema of anything ``consumes`` / ``produces`` accept; ``mode`` is ``READ``
+        (a reply), ``WRITE`` (a body for POST/PUT) or ``PATCH`` (a body, every field optional)."""
+        if isinstance(shape, (list, tuple)):
+            if len(shape) != 1:
+                raise TypeError(f"a list shape holds one item shape, like [City]; got {shape!r}")
+            return {"type": "array", "items": self.of(shape[0], mode)}
+        if is_model(shape) or is_field_class(shape):
+            return self.ref(shape, mode)
+        if isinstance(shape, dict):
+            if is_record(shape):
+                return self.record(as_model(shape), mode)
+            if mode != READ:
+                raise TypeError("a request body dict holds fields or Python types only")
+            return {"type": "object", "required": list(shape),
+                    "properties": {key: self.of(value) for key, value in shape.items()}}
+        if is_scalar(shape):
+            return self.record(as_model({"value": shape}), mode)["properties"]["value"]
+        raise TypeError(f"cannot describe {shape!r}")
+
+    def ref(self, shape: Any, mode: str = READ) -> dict[str, str]:
+        """A reference to the named schema of a model or class of fields, added on first use."""
+        model = as_model(shape)
+        key = (model, mode)
+        if key not in self._names:
+            name = self._free_name(model.__name__ + _NAME_SUFFIX[mode])
+            self._names[key] = name
+            self.components[name] = {}  # taken, in case the model refers back to itself
+            self.components[name] = self.record(model, mode)
+        return _ref(self._names[key])
+
+    def _free_name(self, name: str) -> str:
+        candidate, n = name, 1
+        while candidate in self.components:
+            n += 1
+            candidate = f"{name}{n}"
+        return candidate
+
+    def record(self, model: type[peewee.Model], mode: str) -> dict[str, Any]:
+        """An object schema with one property per field. Bodies leave out read-only fields
+        and refuse unknown ones; replies add the object each ``help_text`` reference names."""
+        writing = mode != READ
+        skip = read_only_fields(model) if writing else set()
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        for field in model._meta.sorted_fields:
+            if field.name in skip:
+                continue
+            rule = rule_for(field)
+            properties[field.name] = field_schema(field, rule, writing=writing)
+            if mode == READ or (mode == WRITE and rule.required):
+                required.append(field.name)
+            target = None if writing else referenced_shape(field)
+            if target is not None:
+                name = reference_name(field)
+                properties[name] = {"allOf": [self.ref(target)], "nullable": True,
+                                    "description": field.verbose_name or name}
+                required.append(name)
+        schema: dict[str, Any] = {"type": "object"}
+        if model.__doc__:
+            schema["description"] = model.__doc__
+        schema["properties"] = properties
+        if required:
+            schema["required"] = required
+        if writing:
+            schema["additionalProperties"] = False
+        if mode == PATCH:
+            schema["minProperties"] = 1
+        return schema
+
+
+def field_schema(field: peewee.Field, rule: Rule, *, writing: bool) -> dict[str, Any]:
+    """One field: type and format, bounds, ``maxLength``, ``nullable``, ``verbose_name``."""
+    schema: dict[str, Any] = dict(_KINDS[rule.kind])
+    if rule.kind == "integer":
+        schema["format"] = "int32" if _within(rule, INT32) else "int64"
+    if rule.minimum is not None:
+        schema["minimum"] = rule.minimum
+        if rule.exclusive_minimum:
+            schema["exclusiveMinimum"] = True
+    if rule.maximum is not None:
+        schema["maximum"] = rule.maximum
+        if rule.exclusive_maximum:
+            schema["exclusiveMaximum"] = True
+    if rule.kind == "string":
+        # Replies state only a declared max_length, not the input check's cap on text.
+        if rule.max_length is not None and (writing or getattr(field, "max_length", None)):
+            schema["maxLength"] = rule.max_length
+        if writing:
+            schema["pattern"] = NO_NUL
+    if rule.nullable:
+        schema["nullable"] = True
+    if field.verbose_name:
+        schema["description"] = field.verbose_name
+    if writing and field.default is not None and not callable(field.default):
+        schema["default"] = field.default
+    return schema
+
+
+def _within(rule: Rule, bounds: tuple[int, int]) -> bool:
+    low, high = bounds
+    return rule.minimum is not None and rule.maximum is not None and low <= rule.minimum and rule.maximum <= high
+
+
+def success_envelope(data: dict[str, Any], *, paginated: bool = False) -> dict[str, Any]:
+    """``{"code": 0, "data": ...}``, with ``pagination`` for pages."""
+    properties = {"code": {"type": "integer", "enum": [0], "description": "0: success"}, "data": data}
+    required = ["code", "data"]
+    if paginated:
+        properties["pagination"] = _ref("Pagination")
+        required.append("pagination")
+    return {"type": "object", "required": required, "properties": properties}
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+class QueryParameter(Parameter):
+    """sanic-ext's Parameter keeps only the keys it declares; ``?ids=1,2`` also needs these."""
+
+    style: str
+    explode: bool
+
+
+def path_parameter(name: str, cast: Any) -> Parameter:
+    """A path parameter; integers are 32-bit, as :func:`sanicms.params.check_path_params` enforces."""
+    if cast is int:
+        schema = {"type": "integer", "format": "int32", "minimum": PATH_INT[0], "maximum": PATH_INT[1]}
+    elif cast is float:
+        schema = {"type": "number"}
+    else:
+        schema = {"type": "string"}
+    return Parameter(name, schema, "path", required=True)
+
+
+def page_parameters(config: Any) -> list[Parameter]:
+    """``page`` and ``page_size``, with the bounds :func:`sanicms.page_from` enforces."""
+    return [
+        Parameter("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+                  "query", description="page number, from 1"),
+        Parameter("page_size", {"type": "integer", "minimum": 1, "maximum": config.PAGE_SIZE_MAX,
+                                "default": config.PAGE_SIZE_DEFAULT},
+                  "query", description="items per page"),
+    ]
+
+
+def ids_parameter(name: str) -> Parameter:
+    """``?ids=1,2,3``, with the bounds :func:`sanicms.ids_from` enforces."""
+    items = {"type": "integer", "format": "int32", "minimum": INT32[0], "maximum": INT32[1]}
+    return QueryParameter(
+        name, {"type": "array", "items": items, "minItems": 1, "maxItems": MAX_IDS}, "query",
+        description=f"only the records with these ids, comma-separated (at most {MAX_IDS}); "
+                    "ids that do not exist are left out",
+        style="form", explode=False,
+    )
+
+
+# --------------------------------------------------------------------------- operations
+
+
+def install(app: Sanic) -> None:
+    """Document ``app`` when it starts: just before sanic-ext assembles the spec, and a
+    fix-up just after."""
+    app.before_server_start(document, priority=SANIC_EXT_PRIORITY + 1)
+    app.before_server_start(split_shared_operations, priority=SANIC_EXT_PRIORITY - 1)
+
+
+def document(app: Sanic) -> None:
+    """Hand sanic-ext this app's operations and schemas (it builds the spec right after)."""
+    SpecificationBuilder.reset()  # one spec per process: start from this app's alone
+    spec = SpecificationBuilder()
+    schemas = Schemas()
+    docs_prefix = str(app.config.OAS_URL_PREFIX).strip("/")
+    for route in app.router.routes:
+        if docs_prefix and route.path.startswith(docs_prefix):
+            continue  # the spec and the Swagger UI themselves
+        describe_operation(OperationStore()[route.handler], route, meta_of(route.handler), schemas, app.config)
+    for name, schema in schemas.components.items():
+        spec.add_component("schemas", name, schema)
+
+
+def describe_operation(operation: OperationBuilder, route: Route, meta: dict[str, Any],
+                       schemas: Schemas, config: Any) -> None:
+    """Set what the doc decorators recorded on sanic-ext's operation. Values are replaced,
+    not appended, because sanic-ext's store outlives the app (it is keyed by handler)."""
+    if "summary" in meta or "description" in meta:
+        operation.describe(meta.get("summary"), meta.get("description"))
+    if meta.get("tags"):
+        operation.tags = list(meta["tags"])
+
+    parameters = [path_parameter(p.name, p.cast) for p in route.params.values()]
+    if meta.get("paginated"):
+        parameters += page_parameters(config)
+    if meta.get("ids"):
+        parameters.append(ids_parameter(meta["ids"]))
+    ours = {p.fields["name"] for p in parameters}
+    operation.parameters = [p for p in operation.parameters if p.fields["name"] not in ours] + parameters
+
+    body = meta.get("consumes")
+    if body is not None:
+        mode = PATCH if meta.get("partial") else WRITE
+        operation.body({"application/json": {"schema": schemas.of(body, mode)}}, required=True)
+
+    responses = _responses(meta, route, schemas)
+    operation.responses = {k: v for k, v in operation.responses.items() if k not in responses}
+    for status, (description, schema) in responses.items():
+        operation.response(status, {"application/json": {"schema": schema}}, description)
+
+
+def _responses(meta: dict[str, Any], route: Route, schemas: Schemas) -> dict[int, tuple[str, dict[str, Any]]]:
+    """The success envelope, then every error status: those declared, and those that follow
+    from the route's inputs."""
+    produced = meta.get("produces")
+    data = schemas.of(produced) if produced is not None else {"description": "undocumented"}
+    out = {meta.get("status", 200): ("success", success_envelope(data, paginated=meta.get("paginated", False)))}
+    checked = ("consumes" in meta or meta.get("paginated") or meta.get("ids")
+               or any(p.cast is int for p in route.params.values()))
+    errors: dict[int, str | None] = {413: None}  # any request: Sanic's size limits
+    if checked:
+        errors[400] = None
+    if route.params:
+        errors[404] = None  # a value the router cannot match, or no such record
+    errors.update(meta.get("errors", {}))
+    for status in sorted(errors):
+        description = errors[status] or ERROR_DESCRIPTIONS.get(status, "error")
+        out[status] = (description, _ref("ValidationError" if status == 400 else "Error"))
+    return out
+
+
+def split_shared_operations(app: Sanic) -> None:
+    """One handler serving several methods shares one sanic-ext operation, which then
+    carries the last method's operationId for all of them: an invalid spec. Give each
+    method its own copy and id."""
+    for operations in SpecificationBuilder()._paths.values():
+        shared = [method for method, operation in operations.items()
+                  if isinstance(operation, OperationBuilder)
+                  and sum(other is operation for other in operations.values()) > 1]
+        for method in shared:
+            operation = operations[method]
+            clone = copy.copy(operation)
+            clone._default = dict(operation._default)
+            route_name = str(operation._default.get("operationId", "")).partition("~")[2]
+            clone._default["operationId"] = f"{method.lower()}~{route_name}"
+            operations[method] = clone

@@ -1,0 +1,46 @@
+"""The user service's OpenAPI spec, as served at /openapi/spec.json."""
+
+from openapi_spec_validator import validate
+
+from sanicms.tests import APITestCase
+
+from user_service.migrations import MIGRATIONS
+from user_service.server import create_app
+
+
+class UserSpecTest(APITestCase):
+    app_factory = staticmethod(create_app)
+    migrations = MIGRATIONS
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.spec = cls.live.request("GET", "/openapi/spec.json").json()
+
+    def test_spec_is_valid_and_has_every_route(self):
+        validate(self.spec)
+        self.assertEqual(self.spec["info"]["title"], "User service")
+        documented = {(m.upper(), p) for p, item in self.spec["paths"].items() for m in item}
+        served = {(m, "/" + r.path.replace("<id:int>", "{id}").rstrip("/"))
+                  for r in self.app.router.routes for m in r.methods
+                  if m not in ("HEAD", "OPTIONS") and not r.path.startswith("openapi")}
+        self.assertEqual(documented, served)
+
+    def test_user_shows_city_and_role_as_objects_with_descriptions(self):
+        schemas = self.spec["components"]["schemas"]
+        user = schemas["User"]["properties"]
+        self.assertEqual(user["city"], {"allOf": [{"$ref": "#/components/schemas/CityApi"}],
+                                        "nullable": True, "description": "city the user lives in"})
+        self.assertEqual(user["role"]["allOf"], [{"$ref": "#/components/schemas/RoleApi"}])
+        self.assertEqual(user["role"]["description"], "role the user holds")
+        self.assertEqual(schemas["CityApi"]["properties"]["name"],
+                         {"type": "string", "maxLength": 128, "description": "city name"})
+        self.assertNotIn("city", schemas["UserInput"]["properties"])
+
+    def test_routes_that_call_other_services_document_their_failures(self):
+        responses = self.spec["paths"]["/users/{id}"]["get"]["responses"]
+        self.assertEqual(list(responses), ["200", "400", "404", "413", "502", "503", "504"])
+        create = self.spec["paths"]["/users"]["post"]
+        self.assertIn("does not exist", create["responses"]["400"]["description"])
+        self.assertEqual(create["requestBody"]["content"]["application/json"]["schema"],
+                         {"$ref": "#/components/schemas/UserInput"})
