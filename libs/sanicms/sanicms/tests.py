@@ -36,6 +36,7 @@ from sanic import Sanic
 from .config import service_url_setting
 from .localdb import create_database, throwaway_server
 from .migrations import MigrationModel, run_migrations
+from .processes import free_port
 
 #: Base URL every downstream points at in tests; mocks are registered under it.
 MOCK_BASE_URL = "http://downstream.mock"
@@ -162,12 +163,12 @@ class LiveServer:
 
     def start(self) -> None:
         asyncio.set_event_loop(self.loop)
+        port = free_port()  # Sanic reads port=0 as "use the default 8000"
         self.server = self.run(self.app.create_server(
-            host="127.0.0.1", port=0, return_asyncio_server=True, access_log=False))
+            host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False))
         self.run(self.server.startup())
         self.run(self.server.before_start())
         self.run(self.server.after_start())
-        port = self.server.server.sockets[0].getsockname()[1]
         self.base_url = f"http://127.0.0.1:{port}"
         self.http = httpx.AsyncClient(base_url=self.base_url, timeout=30)
 

@@ -1,0 +1,105 @@
+"""Every error, the library's, Sanic's and unexpected ones, in the unified format."""
+
+import pytest
+from sanic import Blueprint
+
+import sanicms
+from sanicms import BadRequest, NotFound, doc
+from sanicms.tests import LiveServer
+
+bp = Blueprint("probe", url_prefix="/probe")
+
+
+@bp.get("/ok")
+async def ok(request):
+    return {"hello": "world"}
+
+
+@bp.get("/page")
+async def page(request):
+    return [1, 2], {"page": 1, "page_size": 2, "total": 2, "pages": 1}
+
+
+@bp.get("/missing")
+async def missing(request):
+    raise NotFound("no such thing", code=40401)
+
+
+@bp.get("/custom")
+async def custom(request):
+    raise BadRequest("bad", error={"why": "because"}, code=40099)
+
+
+@bp.get("/boom")
+async def boom(request):
+    raise RuntimeError("SELECT secret FROM passwords")
+
+
+class Model:
+    pass
+
+
+@bp.post("/echo")
+async def echo(request):
+    return request.json
+
+
+def build(**overrides):
+    settings = sanicms.load_settings(environ={}, overrides={
+        "SERVICE_NAME": "probe", "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "REQUEST_MAX_SIZE": 1000, "DB_POOL_MIN_SIZE": 0, "DB_CONNECT_TIMEOUT": 0.5, **overrides})
+    return sanicms.create_app(settings, [bp], name=f"probe_{len(overrides)}")
+
+
+@pytest.fixture(scope="module")
+def live():
+    from sanic import Sanic
+    Sanic.test_mode = True
+    server = LiveServer(build())
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_plain_data_and_pages_are_enveloped(live):
+    assert live.request("GET", "/probe/ok").json() == {"code": 0, "data": {"hello": "world"}}
+    body = live.request("GET", "/probe/page").json()
+    assert body == {"code": 0, "data": [1, 2], "pagination": {"page": 1, "page_size": 2, "total": 2, "pages": 1}}
+
+
+def test_library_errors_keep_status_code_message_and_detail(live):
+    res = live.request("GET", "/probe/missing")
+    assert (res.status_code, res.json()) == (404, {"code": 40401, "message": "no such thing", "error": None})
+    res = live.request("GET", "/probe/custom")
+    assert (res.status_code, res.json()) == (400, {"code": 40099, "message": "bad", "error": {"why": "because"}})
+
+
+def test_unexpected_exception_is_a_500_without_internals(live, caplog):
+    res = live.request("GET", "/probe/boom")
+    assert res.status_code == 500
+    assert res.json() == {"code": 500, "message": "internal server error", "error": None}
+    assert "SELECT" not in res.text and "Traceback" not in res.text
+    assert "unhandled error" in caplog.text  # logged instead
+
+
+def test_sanic_errors_are_enveloped(live):
+    res = live.request("GET", "/nowhere")
+    assert res.status_code == 404 and res.json()["code"] == 404
+    res = live.request("DELETE", "/probe/ok")
+    assert res.status_code == 405 and res.json()["code"] == 405 and "GET" in res.headers["allow"]
+    res = live.request("POST", "/probe/echo", content=b"x" * 5000, headers={"content-type": "application/json"})
+    assert res.status_code == 413 and res.json()["code"] == 413
+    res = live.request("POST", "/probe/echo", content=b"{nope", headers={"content-type": "application/json"})
+    assert res.status_code == 400 and res.json()["code"] == 400
+    assert res.headers["content-type"] == "application/json"
+
+
+def test_debug_puts_the_traceback_in_error():
+    debug = LiveServer(build(DEBUG=True))
+    debug.start()
+    try:
+        body = debug.request("GET", "/probe/boom").json()
+    finally:
+        debug.stop()
+    assert body["message"] == "internal server error"
+    assert any("RuntimeError" in line for line in body["error"])
