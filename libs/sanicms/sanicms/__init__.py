@@ -26,7 +26,9 @@ from .errors import (
 )
 from .params import Page, ids_from, page_from
 from .responses import respond
+from .logs import configure_logging
 from .sql import Table
+from .tracing import logger
 
 __all__ = [
     "ApiError",
@@ -48,11 +50,13 @@ __all__ = [
     "Table",
     "Unauthorized",
     "ValidationError",
+    "configure_logging",
     "create_app",
     "doc",
     "gather",
     "ids_from",
     "load_settings",
+    "logger",
     "main",
     "page_from",
     "respond",

@@ -12,11 +12,12 @@ from typing import Any
 from sanic import Blueprint, Sanic
 from sanic_ext import Extend
 
-from . import openapi
+from . import openapi, tracing
 from .client import Clients
 from .db import Database
 from .errors import ErrorHandler
 from .health import health_blueprint
+from .logs import configure_logging
 from .params import check_path_params
 from .responses import EnvelopeRequest, dumps
 
@@ -35,11 +36,13 @@ def create_app(settings: Mapping[str, Any], blueprints: Iterable[Blueprint] = ()
         dumps=dumps,
         env_prefix=None,  # settings come from sanicms.config only, one place to look
         strict_slashes=False,
+        configure_logging=False,  # logging.yml is applied when the server starts (LOG_CONFIGURE)
     )
     app.config.update(_sanic_config(settings))
     app.ctx.settings = dict(settings)
     app.ctx.db = Database.from_settings(settings)
     app.ctx.clients = Clients.from_settings(settings)
+    app.ctx.untraced_paths = tuple(settings["TRACING_UNTRACED_PATHS"])
     Extend(app)
     app.blueprint(health_blueprint())
     for bp in blueprints:
@@ -47,6 +50,7 @@ def create_app(settings: Mapping[str, Any], blueprints: Iterable[Blueprint] = ()
     # The API contract: the spec from the doc decorators, path parameters checked like bodies.
     openapi.install(app)
     app.on_request(check_path_params)
+    tracing.install(app)
     app.before_server_start(_open_resources)
     app.after_server_stop(_close_resources)
     return app
@@ -74,11 +78,16 @@ def _sanic_config(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _open_resources(app: Sanic) -> None:
+    if app.ctx.settings["LOG_CONFIGURE"]:
+        configure_logging(app.ctx.settings)
+    await tracing.start(app)
     await app.ctx.db.connect()
     await app.ctx.clients.open()
 
 
 async def _close_resources(app: Sanic) -> None:
-    """After in-flight requests finished (Sanic drains them before this event)."""
+    """After in-flight requests finished (Sanic drains them before this event); spans go
+    last so that those of the final requests are sent too."""
     await app.ctx.clients.close()
     await app.ctx.db.close()
+    await tracing.stop(app)

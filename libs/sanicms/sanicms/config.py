@@ -60,6 +60,24 @@ DEFAULTS: dict[str, Any] = {
     # Pagination.
     "PAGE_SIZE_DEFAULT": 20,
     "PAGE_SIZE_MAX": 100,
+    # Tracing (Zipkin v2 spans). Transports: "http" (POST to ZIPKIN_URL) and/or "log"
+    # (one span per line on the sanicms.spans logger); empty: "http" if ZIPKIN_URL is set.
+    "TRACING_ENABLED": True,
+    "TRACING_SAMPLE_RATE": 1.0,  # share of new traces kept; a caller's decision is followed
+    "TRACING_TRANSPORTS": [],
+    "ZIPKIN_URL": "",  # e.g. http://127.0.0.1:9411
+    "TRACING_QUEUE_SIZE": 10_000,  # finished spans held at most; more are dropped and counted
+    "TRACING_BATCH_SIZE": 200,
+    "TRACING_FLUSH_INTERVAL": 0.5,  # seconds between sends when the queue is not full
+    "TRACING_SEND_TIMEOUT": 2.0,  # seconds per POST to the collector
+    "TRACING_SEND_RETRIES": 1,
+    "TRACING_FLUSH_TIMEOUT": 5.0,  # seconds spent sending what is left at shutdown
+    "TRACING_UNTRACED_PATHS": ["/healthz", "/readyz", "/openapi"],  # path prefixes
+    # Logging, from logging.yml (LOG_CONFIG: your own file instead of the library's).
+    "LOG_CONFIGURE": True,  # configure Python logging when the server starts
+    "LOG_CONFIG": "",
+    "LOG_FORMAT": "json",  # json or text
+    "LOG_LEVEL": "INFO",
 }
 
 #: Settings that must hold a non-empty value before the service may start.
@@ -167,11 +185,43 @@ def validate(settings: Mapping[str, Any]) -> None:
         raise ConfigError("setting DB_POOL_MIN_SIZE: must not exceed DB_POOL_MAX_SIZE")
     if "*" in settings["CORS_ORIGINS"] and settings["CORS_SUPPORTS_CREDENTIALS"]:
         raise ConfigError("setting CORS_ORIGINS: '*' is not allowed with CORS_SUPPORTS_CREDENTIALS")
+    _check_tracing(settings)
+    _check_logging(settings)
     for service in settings["DOWNSTREAM_SERVICES"]:
         name = service_url_setting(service)
         if not settings.get(name):
             raise ConfigError(f"setting {name} is required: base URL of the {service} service")
         _check_url(name, settings[name], ("http", "https"))
+
+
+TRANSPORTS = ("http", "log")
+LOG_FORMATS = ("json", "text")
+
+
+def _check_tracing(settings: Mapping[str, Any]) -> None:
+    rate = settings["TRACING_SAMPLE_RATE"]
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
+        raise ConfigError(f"setting TRACING_SAMPLE_RATE: expected a number from 0 to 1, got {rate!r}")
+    for name in ("TRACING_QUEUE_SIZE", "TRACING_BATCH_SIZE", "TRACING_FLUSH_INTERVAL",
+                 "TRACING_SEND_TIMEOUT", "TRACING_FLUSH_TIMEOUT"):
+        _check_positive(name, settings[name])
+    _check_positive("TRACING_SEND_RETRIES", settings["TRACING_SEND_RETRIES"], allow_zero=True)
+    for transport in settings["TRACING_TRANSPORTS"]:
+        if transport not in TRANSPORTS:
+            raise ConfigError(f"setting TRACING_TRANSPORTS: unknown transport {transport!r} "
+                              f"(choose from {', '.join(TRANSPORTS)})")
+    if settings["ZIPKIN_URL"] or "http" in settings["TRACING_TRANSPORTS"]:
+        _check_url("ZIPKIN_URL", settings["ZIPKIN_URL"], ("http", "https"))
+
+
+def _check_logging(settings: Mapping[str, Any]) -> None:
+    if settings["LOG_FORMAT"] not in LOG_FORMATS:
+        raise ConfigError(f"setting LOG_FORMAT: expected json or text, got {settings['LOG_FORMAT']!r}")
+    if str(settings["LOG_LEVEL"]).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"setting LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR or CRITICAL, "
+                          f"got {settings['LOG_LEVEL']!r}")
+    if settings["LOG_CONFIG"] and not os.path.isfile(settings["LOG_CONFIG"]):
+        raise ConfigError(f"setting LOG_CONFIG: no such file {settings['LOG_CONFIG']!r}")
 
 
 def _check_url(name: str, value: Any, schemes: tuple[str, ...]) -> None:

@@ -18,6 +18,7 @@ from sanic.handlers import ErrorHandler as SanicErrorHandler
 from sanic.response import HTTPResponse
 
 from .responses import error_body, json_response
+from .tracing.instrument import note_error
 
 log = logging.getLogger("sanicms.errors")
 
@@ -105,6 +106,7 @@ class ErrorHandler(SanicErrorHandler):
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         status, code, message, error, headers = describe(exception, debug=_debug(request))
+        note_error(exception)
         if isinstance(exception, MethodNotAllowed) and not any(k.lower() == "allow" for k in headers):
             headers["Allow"] = ", ".join(_allowed_methods(request))
         if status >= 500 and not isinstance(exception, ApiError):

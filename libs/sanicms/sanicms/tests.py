@@ -156,6 +156,7 @@ class LiveServer:
 
     def __init__(self, app: Sanic) -> None:
         self.app = app
+        app.ctx.settings["LOG_CONFIGURE"] = False  # pytest owns logging (and caplog) in tests
         self.loop = asyncio.new_event_loop()
         self.server = None
         self.http: httpx.AsyncClient | None = None

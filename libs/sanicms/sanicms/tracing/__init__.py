@@ -1,0 +1,18 @@
+"""Distributed tracing: an OpenTracing tracer exporting Zipkin v2 spans.
+
+``install``/``start``/``stop`` are called by the app factory; services use ``logger`` and,
+for custom spans, ``request.app.ctx.tracer`` (a regular ``opentracing.Tracer``).
+"""
+
+from .decorator import logger
+from .instrument import install, note_error, start, stop
+from .propagation import extract, headers_for
+from .reporter import HttpTransport, LogTransport, SpanReporter
+from .tracer import Span, SpanContext, Tracer, new_span_id, new_trace_id
+from .zipkin import to_zipkin
+
+__all__ = [
+    "HttpTransport", "LogTransport", "Span", "SpanContext", "SpanReporter", "Tracer", "extract",
+    "headers_for", "install", "logger", "new_span_id", "new_trace_id", "note_error", "start", "stop",
+    "to_zipkin",
+]

@@ -1,0 +1,217 @@
+"""Tracing wired into a Sanic app: a SERVER span per request, CLIENT spans for downstream
+calls, a span per SQL statement, and the reporter's life tied to the server's.
+
+The active span lives in a contextvar (opentracing's ``ContextVarsScopeManager``), so it
+follows the request through every ``await`` and into tasks started for concurrent calls;
+each such task gets a copy, so sibling calls never see each other as parent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from opentracing import Format
+from opentracing import tags as ot_tags
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+
+from .reporter import HttpTransport, LogTransport, SpanReporter, Transport
+from .tracer import Span, Tracer
+from .zipkin import endpoint
+
+log = logging.getLogger("sanicms.tracing")
+
+_MAX_STATEMENT = 2000  # characters of SQL kept on a span
+
+
+def install(app: Sanic) -> None:
+    """Trace every request of ``app`` when ``TRACING_ENABLED`` (spans start once it serves)."""
+    if not app.ctx.settings["TRACING_ENABLED"]:
+        return
+    # Highest priority: the span is open before any other middleware can refuse the request.
+    app.on_request(_start_server_span, priority=1000)
+    app.on_response(_finish_server_span, priority=-1000)
+
+
+async def start(app: Sanic) -> None:
+    """Create the tracer and reporter, and hook the database and clients (server start)."""
+    settings = app.ctx.settings
+    if not settings["TRACING_ENABLED"]:
+        return
+    reporter = SpanReporter(
+        transports_from(settings),
+        queue_size=settings["TRACING_QUEUE_SIZE"],
+        batch_size=settings["TRACING_BATCH_SIZE"],
+        flush_interval=settings["TRACING_FLUSH_INTERVAL"],
+    )
+    local = endpoint(settings["SERVICE_NAME"], await _local_ip(settings["HOST"]), settings["PORT"])
+    tracer = Tracer(settings["SERVICE_NAME"], reporter, sample_rate=settings["TRACING_SAMPLE_RATE"],
+                    endpoint=local)
+    await reporter.start()
+    app.ctx.tracer = tracer
+    app.ctx.span_reporter = reporter
+    app.ctx.db.observe = SqlSpans(tracer, app.ctx.db.dsn)
+    for client in app.ctx.clients:
+        client.observe = ClientSpans(tracer, client.base_url)
+
+
+async def stop(app: Sanic) -> None:
+    """Flush queued spans, bounded by ``TRACING_FLUSH_TIMEOUT`` (server stop, after requests)."""
+    reporter = getattr(app.ctx, "span_reporter", None)
+    if reporter is not None:
+        await reporter.close(app.ctx.settings["TRACING_FLUSH_TIMEOUT"])
+        log.info("tracing stopped: %s", reporter.stats())
+
+
+def transports_from(settings: Mapping[str, Any]) -> list[Transport]:
+    """``TRACING_TRANSPORTS`` lists ``http`` and/or ``log``; empty means ``http`` when
+    ``ZIPKIN_URL`` is set, else nothing (ids still propagate and appear in logs)."""
+    names = list(settings["TRACING_TRANSPORTS"]) or (["http"] if settings["ZIPKIN_URL"] else [])
+    transports: list[Transport] = []
+    for name in names:
+        if name == "http":
+            transports.append(HttpTransport(settings["ZIPKIN_URL"], timeout=settings["TRACING_SEND_TIMEOUT"],
+                                            retries=settings["TRACING_SEND_RETRIES"]))
+        elif name == "log":
+            transports.append(LogTransport())
+    return transports
+
+
+def _skipped(path: str, prefixes: tuple[str, ...]) -> bool:
+    return path.startswith(prefixes)
+
+
+async def _start_server_span(request: Request) -> None:
+    app = request.app
+    tracer: Tracer | None = getattr(app.ctx, "tracer", None)
+    if tracer is None or _skipped(request.path, app.ctx.untraced_paths):
+        return
+    parent = tracer.extract(Format.HTTP_HEADERS, request.headers)
+    route = request.uri_template or request.path
+    scope = tracer.start_active_span(
+        f"{request.method} {route}",
+        child_of=parent,
+        ignore_active_span=True,  # a keep-alive connection's previous request is no parent
+        tags={ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_SERVER, "http.method": request.method,
+              "http.path": request.path, "http.route": route},
+    )
+    span: Span = scope.span
+    if span.context.sampled:
+        span.remote = endpoint(None, request.ip, request.port)
+    request.ctx.trace_scope = scope
+
+
+async def _finish_server_span(request: Request, response: HTTPResponse) -> None:
+    scope = getattr(request.ctx, "trace_scope", None)
+    if scope is None:
+        return
+    request.ctx.trace_scope = None
+    span: Span = scope.span
+    status = response.status
+    span.set_tag("http.status_code", str(status))
+    if status >= 500:
+        span.set_tag(ot_tags.ERROR, str(status))
+    response.headers["x-trace-id"] = span.context.trace_id
+    scope.close()
+    span.finish()  # no-op when the scope finished it; closes it if a handler left a scope open
+
+
+def note_error(exception: BaseException) -> None:
+    """Record a failure on the active span (called by the error handler)."""
+    active = _active_span()
+    if active is None or not active.context.sampled:
+        return
+    # An API error's message is meant for clients; anything else is named by its type only.
+    message = getattr(exception, "message", None) if hasattr(exception, "code") else None
+    active.log_kv({"event": "error", "error.kind": type(exception).__name__, "message": message or type(exception).__name__})
+
+
+def _active_span() -> Span | None:
+    from opentracing.scope_managers.contextvars import _SCOPE  # the one contextvar opentracing uses
+
+    scope = _SCOPE.get(None)
+    return scope.span if scope is not None else None
+
+
+class ClientSpans:
+    """``ServiceClient.observe``: a CLIENT span per call, its context sent in the headers."""
+
+    def __init__(self, tracer: Tracer, base_url: str) -> None:
+        self.tracer = tracer
+        parts = urlsplit(base_url)
+        self._host, self._port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+    def __call__(self, request: Any, service: str, method: str, url: str, headers: dict) -> "_SpanScope":
+        span = self.tracer.start_span(f"{method} {service}", tags={
+            ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_CLIENT, "http.method": method,
+            "http.url": url, ot_tags.PEER_SERVICE: service})
+        span.remote = endpoint(service, self._host, self._port)
+        self.tracer.inject(span.context, Format.HTTP_HEADERS, headers)
+        return _SpanScope(span)
+
+
+class SqlSpans:
+    """``Database.observe``: a span per statement, tagged with the SQL text (never its values)."""
+
+    def __init__(self, tracer: Tracer, dsn: str) -> None:
+        self.tracer = tracer
+        parts = urlsplit(dsn)
+        database = parts.path.lstrip("/") or None
+        self._remote = endpoint("postgres", parts.hostname, parts.port or 5432)
+        self._base_tags = {ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_CLIENT, ot_tags.DATABASE_TYPE: "postgresql"}
+        if database:
+            self._base_tags[ot_tags.DATABASE_INSTANCE] = database
+        self._names: dict[str, str] = {}
+
+    def __call__(self, request: Any, sql: str) -> "_SpanScope":
+        tags = dict(self._base_tags)
+        tags[ot_tags.DATABASE_STATEMENT] = sql if len(sql) <= _MAX_STATEMENT else sql[:_MAX_STATEMENT] + "..."
+        span = self.tracer.start_span(self._name(sql), tags=tags)
+        span.remote = self._remote
+        return _SpanScope(span)
+
+    def _name(self, sql: str) -> str:
+        name = self._names.get(sql)
+        if name is None:
+            words = sql.split(None, 1)
+            name = "sql " + (words[0].lower() if words else "statement")
+            if len(self._names) < 1024:
+                self._names[sql] = name
+        return name
+
+
+class _SpanScope:
+    """Finishes a (not activated) span; a failure inside marks it as an error."""
+
+    __slots__ = ("span",)
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+
+    def __enter__(self) -> Span:
+        return self.span
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and self.span.context.sampled:
+            status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+            if status:
+                self.span.set_tag("http.status_code", str(status))
+            self.span.set_tag(ot_tags.ERROR, type(exc).__name__)
+            self.span.log_kv({"event": "error", "message": getattr(exc, "message", None) or str(exc)})
+        self.span.finish()
+
+
+async def _local_ip(host: str) -> str | None:
+    """The address spans name as this service's: HOST when it is one, else this host's."""
+    if host and host not in ("0.0.0.0", "::", "localhost"):
+        return host
+    try:
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(loop.run_in_executor(None, socket.gethostbyname, socket.gethostname()), 1.0)
+    except (OSError, asyncio.TimeoutError):
+        return None

@@ -1,0 +1,207 @@
+"""Getting finished spans out of the process without ever slowing a request.
+
+``report()`` is all the request path pays: an append to a bounded deque, no await, no I/O.
+A background task turns batches into Zipkin JSON and hands them to the transports. When
+the collector is down or slow the deque fills and further spans are dropped and counted:
+memory stays bounded and requests never wait for tracing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import aiohttp
+import ujson
+
+from .zipkin import to_zipkin
+
+log = logging.getLogger("sanicms.tracing")
+
+#: The logger the ``log`` transport writes to: one Zipkin JSON span per line.
+SPAN_LOGGER = "sanicms.spans"
+
+
+class Transport(Protocol):
+    name: str
+
+    async def open(self) -> None: ...
+    async def send(self, spans: list[dict[str, Any]]) -> None: ...
+    async def close(self) -> None: ...
+
+
+class TransportError(Exception):
+    """A batch could not be delivered (after the transport's own retries)."""
+
+
+class HttpTransport:
+    """POSTs batches to Zipkin's ``/api/v2/spans``, each attempt bounded by ``timeout``."""
+
+    name = "http"
+
+    def __init__(self, zipkin_url: str, *, timeout: float = 2.0, retries: int = 1, backoff: float = 0.2) -> None:
+        self.url = zipkin_url.rstrip("/") + "/api/v2/spans"
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout, connect=min(1.0, self.timeout)),
+            connector=aiohttp.TCPConnector(limit=2),
+        )
+
+    async def send(self, spans: list[dict[str, Any]]) -> None:
+        body = ujson.dumps(spans).encode()
+        problem = ""
+        for attempt in range(1 + self.retries):
+            if attempt:
+                await asyncio.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
+            try:
+                async with self._session.post(self.url, data=body,
+                                              headers={"content-type": "application/json"}) as resp:
+                    if resp.status < 300:
+                        return
+                    problem = f"HTTP {resp.status}"
+                    if resp.status < 500:
+                        break  # the collector refuses this batch: sending it again will not help
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                problem = type(exc).__name__
+        raise TransportError(f"{self.url}: {problem}")
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class LogTransport:
+    """One span per line on the ``sanicms.spans`` logger, for a log shipper (fluentd) to
+    forward to Zipkin: the service never talks to the collector itself."""
+
+    name = "log"
+
+    def __init__(self, logger_name: str = SPAN_LOGGER) -> None:
+        self._log = logging.getLogger(logger_name)
+
+    async def open(self) -> None:
+        return None
+
+    async def send(self, spans: list[dict[str, Any]]) -> None:
+        if self._log.isEnabledFor(logging.INFO):
+            for span in spans:
+                self._log.info(ujson.dumps(span))
+
+    async def close(self) -> None:
+        return None
+
+
+class SpanReporter:
+    """A bounded queue of finished spans and the task that empties it."""
+
+    def __init__(self, transports: Sequence[Transport], *, queue_size: int = 10_000, batch_size: int = 200,
+                 flush_interval: float = 0.5, drop_log_interval: float = 10.0) -> None:
+        self.transports = list(transports)
+        self.queue_size = queue_size
+        self.batch_size = batch_size
+        self.flush_interval = flush_interval
+        self.drop_log_interval = drop_log_interval
+        self._queue: deque = deque()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task | None = None
+        self._closing = False
+        self.reported = 0  # accepted on the queue
+        self.dropped = 0  # refused because the queue was full
+        self.sent = 0  # delivered by every transport
+        self.lost = 0  # taken from the queue but not delivered by some transport
+        self._dropped_logged = 0
+        self._last_drop_log = 0.0
+
+    # The request path: no await, constant time.
+    def report(self, span: Any) -> None:
+        if not self.transports:
+            return  # nowhere to send: ids still propagate and reach the logs
+        if len(self._queue) >= self.queue_size or self._closing:
+            self.dropped += 1
+            return
+        self._queue.append(span)
+        self.reported += 1
+        if len(self._queue) == self.batch_size and self._wake is not None:
+            self._wake.set()
+
+    def stats(self) -> dict[str, int]:
+        return {"queued": len(self._queue), "reported": self.reported, "sent": self.sent,
+                "dropped": self.dropped, "lost": self.lost}
+
+    async def start(self) -> None:
+        for transport in self.transports:
+            await transport.open()
+        self._wake = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="sanicms-span-reporter")
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Stop taking spans and send what is queued, for at most ``timeout`` seconds."""
+        self._closing = True
+        flushing = self._task or asyncio.get_running_loop().create_task(self._drain())
+        self._task = None
+        if self._wake is not None:
+            self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(flushing), timeout)
+        except asyncio.TimeoutError:
+            flushing.cancel()
+            await asyncio.gather(flushing, return_exceptions=True)
+            log.warning("span flush timed out after %.1f s; %d spans not sent", timeout, len(self._queue))
+            self.lost += len(self._queue)
+            self._queue.clear()
+        self._log_drops(force=True)
+        for transport in self.transports:
+            await transport.close()
+
+    async def _run(self) -> None:
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            await self._drain()
+            self._log_drops()
+        await self._drain()  # what arrived while the last batch was on its way
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
+            await self._send(batch)
+
+    async def _send(self, batch: Iterable[Any]) -> None:
+        spans = [to_zipkin(span) for span in batch]
+        delivered = True
+        for transport in self.transports:
+            try:
+                await transport.send(spans)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a transport failing must never stop the reporter
+                delivered = False
+                log.warning("could not send %d spans via %s: %s", len(spans), transport.name, exc)
+        if delivered:
+            self.sent += len(spans)
+        else:
+            self.lost += len(spans)
+
+    def _log_drops(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.dropped == self._dropped_logged:
+            return
+        if force or now - self._last_drop_log >= self.drop_log_interval:
+            log.warning("span queue full: dropped %d spans (%d in total since start)",
+                        self.dropped - self._dropped_logged, self.dropped)
+            self._dropped_logged = self.dropped
+            self._last_drop_log = now

@@ -1,0 +1,177 @@
+"""An OpenTracing tracer that records Zipkin-shaped spans and hands them to a reporter.
+
+Instrumentation talks to the ``opentracing`` 2.4 API only, so another tracer could be
+dropped in; ours keeps just what Zipkin v2 needs and does no I/O: a finished span goes to
+``reporter.report(span)``, which must not block.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import opentracing
+from opentracing import tags as ot_tags
+from opentracing.scope_managers.contextvars import ContextVarsScopeManager
+
+from . import propagation
+
+_random = random.Random()  # its own generator: seeding the global one in tests changes no ids
+
+
+def new_trace_id() -> str:
+    """128 random bits as 32 lowercase hex characters."""
+    return f"{_random.getrandbits(128) or 1:032x}"
+
+
+def new_span_id() -> str:
+    """64 random bits as 16 lowercase hex characters, never all zeros."""
+    return f"{_random.getrandbits(64) or 1:016x}"
+
+
+class Reporter(Protocol):
+    def report(self, span: "Span") -> None: ...
+
+
+class SpanContext(opentracing.SpanContext):
+    """What crosses process boundaries: ids plus the sampling decision."""
+
+    __slots__ = ("trace_id", "span_id", "parent_id", "sampled", "debug", "_baggage")
+
+    def __init__(self, trace_id: str, span_id: str, parent_id: str | None = None, *,
+                 sampled: bool = True, debug: bool = False, baggage: Mapping[str, str] | None = None) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_id = parent_id
+        self.sampled = sampled
+        self.debug = debug
+        self._baggage = dict(baggage) if baggage else {}
+
+    @property
+    def baggage(self) -> dict[str, str]:
+        return self._baggage
+
+    def __repr__(self) -> str:
+        return f"SpanContext({self.trace_id}/{self.span_id} parent={self.parent_id} sampled={self.sampled})"
+
+
+class Span(opentracing.Span):
+    """One timed operation. Unsampled spans keep ids (for propagation) and record nothing."""
+
+    __slots__ = ("_tracer", "_context", "name", "start", "end", "tags", "logs", "remote")
+
+    def __init__(self, tracer: "Tracer", context: SpanContext, name: str, start: float,
+                 tags: dict[str, Any] | None) -> None:
+        super().__init__(tracer, context)
+        self.name = name
+        self.start = start
+        self.end: float | None = None
+        self.tags: dict[str, Any] = tags or {}
+        self.logs: list[tuple[float, dict[str, Any]]] = []
+        self.remote: dict[str, Any] | None = None  # Zipkin remoteEndpoint, when known
+
+    def set_operation_name(self, operation_name: str) -> "Span":
+        self.name = operation_name
+        return self
+
+    def set_tag(self, key: str, value: Any) -> "Span":
+        if self._context.sampled:
+            self.tags[key] = value
+        return self
+
+    def log_kv(self, key_values: Mapping[str, Any], timestamp: float | None = None) -> "Span":
+        if self._context.sampled:
+            self.logs.append((timestamp or time.time(), dict(key_values)))
+        return self
+
+    def set_baggage_item(self, key: str, value: str) -> "Span":
+        self._context.baggage[key] = value
+        return self
+
+    def get_baggage_item(self, key: str) -> str | None:
+        return self._context.baggage.get(key)
+
+    def finish(self, finish_time: float | None = None) -> None:
+        if self.end is not None:
+            return  # finishing twice reports once
+        self.end = finish_time or time.time()
+        if self._context.sampled:
+            self._tracer.reporter.report(self)
+
+
+class Tracer(opentracing.Tracer):
+    """Makes spans for one service. ``sample_rate`` decides new traces only: a caller's
+    decision, when it sent one, is followed so that a trace is kept or dropped whole."""
+
+    def __init__(self, service: str, reporter: Reporter, *, sample_rate: float = 1.0,
+                 endpoint: Mapping[str, Any] | None = None) -> None:
+        super().__init__(scope_manager=ContextVarsScopeManager())
+        self.service = service
+        self.reporter = reporter
+        self.sample_rate = sample_rate
+        self.endpoint = dict(endpoint or {"serviceName": service})
+
+    def start_span(self, operation_name: str | None = None, child_of: Any = None, references: Any = None,
+                   tags: dict[str, Any] | None = None, start_time: float | None = None,
+                   ignore_active_span: bool = False) -> Span:
+        parent = self._parent(child_of, references, ignore_active_span)
+        if parent is None:
+            context = SpanContext(new_trace_id(), new_span_id(), sampled=self._sample())
+        else:
+            context = SpanContext(parent.trace_id, new_span_id(), parent.span_id,
+                                  sampled=parent.sampled, debug=parent.debug, baggage=parent.baggage)
+        return Span(self, context, operation_name or "", start_time or time.time(),
+                    tags if context.sampled else None)
+
+    def start_active_span(self, operation_name: str, child_of: Any = None, references: Any = None,
+                          tags: dict[str, Any] | None = None, start_time: float | None = None,
+                          ignore_active_span: bool = False, finish_on_close: bool = True) -> opentracing.Scope:
+        span = self.start_span(operation_name, child_of, references, tags, start_time, ignore_active_span)
+        return self.scope_manager.activate(span, finish_on_close)
+
+    def continue_trace(self, incoming: SpanContext | None) -> SpanContext | None:
+        """An extracted context whose sampling was left open gets this service's decision."""
+        if incoming is not None and incoming.sampled is None:
+            incoming.sampled = self._sample()
+        return incoming
+
+    def inject(self, span_context: SpanContext, format: str, carrier: dict) -> None:
+        if format not in (opentracing.Format.HTTP_HEADERS, opentracing.Format.TEXT_MAP):
+            raise opentracing.UnsupportedFormatException(format)
+        carrier.update(propagation.headers_for(span_context))
+
+    def extract(self, format: str, carrier: Mapping[str, str]) -> SpanContext | None:
+        """The caller's context, or None (also for malformed headers: they start a new trace)."""
+        if format not in (opentracing.Format.HTTP_HEADERS, opentracing.Format.TEXT_MAP):
+            raise opentracing.UnsupportedFormatException(format)
+        found = propagation.extract(carrier)
+        if found is None:
+            return None
+        context = SpanContext(found.trace_id, found.span_id, found.parent_id,
+                              sampled=found.sampled, debug=found.debug)
+        return self.continue_trace(context)
+
+    def _sample(self) -> bool:
+        rate = self.sample_rate
+        return rate >= 1.0 or (rate > 0.0 and _random.random() < rate)
+
+    def _parent(self, child_of: Any, references: Any, ignore_active: bool) -> SpanContext | None:
+        if isinstance(child_of, opentracing.Span):
+            return child_of.context
+        if child_of is not None:
+            return child_of
+        if references:
+            return references[0].referenced_context
+        if not ignore_active:
+            scope = self.scope_manager.active
+            if scope is not None:
+                return scope.span.context
+        return None
+
+
+def span_kind(span: Span) -> str | None:
+    kind = span.tags.get(ot_tags.SPAN_KIND)
+    return {"server": "SERVER", "client": "CLIENT", "producer": "PRODUCER",
+            "consumer": "CONSUMER"}.get(kind) if kind else None
