@@ -215,7 +215,7 @@ def _check_tracing(settings: Mapping[str, Any]) -> None:
 
 
 def _check_logging(settings: Mapping[str, Any]) -> None:
-    if settings["LOG_FORMAT"] not in LOG_FORMATS:
+    if not settings["LOG_CONFIG"] and settings["LOG_FORMAT"] not in LOG_FORMATS:
         raise ConfigError(f"setting LOG_FORMAT: expected json or text, got {settings['LOG_FORMAT']!r}")
     if str(settings["LOG_LEVEL"]).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(f"setting LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR or CRITICAL, "

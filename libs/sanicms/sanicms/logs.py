@@ -19,6 +19,8 @@ import ujson
 import yaml
 from opentracing.scope_managers.contextvars import _SCOPE  # opentracing's own contextvar
 
+from .config import ConfigError
+
 DEFAULT_CONFIG = Path(__file__).with_name("logging.yml")
 
 # Attributes every LogRecord has; anything else was passed in ``extra`` and is kept.
@@ -31,8 +33,12 @@ def configure_logging(settings: Mapping[str, Any]) -> None:
     format, level and service name."""
     path = Path(settings.get("LOG_CONFIG") or DEFAULT_CONFIG)
     config = yaml.safe_load(path.read_text())
+    # dictConfig's default would silence every logger created before this call (the library's).
+    config.setdefault("disable_existing_loggers", False)
     handlers = config.get("handlers", {})
     if "console" in handlers and settings.get("LOG_FORMAT"):
+        if settings["LOG_FORMAT"] not in config.get("formatters", {}):
+            raise ConfigError(f"setting LOG_FORMAT: {path} has no formatter {settings['LOG_FORMAT']!r}")
         handlers["console"]["formatter"] = settings["LOG_FORMAT"]
     if settings.get("LOG_LEVEL"):
         config.setdefault("root", {})["level"] = settings["LOG_LEVEL"].upper()

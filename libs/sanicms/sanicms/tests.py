@@ -24,6 +24,7 @@ import asyncio
 import atexit
 import contextlib
 import unittest
+from pathlib import Path
 from types import SimpleNamespace
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
@@ -252,3 +253,14 @@ class APITestCase(unittest.TestCase):
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A raw request by path, for what route names cannot express (unknown routes)."""
         return self.live.request(method, path, **kwargs)
+
+
+def zipkin_span_validator(spec_path: str | Path) -> Any:
+    """A validator for one span against ``definitions/Span`` of Zipkin's own API spec
+    (``zipkin2-api.yaml``), so spans are checked against the real format, not ours."""
+    import jsonschema
+    import yaml
+
+    spec = yaml.safe_load(Path(spec_path).read_text())
+    schema = {"definitions": spec["definitions"], "$ref": "#/definitions/Span"}
+    return jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())

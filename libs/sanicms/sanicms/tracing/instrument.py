@@ -156,7 +156,8 @@ class ClientSpans:
 
 
 class SqlSpans:
-    """``Database.observe``: a span per statement, tagged with the SQL text (never its values)."""
+    """``Database.observe``: a span per statement, tagged with the SQL text (never its values),
+    inside a traced request only."""
 
     def __init__(self, tracer: Tracer, dsn: str) -> None:
         self.tracer = tracer
@@ -168,7 +169,9 @@ class SqlSpans:
             self._base_tags[ot_tags.DATABASE_INSTANCE] = database
         self._names: dict[str, str] = {}
 
-    def __call__(self, request: Any, sql: str) -> "_SpanScope":
+    def __call__(self, request: Any, sql: str) -> "_SpanScope | None":
+        if self.tracer.active_span is None:
+            return None  # outside a traced request (health checks, start-up): no orphan spans
         tags = dict(self._base_tags)
         tags[ot_tags.DATABASE_STATEMENT] = sql if len(sql) <= _MAX_STATEMENT else sql[:_MAX_STATEMENT] + "..."
         span = self.tracer.start_span(self._name(sql), tags=tags)

@@ -139,6 +139,10 @@ class SpanReporter:
         return {"queued": len(self._queue), "reported": self.reported, "sent": self.sent,
                 "dropped": self.dropped, "lost": self.lost}
 
+    async def flush(self) -> None:
+        """Send everything queued now (tests, and callers that cannot wait for the interval)."""
+        await self._drain()
+
     async def start(self) -> None:
         for transport in self.transports:
             await transport.open()

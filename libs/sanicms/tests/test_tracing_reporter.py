@@ -1,0 +1,200 @@
+"""The span queue and its transports: bounded, batched, never in the request's way."""
+
+import asyncio
+import json
+import logging
+
+import pytest
+from aiohttp import web
+
+from sanicms.processes import free_port
+from sanicms.tracing import HttpTransport, LogTransport, SpanReporter, Tracer
+
+
+class Memory:
+    name = "memory"
+
+    def __init__(self, fail=False):
+        self.batches = []
+        self.fail = fail
+
+    async def open(self):
+        pass
+
+    async def send(self, spans):
+        if self.fail:
+            raise RuntimeError("collector says no")
+        self.batches.append(spans)
+
+    async def close(self):
+        pass
+
+
+def spans(reporter, n):
+    tracer = Tracer("probe", reporter)
+    for i in range(n):
+        tracer.start_span(f"span {i}").finish()
+
+
+class Collector:
+    """A fake Zipkin on loopback: records POSTed batches; ``delay`` or ``status`` fault it."""
+
+    def __init__(self, delay=0.0, status=202):
+        self.delay, self.status, self.batches, self.calls = delay, status, [], 0
+        self.port = free_port()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    async def __aenter__(self):
+        async def accept(request):
+            self.calls += 1
+            await asyncio.sleep(self.delay)
+            self.batches.append(await request.json())
+            return web.Response(status=self.status)
+
+        app = web.Application()
+        app.router.add_post("/api/v2/spans", accept)
+        self.runner = web.AppRunner(app, handler_cancellation=True)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.runner.cleanup()
+
+
+def test_a_full_queue_drops_and_counts_instead_of_growing():
+    memory = Memory()
+    reporter = SpanReporter([memory], queue_size=100)
+    spans(reporter, 250)  # no task is draining: nothing leaves the queue
+    assert reporter.stats() == {"queued": 100, "reported": 100, "sent": 0, "dropped": 150, "lost": 0}
+
+
+def test_without_transports_nothing_is_queued():
+    reporter = SpanReporter([])
+    spans(reporter, 10)
+    assert reporter.stats()["queued"] == 0
+
+
+def test_spans_are_sent_in_batches_by_the_background_task():
+    async def run():
+        memory = Memory()
+        reporter = SpanReporter([memory], batch_size=50, flush_interval=10)
+        await reporter.start()
+        spans(reporter, 120)
+        await asyncio.sleep(0.05)  # a full batch wakes the task long before the interval
+        sent_early = sum(len(b) for b in memory.batches)
+        await reporter.close()
+        return memory, reporter, sent_early
+
+    memory, reporter, sent_early = asyncio.run(run())
+    assert sent_early >= 100
+    assert [len(b) for b in memory.batches] == [50, 50, 20]
+    assert reporter.stats()["sent"] == 120 and reporter.stats()["queued"] == 0
+
+
+def test_close_flushes_what_is_left():
+    async def run():
+        memory = Memory()
+        reporter = SpanReporter([memory], flush_interval=60)
+        await reporter.start()
+        spans(reporter, 7)
+        await reporter.close(timeout=2)
+        return memory
+
+    assert sum(len(b) for b in asyncio.run(run()).batches) == 7
+
+
+def test_a_failing_transport_loses_the_batch_counts_it_and_keeps_running(caplog):
+    async def run():
+        reporter = SpanReporter([Memory(fail=True)], flush_interval=0.01)
+        await reporter.start()
+        spans(reporter, 5)
+        await asyncio.sleep(0.05)
+        spans(reporter, 5)
+        await reporter.close()
+        return reporter
+
+    assert asyncio.run(run()).stats()["lost"] == 10
+    assert "collector says no" in caplog.text
+
+
+def test_drops_are_logged_now_and_then(caplog):
+    async def run():
+        reporter = SpanReporter([Memory()], queue_size=5, flush_interval=60, drop_log_interval=0)
+        spans(reporter, 8)
+        await reporter.close()
+
+    asyncio.run(run())
+    assert "dropped 3 spans" in caplog.text
+
+
+def test_http_transport_posts_zipkin_json_to_the_collector():
+    async def run():
+        async with Collector() as collector:
+            reporter = SpanReporter([HttpTransport(collector.url)], flush_interval=0.01)
+            await reporter.start()
+            spans(reporter, 3)
+            await reporter.close()
+        return collector
+
+    collector = asyncio.run(run())
+    [batch] = collector.batches
+    assert [s["name"] for s in batch] == ["span 0", "span 1", "span 2"]
+    assert all(s["localEndpoint"]["serviceName"] == "probe" for s in batch)
+
+
+def test_http_transport_gives_up_after_its_timeout_and_bounded_retries():
+    async def run():
+        async with Collector(delay=5) as collector:
+            transport = HttpTransport(collector.url, timeout=0.2, retries=1, backoff=0.01)
+            await transport.open()
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(Exception, match="TimeoutError"):
+                await transport.send([{"traceId": "a" * 32, "id": "b" * 16}])
+            took = asyncio.get_running_loop().time() - started
+            await transport.close()
+        return collector, took
+
+    collector, took = asyncio.run(run())
+    assert collector.calls == 2 and took < 1.0
+
+
+def test_http_transport_does_not_retry_a_refused_batch():
+    async def run():
+        async with Collector(status=400) as collector:
+            transport = HttpTransport(collector.url, retries=3)
+            await transport.open()
+            with pytest.raises(Exception, match="HTTP 400"):
+                await transport.send([])
+            await transport.close()
+        return collector
+
+    assert asyncio.run(run()).calls == 1
+
+
+def test_http_transport_to_a_closed_port_fails_fast():
+    async def run():
+        transport = HttpTransport(f"http://127.0.0.1:{free_port()}", retries=1, backoff=0.01)
+        await transport.open()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(Exception, match="Error"):
+            await transport.send([])
+        await transport.close()
+        return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(run()) < 1.0
+
+
+def test_log_transport_writes_one_json_span_per_line(caplog):
+    async def run():
+        reporter = SpanReporter([LogTransport()])
+        spans(reporter, 2)
+        await reporter.close()
+
+    with caplog.at_level(logging.INFO, logger="sanicms.spans"):
+        asyncio.run(run())
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "sanicms.spans"]
+    assert [s["name"] for s in lines] == ["span 0", "span 1"]
