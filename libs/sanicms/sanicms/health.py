@@ -25,11 +25,18 @@ def health_blueprint() -> Blueprint:
     return bp
 
 
+_SPAN_STATS = ("queued", "reported", "sent", "dropped", "lost")
+
+
 @doc.summary("liveness: the process is up and its event loop answers")
-@doc.produces({"status": str})
+@doc.description("`tracing` counts this process's spans: waiting in the queue, accepted, sent, "
+                 "dropped because the queue was full, and lost because the collector failed.")
+@doc.produces({"status": str, "tracing": {name: int for name in _SPAN_STATS}})
 async def healthz(request: Request):
     """The process is up and its event loop answers."""
-    return {"status": "ok"}
+    reporter = getattr(request.app.ctx, "span_reporter", None)
+    stats = reporter.stats() if reporter is not None else dict.fromkeys(_SPAN_STATS, 0)
+    return {"status": "ok", "tracing": stats}
 
 
 @doc.summary("readiness: the database answers")
