@@ -67,8 +67,8 @@ DEFAULTS: dict[str, Any] = {
     "TRACING_TRANSPORTS": [],
     "ZIPKIN_URL": "",  # e.g. http://127.0.0.1:9411
     "TRACING_QUEUE_SIZE": 10_000,  # finished spans held at most; more are dropped and counted
-    "TRACING_BATCH_SIZE": 200,
-    "TRACING_FLUSH_INTERVAL": 0.5,  # seconds between sends when the queue is not full
+    "TRACING_BATCH_SIZE": 500,
+    "TRACING_FLUSH_INTERVAL": 1.0,  # seconds between sends while fewer than a batch wait
     "TRACING_SEND_TIMEOUT": 2.0,  # seconds per POST to the collector
     "TRACING_SEND_RETRIES": 1,
     "TRACING_FLUSH_TIMEOUT": 5.0,  # seconds spent sending what is left at shutdown

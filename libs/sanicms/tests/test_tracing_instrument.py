@@ -2,6 +2,7 @@
 propagation in and out, and what is left untraced."""
 
 import asyncio
+import json
 
 import pytest
 from aiohttp import web
@@ -46,7 +47,7 @@ class Memory:
         pass
 
     async def send(self, spans):
-        self.spans.extend(spans)
+        self.spans.extend(json.loads(span) for span in spans)
 
     async def close(self):
         pass

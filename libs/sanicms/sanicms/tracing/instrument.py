@@ -22,7 +22,7 @@ from sanic.response import HTTPResponse
 
 from .reporter import HttpTransport, LogTransport, SpanReporter, Transport
 from .tracer import Span, Tracer
-from .zipkin import endpoint
+from .zipkin import endpoint, peer
 
 log = logging.getLogger("sanicms.tracing")
 
@@ -102,7 +102,7 @@ async def _start_server_span(request: Request) -> None:
     )
     span: Span = scope.span
     if span.context.sampled:
-        span.remote = endpoint(None, request.ip, request.port)
+        span.remote = peer(request.ip, request.port)
     request.ctx.trace_scope = scope
 
 

@@ -1,7 +1,9 @@
 """Getting finished spans out of the process without ever slowing a request.
 
-``report()`` is all the request path pays: an append to a bounded deque, no await, no I/O.
-A background task turns batches into Zipkin JSON and hands them to the transports. When
+``report()`` is all the request path pays: the span encoded to its Zipkin JSON line and
+appended to a bounded deque, no await, no I/O. Encoding at once lets the span objects die
+young and leaves the queue holding plain strings, which the garbage collector never has to
+walk. A background task hands batches of those lines to the transports. When
 the collector is down or slow the deque fills and further spans are dropped and counted:
 memory stays bounded and requests never wait for tracing.
 """
@@ -13,7 +15,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import aiohttp
@@ -31,7 +33,7 @@ class Transport(Protocol):
     name: str
 
     async def open(self) -> None: ...
-    async def send(self, spans: list[dict[str, Any]]) -> None: ...
+    async def send(self, spans: list[str]) -> None: ...  # Zipkin JSON objects, one per span
     async def close(self) -> None: ...
 
 
@@ -57,8 +59,8 @@ class HttpTransport:
             connector=aiohttp.TCPConnector(limit=2),
         )
 
-    async def send(self, spans: list[dict[str, Any]]) -> None:
-        body = ujson.dumps(spans).encode()
+    async def send(self, spans: list[str]) -> None:
+        body = ("[" + ",".join(spans) + "]").encode()
         problem = ""
         for attempt in range(1 + self.retries):
             if attempt:
@@ -93,10 +95,10 @@ class LogTransport:
     async def open(self) -> None:
         return None
 
-    async def send(self, spans: list[dict[str, Any]]) -> None:
+    async def send(self, spans: list[str]) -> None:
         if self._log.isEnabledFor(logging.INFO):
             for span in spans:
-                self._log.info(ujson.dumps(span))
+                self._log.info(span)
 
     async def close(self) -> None:
         return None
@@ -130,9 +132,9 @@ class SpanReporter:
         if len(self._queue) >= self.queue_size or self._closing:
             self.dropped += 1
             return
-        self._queue.append(span)
+        self._queue.append(ujson.dumps(to_zipkin(span), ensure_ascii=False, escape_forward_slashes=False))
         self.reported += 1
-        if len(self._queue) == self.batch_size and self._wake is not None:
+        if len(self._queue) >= self.batch_size and self._wake is not None and not self._wake.is_set():
             self._wake.set()
 
     def stats(self) -> dict[str, int]:
@@ -169,23 +171,27 @@ class SpanReporter:
             await transport.close()
 
     async def _run(self) -> None:
+        """Wake when a batch is full or the interval passed; send what was queued then.
+        Spans arriving meanwhile wait for the next wake, so that batches stay large under
+        load instead of one small POST per round trip."""
         while not self._closing:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
             except asyncio.TimeoutError:
                 pass
             self._wake.clear()
-            await self._drain()
+            await self._drain(len(self._queue))
             self._log_drops()
         await self._drain()  # what arrived while the last batch was on its way
 
-    async def _drain(self) -> None:
-        while self._queue:
-            batch = [self._queue.popleft() for _ in range(min(self.batch_size, len(self._queue)))]
-            await self._send(batch)
+    async def _drain(self, limit: int | None = None) -> None:
+        left = len(self._queue) if limit is None else limit
+        while left > 0 and self._queue:
+            count = min(self.batch_size, left, len(self._queue))
+            left -= count
+            await self._send([self._queue.popleft() for _ in range(count)])
 
-    async def _send(self, batch: Iterable[Any]) -> None:
-        spans = [to_zipkin(span) for span in batch]
+    async def _send(self, spans: list[str]) -> None:
         delivered = True
         for transport in self.transports:
             try:

@@ -47,10 +47,12 @@ class SpanContext(opentracing.SpanContext):
         self.parent_id = parent_id
         self.sampled = sampled
         self.debug = debug
-        self._baggage = dict(baggage) if baggage else {}
+        self._baggage = dict(baggage) if baggage else None  # made on first use: most spans have none
 
     @property
     def baggage(self) -> dict[str, str]:
+        if self._baggage is None:
+            self._baggage = {}
         return self._baggage
 
     def __repr__(self) -> str:
@@ -64,7 +66,9 @@ class Span(opentracing.Span):
 
     def __init__(self, tracer: "Tracer", context: SpanContext, name: str, start: float,
                  tags: dict[str, Any] | None) -> None:
-        super().__init__(tracer, context)
+        # opentracing.Span.__init__ only stores these two; set directly on this hot path.
+        self._tracer = tracer
+        self._context = context
         self.name = name
         self.start = start
         self.end: float | None = None
@@ -121,7 +125,7 @@ class Tracer(opentracing.Tracer):
             context = SpanContext(new_trace_id(), new_span_id(), sampled=self._sample())
         else:
             context = SpanContext(parent.trace_id, new_span_id(), parent.span_id,
-                                  sampled=parent.sampled, debug=parent.debug, baggage=parent.baggage)
+                                  sampled=parent.sampled, debug=parent.debug, baggage=parent._baggage)
         return Span(self, context, operation_name or "", start_time or time.time(),
                     tags if context.sampled else None)
 

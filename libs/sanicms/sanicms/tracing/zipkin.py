@@ -58,6 +58,14 @@ def endpoint(service: str | None = None, host: str | None = None, port: int | No
     return out
 
 
+def peer(ip: str, port: int | None) -> dict[str, Any]:
+    """The remote end of a connection, from the socket's address (already an IP: no parsing)."""
+    out: dict[str, Any] = {"ipv6" if ":" in ip else "ipv4": ip} if ip else {}
+    if port:
+        out["port"] = port
+    return out
+
+
 def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
