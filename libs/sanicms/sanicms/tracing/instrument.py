@@ -34,6 +34,7 @@ def install(app: Sanic) -> None:
     if not app.ctx.settings["TRACING_ENABLED"]:
         return
     # Highest priority: the span is open before any other middleware can refuse the request.
+    app.ctx.span_names = {}
     app.on_request(_start_server_span, priority=1000)
     app.on_response(_finish_server_span, priority=-1000)
 
@@ -92,9 +93,9 @@ async def _start_server_span(request: Request) -> None:
     if tracer is None or _skipped(request.path, app.ctx.untraced_paths):
         return
     parent = tracer.extract(Format.HTTP_HEADERS, request.headers)
-    route = request.uri_template or request.path
+    name, route = _names(app.ctx, request)
     scope = tracer.start_active_span(
-        f"{request.method} {route}",
+        name,
         child_of=parent,
         ignore_active_span=True,  # a keep-alive connection's previous request is no parent
         tags={ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_SERVER, "http.method": request.method,
@@ -104,6 +105,18 @@ async def _start_server_span(request: Request) -> None:
     if span.context.sampled:
         span.remote = peer(request.ip, request.port)
     request.ctx.trace_scope = scope
+
+
+def _names(ctx: Any, request: Request) -> tuple[str, str]:
+    """Span name and route pattern, worked out once per route and method."""
+    if request.route is None:
+        return f"{request.method} {request.path}", request.path
+    key = (request.route.path, request.method)
+    found = ctx.span_names.get(key)
+    if found is None:
+        route = request.uri_template
+        found = ctx.span_names[key] = (f"{request.method} {route}", route)
+    return found
 
 
 async def _finish_server_span(request: Request, response: HTTPResponse) -> None:

@@ -44,6 +44,8 @@ def headers_for(context: Any) -> dict[str, str]:
 def extract(carrier: Mapping[str, str]) -> Extracted | None:
     """The caller's trace context from request headers, or None."""
     get = _getter(carrier)
+    if get("b3") is None and get("x-b3-traceid") is None and get("traceparent") is None:
+        return None  # the common case at the edge: no caller context
     return _from_b3_single(get("b3")) or _from_b3_multi(get) or _from_traceparent(get("traceparent"))
 
 

@@ -18,6 +18,8 @@ from opentracing.scope_managers.contextvars import ContextVarsScopeManager
 
 from . import propagation
 
+_KINDS = {ot_tags.SPAN_KIND_RPC_SERVER: "SERVER", ot_tags.SPAN_KIND_RPC_CLIENT: "CLIENT",
+          ot_tags.SPAN_KIND_PRODUCER: "PRODUCER", ot_tags.SPAN_KIND_CONSUMER: "CONSUMER"}
 _random = random.Random()  # its own generator: seeding the global one in tests changes no ids
 
 
@@ -62,7 +64,7 @@ class SpanContext(opentracing.SpanContext):
 class Span(opentracing.Span):
     """One timed operation. Unsampled spans keep ids (for propagation) and record nothing."""
 
-    __slots__ = ("_tracer", "_context", "name", "start", "end", "tags", "logs", "remote")
+    __slots__ = ("_tracer", "_context", "name", "start", "end", "kind", "tags", "logs", "remote")
 
     def __init__(self, tracer: "Tracer", context: SpanContext, name: str, start: float,
                  tags: dict[str, Any] | None) -> None:
@@ -73,6 +75,8 @@ class Span(opentracing.Span):
         self.start = start
         self.end: float | None = None
         self.tags: dict[str, Any] = tags or {}
+        # Zipkin's kind (SERVER, CLIENT...), from opentracing's span.kind tag.
+        self.kind: str | None = _KINDS.get(self.tags.pop(ot_tags.SPAN_KIND, None)) if tags else None
         self.logs: list[tuple[float, dict[str, Any]]] = []
         self.remote: dict[str, Any] | None = None  # Zipkin remoteEndpoint, when known
 
@@ -82,7 +86,10 @@ class Span(opentracing.Span):
 
     def set_tag(self, key: str, value: Any) -> "Span":
         if self._context.sampled:
-            self.tags[key] = value
+            if key == ot_tags.SPAN_KIND:
+                self.kind = _KINDS.get(value)
+            else:
+                self.tags[key] = value
         return self
 
     def log_kv(self, key_values: Mapping[str, Any], timestamp: float | None = None) -> "Span":
@@ -174,8 +181,3 @@ class Tracer(opentracing.Tracer):
                 return scope.span.context
         return None
 
-
-def span_kind(span: Span) -> str | None:
-    kind = span.tags.get(ot_tags.SPAN_KIND)
-    return {"server": "SERVER", "client": "CLIENT", "producer": "PRODUCER",
-            "consumer": "CONSUMER"}.get(kind) if kind else None

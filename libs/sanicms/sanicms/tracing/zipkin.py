@@ -5,9 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from opentracing import tags as ot_tags
-
-from .tracer import Span, span_kind
+from .tracer import Span
 
 # Log fields that are objects or stacks, not text: kept out of spans (and out of Zipkin).
 _UNSHOWN = {"error.object", "stack", "python.exception.tb"}
@@ -15,26 +13,29 @@ _UNSHOWN = {"error.object", "stack", "python.exception.tb"}
 
 def to_zipkin(span: Span) -> dict[str, Any]:
     """One span as the JSON object Zipkin's ``POST /api/v2/spans`` accepts."""
-    context = span.context
+    context = span._context  # runs for every span: attribute access, not the property
     out: dict[str, Any] = {
         "traceId": context.trace_id,
         "id": context.span_id,
         "name": span.name.lower(),
         "timestamp": int(span.start * 1_000_000),
-        "duration": max(1, int(round((span.end - span.start) * 1_000_000))),
-        "localEndpoint": span.tracer.endpoint,
+        "duration": int((span.end - span.start) * 1_000_000) or 1,
+        "localEndpoint": span._tracer.endpoint,
     }
     if context.parent_id:
         out["parentId"] = context.parent_id
-    kind = span_kind(span)
-    if kind:
-        out["kind"] = kind
+    if span.kind:
+        out["kind"] = span.kind
     if context.debug:
         out["debug"] = True
     if span.remote:
         out["remoteEndpoint"] = span.remote
-    tags = {key: _text(value) for key, value in span.tags.items() if key != ot_tags.SPAN_KIND}
+    tags = span.tags
     if tags:
+        for value in tags.values():
+            if value.__class__ is not str:  # Zipkin wants strings only
+                tags = {key: _text(value) for key, value in tags.items()}
+                break
         out["tags"] = tags
     if span.logs:
         out["annotations"] = _annotations(span.logs)
