@@ -7,13 +7,16 @@ PYTEST := $(BIN)/python -m pytest
 
 PACKAGES := -e 'libs/sanicms[testing]' -e services/city -e services/role -e services/user
 
-.PHONY: help install test test-lib test-city test-role test-user test-e2e contract resilience demo clean
+.PHONY: help install test test-lib test-city test-role test-user test-e2e contract resilience demo bench profile up down clean
 
 help:
 	@echo "make test        install everything into $(VENV) and run every test"
 	@echo "make demo        PostgreSQL + migrations + seed data + the three services (Ctrl-C stops)"
 	@echo "make contract    Schemathesis, every check, against each running service's /openapi/spec.json"
 	@echo "make resilience  soak test: 60 s of concurrent load on the real services (SOAK_SECONDS=...)"
+	@echo "make bench       wrk benchmarks: sanicms vs bare Sanic vs FastAPI, tracing, fan-out (about 11 min)"
+	@echo "make up / down   the full stack in Docker: PostgreSQL, Zipkin, fluentd, Swagger UI, the services"
+	@echo "make profile     py-spy profile of the city service under wrk load (tracing on)"
 	@echo "make test-city | test-role | test-user | test-lib | test-e2e   one part only"
 
 $(STAMP): libs/sanicms/pyproject.toml services/*/pyproject.toml requirements-dev.txt
@@ -47,6 +50,26 @@ contract: $(STAMP)
 
 resilience: $(STAMP)
 	$(PYTEST) -s tests/soak
+
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(BIN)/python -m pip install -q -r bench/requirements.txt
+	touch $@
+
+bench: $(BENCH_STAMP)
+	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk (Debian/Ubuntu) or brew install wrk"; exit 1; }
+	@command -v taskset >/dev/null || { echo "make bench needs taskset (util-linux)"; exit 1; }
+	cd bench && ../$(BIN)/python run.py $(BENCH_ARGS)
+
+profile: $(BENCH_STAMP)
+	cd bench && ../$(BIN)/python profile.py $(PROFILE_ARGS)
+
+up:
+	docker compose up --build
+
+down:
+	docker compose down
 
 demo: $(STAMP)
 	cd deploy && ../$(BIN)/python demo.py

