@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import urllib.error
@@ -40,6 +41,9 @@ def seed(stack: LocalStack) -> None:
 
 def banner(stack: LocalStack, log_dir: Path) -> str:
     u, c, r = stack.url("user"), stack.url("city"), stack.url("role")
+    zipkin = os.environ.get("ZIPKIN_URL", "").rstrip("/")
+    traces = (f"Traces: {zipkin}/zipkin/ (each response's X-Trace-Id: {zipkin}/zipkin/traces/<id>)\n" if zipkin
+              else "Traces: set ZIPKIN_URL=http://127.0.0.1:9411 to send spans to a Zipkin server.\n")
     return f"""
 sanicms demo is up (logs in {log_dir}/):
   user  {u}    city  {c}    role  {r}
@@ -54,6 +58,7 @@ Try:
   curl -s '{c}/cities?ids=1,2'
   curl -s {r}/readyz
 
+{traces}
 Press Ctrl-C to stop.
 """
 
