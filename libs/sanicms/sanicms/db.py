@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -160,57 +159,87 @@ class Database:
             except _DB_ERRORS:
                 pool.terminate()
 
-    @asynccontextmanager
-    async def acquire(self, request: Any = None) -> AsyncIterator[Cursor]:
+    def acquire(self, request: Any = None) -> "Checkout":
         """A connection for reads, no transaction (each statement commits on its own)."""
-        async with self._connection() as conn:
-            yield Cursor(conn, request, self.observe)
+        return Checkout(self, request, transactional=False)
 
-    @asynccontextmanager
-    async def transaction(self, request: Any = None) -> AsyncIterator[Cursor]:
+    def transaction(self, request: Any = None) -> "Checkout":
         """A connection inside a transaction: committed on success, rolled back on any error."""
-        async with self._connection() as conn:
-            try:
-                tx = conn.transaction()
-                await tx.start()
-            except _DB_ERRORS as exc:
-                raise translate(exc) from exc
-            try:
-                yield Cursor(conn, request, self.observe)
-            except BaseException:
-                await _quietly(tx.rollback())
-                raise
-            else:
-                try:
-                    await tx.commit()
-                except _DB_ERRORS as exc:
-                    raise translate(exc) from exc
+        return Checkout(self, request, transactional=True)
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        if self.pool is None:
+    async def take(self) -> asyncpg.Connection:
+        """A pooled connection, or a 503 within ``connect_timeout``."""
+        pool = self.pool
+        if pool is None:
             raise ServiceUnavailable("the database pool is not open", code=50302)
         try:
-            # asyncio.timeout rather than acquire(timeout=): the latter wraps every acquire in
-            # wait_for, a task per request, which costs more than the query on a busy server.
+            if pool.get_idle_size():
+                # A connection is free: acquiring cannot wait on other requests, and
+                # (re)connecting is bounded by the pool's own connect timeout. This skips
+                # a timer per request on the hot path.
+                return await pool.acquire()
+            # asyncio.timeout rather than acquire(timeout=): the latter wraps the acquire in
+            # wait_for, a task per call.
             async with asyncio.timeout(self.connect_timeout):
-                conn = await self.pool.acquire()
+                return await pool.acquire()
         except _DB_ERRORS as exc:
             raise translate(exc) from exc
-        try:
-            yield conn
-        except ServiceUnavailable:
-            # The server went away (restart, failover): every idle connection is dead too.
-            # Expire them all so the pool reconnects instead of failing one request per corpse.
+
+    async def give_back(self, conn: asyncpg.Connection, failure: BaseException | None) -> None:
+        """Return ``conn`` to the pool. After a lost database every idle connection is
+        dead too: expire them all so the pool reconnects instead of failing one request
+        per corpse."""
+        if isinstance(failure, ServiceUnavailable):
             await _quietly(self.pool.expire_connections())
-            raise
-        finally:
-            await _quietly(self.pool.release(conn))
+        await _quietly(self.pool.release(conn))
 
     async def ping(self) -> None:
         """Raise ServiceUnavailable unless the database answers ``SELECT 1``."""
         async with self.acquire() as cur:
             await cur.fetchval("SELECT 1")
+
+
+class Checkout:
+    """``async with db.acquire(request) as cur``: a :class:`Cursor` on a pooled connection,
+    in a transaction when asked. A plain class rather than ``@asynccontextmanager``: it
+    runs twice per request on every service, and generators cost more than they say."""
+
+    __slots__ = ("_db", "_request", "_transactional", "_conn", "_tx")
+
+    def __init__(self, db: Database, request: Any, *, transactional: bool) -> None:
+        self._db = db
+        self._request = request
+        self._transactional = transactional
+        self._conn: asyncpg.Connection | None = None
+        self._tx: Any = None
+
+    async def __aenter__(self) -> Cursor:
+        conn = self._conn = await self._db.take()
+        if self._transactional:
+            try:
+                self._tx = conn.transaction()
+                await self._tx.start()
+            except BaseException as exc:
+                await self._db.give_back(conn, None)
+                if isinstance(exc, _DB_ERRORS):
+                    raise translate(exc) from exc
+                raise
+        return Cursor(conn, self._request, self._db.observe)
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        failure = exc
+        try:
+            if self._tx is not None:
+                if exc is None:
+                    try:
+                        await self._tx.commit()
+                    except _DB_ERRORS as error:
+                        failure = translate(error)
+                        raise failure from error
+                else:
+                    await _quietly(self._tx.rollback())
+        finally:
+            await self._db.give_back(self._conn, failure)
 
 
 async def _quietly(awaitable: Any) -> None:
