@@ -13,6 +13,10 @@ from sanicms.localdb import throwaway_server  # noqa: E402
 from sanicms.processes import free_port  # noqa: E402
 
 
+#: Seconds an open circuit waits before probing: short, so recovery tests stay quick.
+BREAKER_RESET = 1.0
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     with throwaway_server() as url:
@@ -23,6 +27,7 @@ def pg_server():
 def stack(pg_server, tmp_path_factory):
     ports = {name: free_port() for name, _, _ in SERVICES}
     stack = LocalStack(pg_server, ports=ports, log_dir=tmp_path_factory.mktemp("logs"),
-                       db_prefix="e2e_", fresh=True).start()
+                       db_prefix="e2e_", fresh=True,
+                       env={"CLIENT_BREAKER_RESET": str(BREAKER_RESET)}).start()
     yield stack
     stack.stop()

@@ -3,6 +3,7 @@
 import time
 
 import httpx
+from conftest import BREAKER_RESET
 
 
 def post(url, body):
@@ -40,7 +41,7 @@ def test_reference_to_a_missing_city_is_refused_through_real_http(stack):
     assert {"field": "city_id", "message": "city 99999 does not exist"} in res.json()["error"]
 
 
-def test_city_down_is_a_prompt_503_and_recovery_needs_no_restart(stack):
+def test_city_down_is_a_prompt_503_then_fails_fast_and_recovery_needs_no_restart(stack):
     city = post(stack.url("city") + "/cities", {"name": "Xi'an", "province": "Shaanxi"})
     role = post(stack.url("role") + "/roles", {"name": "ops"})
     user = post(stack.url("user") + "/users",
@@ -52,8 +53,23 @@ def test_city_down_is_a_prompt_503_and_recovery_needs_no_restart(stack):
     res = httpx.get(url, timeout=10)
     elapsed = time.monotonic() - started
     assert res.status_code == 503
+    assert res.json()["code"] == 50303  # unreachable, after the retries
     assert res.json()["error"] == {"service": "city"}
     assert elapsed < 2.0
 
+    # Four more failed calls open the circuit (CLIENT_BREAKER_THRESHOLD=5): from then on a
+    # dead neighbour costs milliseconds, and the answer says when to come back.
+    for _ in range(4):
+        assert httpx.get(url, timeout=10).status_code == 503
+    started = time.monotonic()
+    res = httpx.get(url, timeout=10)
+    elapsed = time.monotonic() - started
+    assert (res.status_code, res.json()["code"]) == (503, 50304)
+    assert int(res.headers["retry-after"]) >= 1
+    assert elapsed < 0.1
+
+    # City comes back: once the circuit half-opens, one probe closes it, no restart.
     stack.processes["city"].start()
+    time.sleep(BREAKER_RESET + 0.1)
     assert httpx.get(url, timeout=10).status_code == 200
+    assert all(httpx.get(url, timeout=10).status_code == 200 for _ in range(5))

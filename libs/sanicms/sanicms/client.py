@@ -101,24 +101,33 @@ class ServiceClient:
     async def _call_with_retries(self, method: str, url: str, params: Any, json: Any, headers: dict,
                                  timeout: float | None) -> Any:
         """Idempotent calls are retried on connection errors and 502/503/504, with jittered
-        backoff; the breaker fails calls fast while the downstream is known to be down."""
-        attempts = 1 + (self.retry.retries if method.upper() in IDEMPOTENT else 0)
-        for attempt in range(attempts):
-            if not self.breaker.allow():
-                raise self._circuit_open()
-            try:
-                result = await self._send(method, url, params, json, headers, timeout)
-            except DownstreamError:
-                self.breaker.success()  # it answered: alive, just said no
-                raise
-            except ApiError as exc:
-                if not getattr(exc, "retryable", False) or attempt + 1 == attempts:
-                    self.breaker.failure()  # one failed call, however many attempts it took
+        backoff; the breaker fails calls fast while the downstream is known to be down.
+        The breaker is asked once per call, and a probe of a half-open breaker is a single
+        attempt whose outcome (or cancellation) always settles the breaker."""
+        breaker = self.breaker
+        if not breaker.allow():
+            raise self._circuit_open()
+        probe = breaker.probing
+        retries = self.retry.retries if method.upper() in IDEMPOTENT and not probe else 0
+        try:
+            for attempt in range(1 + retries):
+                try:
+                    result = await self._send(method, url, params, json, headers, timeout)
+                except DownstreamError:
+                    breaker.success()  # it answered: alive, just said no
                     raise
-                await asyncio.sleep(self.retry.delay(attempt))
-            else:
-                self.breaker.success()
-                return result
+                except ApiError as exc:
+                    if not getattr(exc, "retryable", False) or attempt == retries:
+                        breaker.failure()  # one failed call, however many attempts it took
+                        raise
+                    await asyncio.sleep(self.retry.delay(attempt))
+                else:
+                    breaker.success()
+                    return result
+        except BaseException:
+            if probe and breaker.probing:  # cancelled, or failed in a way not judged above
+                breaker.abandon()
+            raise
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def _circuit_open(self) -> ServiceUnavailable:
@@ -142,6 +151,12 @@ class ServiceClient:
             log.warning("%s service unreachable: %s", self.name, exc)
             error = ServiceUnavailable(f"{self.name} service is unreachable", code=50303,
                                        error={"service": self.name})
+            error.retryable = True
+            raise error from None
+        except aiohttp.ClientError as exc:  # a malformed or cut-off answer
+            log.warning("%s service answered badly: %s", self.name, exc)
+            error = BadGateway(f"{self.name} service sent a broken response", code=50204,
+                               error={"service": self.name})
             error.retryable = True
             raise error from None
 

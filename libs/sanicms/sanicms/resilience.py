@@ -42,7 +42,8 @@ class CircuitBreaker:
         self._probing = False
 
     def allow(self) -> bool:
-        """May a call go out now? In half-open state only one probe at a time."""
+        """May a call go out now? In half-open state only one probe at a time; the caller
+        that gets it must end it with ``success``, ``failure`` or ``abandon``."""
         if self.state == CLOSED or self.threshold <= 0:
             return True
         if self.state == OPEN and self._clock() - self._opened_at >= self.reset_after:
@@ -67,6 +68,14 @@ class CircuitBreaker:
         if self.state == HALF_OPEN or (self.threshold > 0 and self.failures >= self.threshold):
             self.state = OPEN
             self._opened_at = self._clock()
+
+    def abandon(self) -> None:
+        """The probe ended without a verdict (cancelled): let the next call probe."""
+        self._probing = False
+
+    @property
+    def probing(self) -> bool:
+        return self.state == HALF_OPEN and self._probing
 
     def retry_after(self) -> float:
         """Seconds until a probe will be allowed (for the Retry-After header)."""

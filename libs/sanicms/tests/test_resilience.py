@@ -132,3 +132,77 @@ def test_backoff_is_jittered_and_capped():
     delays = [policy.delay(4) for _ in range(200)]
     assert max(delays) <= 0.3
     assert len(set(delays)) > 100
+
+
+def breaker_client(now):
+    """Default retries (2), a breaker that opens after 2 failed calls, a hand-set clock."""
+    return make_client(breaker=CircuitBreaker(threshold=2, reset_after=5, clock=lambda: now[0]))
+
+
+def test_a_failed_probe_reopens_the_breaker_and_a_later_probe_closes_it(mocks):
+    now = [0.0]
+    client = breaker_client(now)
+
+    async def scenario():
+        await client.open()
+        try:
+            for _ in range(2):
+                with pytest.raises(ServiceUnavailable):
+                    await client.get(None, "/cities/1")
+            assert client.breaker.state == OPEN
+            now[0] = 6.0  # half-open: the probe is one attempt, not three
+            with pytest.raises(ServiceUnavailable):
+                await client.get(None, "/cities/1")
+            assert client.breaker.state == OPEN and not client.breaker.probing
+            probes = len(mocks.requests("GET", "/cities/1"))
+            now[0] = 12.0  # the neighbour is back
+            mocks.get("/cities/1", payload={"id": 1})
+            assert await client.get(None, "/cities/1") == {"id": 1}
+            assert client.breaker.state == CLOSED
+            return probes
+        finally:
+            await client.close()
+
+    mocks.get("/cities/1", exception=ConnectionRefusedError(), repeat=7)
+    assert run(scenario()) == 2 * 3 + 1  # two calls of three attempts, then one probe
+
+
+def test_a_cancelled_probe_lets_the_next_call_probe(mocks):
+    now = [0.0]
+    client = breaker_client(now)
+    client.breaker.failure()
+    client.breaker.failure()
+    now[0] = 6.0
+    mocks.get("/cities/1", payload={"id": 1})
+
+    async def scenario():
+        await client.open()
+        try:
+            slow = asyncio.get_running_loop().create_future()  # never answers
+
+            async def stuck(*args, **kwargs):
+                await slow
+
+            real_send, client._send = client._send, stuck
+            probe = asyncio.create_task(client.get(None, "/cities/1"))
+            await asyncio.sleep(0.01)
+            assert client.breaker.probing
+            probe.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await probe
+            client._send = real_send
+            return await client.get(None, "/cities/1")
+        finally:
+            await client.close()
+
+    assert run(scenario()) == {"id": 1}
+    assert client.breaker.state == CLOSED
+
+
+def test_a_cut_off_answer_is_a_502_not_a_crash(mocks):
+    import aiohttp
+
+    mocks.get("/cities/1", exception=aiohttp.ClientPayloadError("truncated"))
+    with pytest.raises(BadGateway) as info:
+        run(call(make_client(retry=RetryPolicy(retries=0))))
+    assert info.value.code == 50204
