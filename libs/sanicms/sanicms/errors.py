@@ -13,7 +13,7 @@ from typing import Any
 
 from sanic import Request
 from sanic.constants import HTTP_METHODS
-from sanic.exceptions import MethodNotAllowed, SanicException
+from sanic.exceptions import MethodNotAllowed, RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler as SanicErrorHandler
 from sanic.response import HTTPResponse
 
@@ -106,6 +106,9 @@ class ErrorHandler(SanicErrorHandler):
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         status, code, message, error, headers = describe(exception, debug=_debug(request))
+        if status == CLIENT_CLOSED:  # the client hung up: nobody to answer, nothing broke
+            log.debug("client closed the connection during %s %s", _method(request), _path(request))
+            return json_response(error_body(code, message, error), status=status)
         note_error(exception)
         if isinstance(exception, MethodNotAllowed) and not any(k.lower() == "allow" for k in headers):
             headers["Allow"] = ", ".join(_allowed_methods(request))
@@ -116,8 +119,14 @@ class ErrorHandler(SanicErrorHandler):
         return json_response(error_body(code, message, error), status=status, headers=headers)
 
 
+#: nginx's status for a request whose client went away before the answer.
+CLIENT_CLOSED = 499
+
+
 def describe(exception: BaseException, *, debug: bool = False) -> tuple[int, int, str, Any, dict]:
     """Map any exception to (status, code, message, error, headers)."""
+    if isinstance(exception, RequestCancelled):
+        return CLIENT_CLOSED, CLIENT_CLOSED, "client closed the request", None, {}
     if isinstance(exception, ApiError):
         return exception.status_code, exception.code, exception.message, exception.error, _headers(exception)
     if isinstance(exception, SanicException):

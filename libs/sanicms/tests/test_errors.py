@@ -103,3 +103,14 @@ def test_debug_puts_the_traceback_in_error():
         debug.stop()
     assert body["message"] == "internal server error"
     assert any("RuntimeError" in line for line in body["error"])
+
+
+def test_a_client_hanging_up_is_no_server_error(caplog):
+    from sanic.exceptions import RequestCancelled
+
+    from sanicms.errors import ErrorHandler
+
+    with caplog.at_level("DEBUG", logger="sanicms.errors"):
+        response = ErrorHandler().default(None, RequestCancelled())
+    assert response.status == 499
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]

@@ -25,6 +25,12 @@ async def thing(request, thing_id):
         return await cur.fetchrow("SELECT $1::int AS id, 'secret-value'::text AS note", thing_id)
 
 
+@bp.get("/small/<n:int>")
+async def small(request, n):
+    async with request.app.ctx.db.acquire(request) as cur:
+        return await cur.fetchval("SELECT $1::smallint", n)  # 424242 does not fit: a driver error
+
+
 @bp.get("/fanout")
 async def fanout(request):
     clients = request.app.ctx.clients
@@ -131,6 +137,16 @@ def test_each_sql_statement_is_a_span_with_the_statement_but_never_its_values(tr
     assert sql["tags"]["db.statement"].startswith("SELECT $1::int")
     assert "424242" not in str(sql)
     assert sql["remoteEndpoint"]["serviceName"] == "postgres"
+
+
+def test_a_failed_statement_span_names_the_error_but_never_the_values(traced, zipkin_span_schema):
+    server, memory, _ = traced
+    res, spans = spans_of(server, memory)("/small/424242")
+    assert res.status_code == 400
+    [sql] = [s for s in spans if s["name"].startswith("sql")]
+    zipkin_span_schema.validate(sql)
+    assert sql["tags"]["error"] == "DataError"
+    assert sql["annotations"] and "424242" not in json.dumps(sql)
 
 
 def test_concurrent_calls_are_sibling_client_spans_that_overlap_and_carry_their_context(traced, zipkin_span_schema):

@@ -189,7 +189,7 @@ class SqlSpans:
         tags[ot_tags.DATABASE_STATEMENT] = sql if len(sql) <= _MAX_STATEMENT else sql[:_MAX_STATEMENT] + "..."
         span = self.tracer.start_span(self._name(sql), tags=tags)
         span.remote = self._remote
-        return _SpanScope(span)
+        return _SpanScope(span, with_message=False)
 
     def _name(self, sql: str) -> str:
         name = self._names.get(sql)
@@ -202,12 +202,15 @@ class SqlSpans:
 
 
 class _SpanScope:
-    """Finishes a (not activated) span; a failure inside marks it as an error."""
+    """Finishes a (not activated) span; a failure inside marks it as an error. Driver
+    messages quote the statement's arguments ("invalid input for query argument $1: ..."),
+    so SQL spans keep the error's type and SQLSTATE only (``with_message=False``)."""
 
-    __slots__ = ("span",)
+    __slots__ = ("span", "with_message")
 
-    def __init__(self, span: Span) -> None:
+    def __init__(self, span: Span, *, with_message: bool = True) -> None:
         self.span = span
+        self.with_message = with_message
 
     def __enter__(self) -> Span:
         return self.span
@@ -218,7 +221,13 @@ class _SpanScope:
             if status:
                 self.span.set_tag("http.status_code", str(status))
             self.span.set_tag(ot_tags.ERROR, type(exc).__name__)
-            self.span.log_kv({"event": "error", "message": getattr(exc, "message", None) or str(exc)})
+            if self.with_message:
+                self.span.log_kv({"event": "error", "message": getattr(exc, "message", None) or str(exc)})
+            else:
+                sqlstate = getattr(exc, "sqlstate", None)
+                if sqlstate:
+                    self.span.set_tag("db.sqlstate", str(sqlstate))
+                self.span.log_kv({"event": "error", "error.kind": type(exc).__name__})
         self.span.finish()
 
 
