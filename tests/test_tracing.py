@@ -191,3 +191,22 @@ def test_sigterm_flushes_the_spans_of_the_last_requests(pg_server, tmp_path):
     finally:
         city.stop()
         zipkin.close()
+
+
+def test_log_transport_writes_one_zipkin_span_per_line_for_a_shipper(pg_server, tmp_path, schema):
+    """What docker compose runs: spans on stdout, one JSON line each, no collector in sight."""
+    city = city_process(pg_server, tmp_path, "", TRACING_TRANSPORTS='["log"]')
+    try:
+        res = httpx.get(city.url + "/cities", timeout=5)
+        trace = res.headers["x-trace-id"]
+    finally:
+        assert city.stop() == 0  # the shutdown flush writes what is still queued
+    lines = [json.loads(line) for line in (tmp_path / "city.log").read_text().splitlines()
+             if line.startswith("{")]
+    spans = [line for line in lines if "localEndpoint" in line]
+    logs = [line for line in lines if "localEndpoint" not in line]
+    mine = [span for span in spans if span["traceId"] == trace]
+    assert {span.get("kind") for span in mine} == {"SERVER", "CLIENT"}  # the request and its SQL
+    for span in spans:
+        schema.validate(span)
+    assert logs and all({"time", "level", "logger", "message"} <= set(line) for line in logs)

@@ -91,6 +91,24 @@ def db_connections(stack) -> dict[str, int]:
         conn.close()
 
 
+def busy_db_connections(stack) -> int:
+    """Connections of the service databases still running a statement or left in a transaction."""
+    conn = psycopg2.connect(stack.server_url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname LIKE %s AND state <> 'idle'",
+                        (stack.db_prefix + "%",))
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def pools_in_use(stack) -> dict[str, int]:
+    """Connections each service's pool has lent out, from its /healthz."""
+    return {name: httpx.get(stack.url(name) + "/healthz", timeout=5).json()["data"]["database"]["in_use"]
+            for name in stack.processes}
+
+
 def downstream_connections(stack) -> int:
     ports = {stack.ports["city"], stack.ports["role"]}
     ps = psutil.Process(stack.processes["user"].proc.pid)
@@ -117,11 +135,15 @@ def test_soak(stack):
         "p50_ms": round(lat[len(lat) // 2] * 1000, 1), "p99_ms": round(lat[int(len(lat) * 0.99)] * 1000, 1),
         "rss_growth_mb": {n: round(g, 1) for n, g in growth.items()},
         "rss_last_mb": {n: round(v, 1) for n, v in samples[-1][1].items()},
-        "db_sockets_after": db_connections(stack), "user_to_downstream_conns_after": downstream_connections(stack),
+        "db_sockets_after": db_connections(stack), "db_busy_after": busy_db_connections(stack),
+        "pool_in_use_after": pools_in_use(stack), "user_to_downstream_conns_after": downstream_connections(stack),
     }
     print("\nSOAK " + json.dumps(report))
 
     assert stats["failed"] == 0, stats["errors"]
     assert all(g < RSS_GROWTH_BOUND_MB for g in growth.values()), growth
     assert all(n <= 10 for n in report["db_sockets_after"].values()), report  # DB_POOL_MAX_SIZE
+    # Back to idle: no connection lent out by a pool, none busy or inside a transaction.
+    assert report["pool_in_use_after"] == dict.fromkeys(stack.processes, 0), report
+    assert report["db_busy_after"] == 0, report
     assert report["user_to_downstream_conns_after"] <= 2 * 100  # CLIENT_POOL_SIZE per downstream

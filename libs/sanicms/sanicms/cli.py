@@ -66,7 +66,7 @@ def serve(factory: Callable[[], Sanic], settings: dict) -> None:
         workers=workers,
         single_process=workers == 1,
         debug=settings["DEBUG"],
-        access_log=settings.get("ACCESS_LOG", False),
+        access_log=settings["ACCESS_LOG"],
         motd=False,
     )
     if workers == 1:

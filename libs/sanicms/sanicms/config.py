@@ -72,12 +72,14 @@ DEFAULTS: dict[str, Any] = {
     "TRACING_SEND_TIMEOUT": 2.0,  # seconds per POST to the collector
     "TRACING_SEND_RETRIES": 1,
     "TRACING_FLUSH_TIMEOUT": 5.0,  # seconds spent sending what is left at shutdown
+    "TRACING_DROP_LOG_INTERVAL": 10.0,  # seconds between warnings that spans were dropped
     "TRACING_UNTRACED_PATHS": ["/healthz", "/readyz", "/openapi"],  # path prefixes
     # Logging, from logging.yml (LOG_CONFIG: your own file instead of the library's).
     "LOG_CONFIGURE": True,  # configure Python logging when the server starts
     "LOG_CONFIG": "",
     "LOG_FORMAT": "json",  # json or text
     "LOG_LEVEL": "INFO",
+    "ACCESS_LOG": False,  # a line per request from sanic.access (health checks included)
 }
 
 #: Settings that must hold a non-empty value before the service may start.
@@ -203,7 +205,7 @@ def _check_tracing(settings: Mapping[str, Any]) -> None:
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
         raise ConfigError(f"setting TRACING_SAMPLE_RATE: expected a number from 0 to 1, got {rate!r}")
     for name in ("TRACING_QUEUE_SIZE", "TRACING_BATCH_SIZE", "TRACING_FLUSH_INTERVAL",
-                 "TRACING_SEND_TIMEOUT", "TRACING_FLUSH_TIMEOUT"):
+                 "TRACING_SEND_TIMEOUT", "TRACING_FLUSH_TIMEOUT", "TRACING_DROP_LOG_INTERVAL"):
         _check_positive(name, settings[name])
     _check_positive("TRACING_SEND_RETRIES", settings["TRACING_SEND_RETRIES"], allow_zero=True)
     for transport in settings["TRACING_TRANSPORTS"]:

@@ -193,6 +193,13 @@ class Database:
             await _quietly(self.pool.expire_connections())
         await _quietly(self.pool.release(conn))
 
+    def stats(self) -> dict[str, int]:
+        """Open connections, idle ones, and those lent out (``in_use`` is 0 when at rest)."""
+        if self.pool is None:
+            return {"size": 0, "idle": 0, "in_use": 0}
+        size, idle = self.pool.get_size(), self.pool.get_idle_size()
+        return {"size": size, "idle": idle, "in_use": size - idle}
+
     async def ping(self) -> None:
         """Raise ServiceUnavailable unless the database answers ``SELECT 1``."""
         async with self.acquire() as cur:

@@ -26,17 +26,21 @@ def health_blueprint() -> Blueprint:
 
 
 _SPAN_STATS = ("queued", "reported", "sent", "dropped", "lost")
+_POOL_STATS = ("size", "idle", "in_use")
 
 
 @doc.summary("liveness: the process is up and its event loop answers")
-@doc.description("`tracing` counts this process's spans: waiting in the queue, accepted, sent, "
-                 "dropped because the queue was full, and lost because the collector failed.")
-@doc.produces({"status": str, "tracing": {name: int for name in _SPAN_STATS}})
+@doc.description("`database` is this process's connection pool: open connections and those "
+                 "idle or lent out to requests. `tracing` counts its spans: waiting in the queue, "
+                 "accepted, sent, dropped because the queue was full, and lost because the "
+                 "collector failed.")
+@doc.produces({"status": str, "database": {name: int for name in _POOL_STATS},
+               "tracing": {name: int for name in _SPAN_STATS}})
 async def healthz(request: Request):
     """The process is up and its event loop answers."""
     reporter = getattr(request.app.ctx, "span_reporter", None)
     stats = reporter.stats() if reporter is not None else dict.fromkeys(_SPAN_STATS, 0)
-    return {"status": "ok", "tracing": stats}
+    return {"status": "ok", "database": request.app.ctx.db.stats(), "tracing": stats}
 
 
 @doc.summary("readiness: the database answers")

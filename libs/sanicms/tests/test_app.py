@@ -60,6 +60,8 @@ def test_two_apps_in_one_process_keep_their_own_settings_and_resources(notes_db)
     try:
         assert one.request("POST", "/notes", json={"text": "a"}).status_code == 201
         one.request("POST", "/notes", json={"text": "b"})
+        pool = one.request("GET", "/healthz").json()["data"]["database"]
+        assert pool["in_use"] == 0 and pool["idle"] == pool["size"] >= 1  # every connection given back
         assert one.request("GET", "/notes").json()["pagination"]["page_size"] == 1
         assert one.app.ctx.db is not two.app.ctx.db and one.app.ctx.db.pool is not None
         assert two.request("GET", "/notes").status_code == 503  # its own, dead database

@@ -244,7 +244,7 @@ def test_patch_bodies_are_partial(spec):
 def test_health_endpoints_are_documented(spec):
     assert list(spec["paths"]["/readyz"]["get"]["responses"]) == ["200", "413", "503"]
     data = spec["paths"]["/healthz"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
-    assert data["properties"]["data"]["required"] == ["status", "tracing"]
+    assert data["properties"]["data"]["required"] == ["status", "database", "tracing"]
 
 
 def test_swagger_ui_loads_the_spec(live):

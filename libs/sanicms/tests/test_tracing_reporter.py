@@ -131,6 +131,29 @@ def test_drops_are_logged_now_and_then(caplog):
     assert "dropped 3 spans" in caplog.text
 
 
+def test_drops_are_logged_every_interval_while_running_not_once_per_span(caplog):
+    class Slow(Memory):
+        async def send(self, batch):
+            await asyncio.sleep(0.05)  # a slow collector: the queue overflows meanwhile
+            await super().send(batch)
+
+    async def run():
+        reporter = SpanReporter([Slow()], queue_size=5, batch_size=5, flush_interval=0.01, drop_log_interval=0.1)
+        await reporter.start()
+        for _ in range(50):  # half a second of 20 spans every 10 ms
+            spans(reporter, 20)
+            await asyncio.sleep(0.01)
+        running = [r for r in caplog.records if "span queue full" in r.getMessage()]
+        await reporter.close()
+        return reporter, running
+
+    with caplog.at_level(logging.WARNING, logger="sanicms.tracing"):
+        reporter, running = asyncio.run(run())
+    assert reporter.stats()["dropped"] > 500
+    assert 2 <= len(running) <= 8  # about one warning per 0.1 s, however many spans were dropped
+    assert all(r.levelname == "WARNING" for r in running)
+
+
 def test_http_transport_posts_zipkin_json_to_the_collector():
     async def run():
         async with Collector() as collector:

@@ -49,6 +49,7 @@ async def start(app: Sanic) -> None:
         queue_size=settings["TRACING_QUEUE_SIZE"],
         batch_size=settings["TRACING_BATCH_SIZE"],
         flush_interval=settings["TRACING_FLUSH_INTERVAL"],
+        drop_log_interval=settings["TRACING_DROP_LOG_INTERVAL"],
     )
     local = endpoint(settings["SERVICE_NAME"], await _local_ip(settings["HOST"]), settings["PORT"])
     tracer = Tracer(settings["SERVICE_NAME"], reporter, sample_rate=settings["TRACING_SAMPLE_RATE"],
