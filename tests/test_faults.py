@@ -118,4 +118,6 @@ def test_sigterm_lets_in_flight_requests_finish(own_pg, tmp_path, fakes):
     assert time.monotonic() - started < 5
     log = user.log_path.read_text()
     assert "Unclosed client session" not in log and "Unclosed connector" not in log
+    assert "database pool closed" in log and "tracing stopped" in log  # after the requests, in order
+    assert log.index("database pool closed") < log.index("tracing stopped")
     user.stop()

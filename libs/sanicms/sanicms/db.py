@@ -156,8 +156,10 @@ class Database:
             pool, self.pool = self.pool, None
             try:
                 await asyncio.wait_for(pool.close(), timeout=self.connect_timeout)
-            except _DB_ERRORS:
+                log.info("database pool closed")
+            except _DB_ERRORS as exc:
                 pool.terminate()
+                log.warning("database pool terminated: %s", type(exc).__name__)
 
     def acquire(self, request: Any = None) -> "Checkout":
         """A connection for reads, no transaction (each statement commits on its own)."""
