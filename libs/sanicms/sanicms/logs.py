@@ -17,9 +17,9 @@ from typing import Any
 
 import ujson
 import yaml
-from opentracing.scope_managers.contextvars import _SCOPE  # opentracing's own contextvar
 
 from .config import ConfigError
+from .tracing.tracer import active_span
 
 DEFAULT_CONFIG = Path(__file__).with_name("logging.yml")
 
@@ -56,9 +56,9 @@ class TraceContextFilter(logging.Filter):
         self.service = service or ""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        scope = _SCOPE.get(None)
-        if scope is not None:
-            context = scope.span.context
+        span = active_span()
+        if span is not None:
+            context = span.context
             record.traceId, record.spanId = context.trace_id, context.span_id
         else:
             record.traceId = record.spanId = ""

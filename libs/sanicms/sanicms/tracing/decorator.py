@@ -17,7 +17,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from opentracing import tags as ot_tags
-from opentracing.scope_managers.contextvars import _SCOPE  # opentracing's own contextvar
+
+from .tracer import active_span
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -34,10 +35,10 @@ def logger(type: str = "method", category: str | None = None, detail: str | None
         fields = {"type": type, "detail": detail, "description": about}
 
         def begin() -> tuple[Any, float]:
-            scope = _SCOPE.get(None)
+            span = active_span()
             new_scope = None
-            if tracing and scope is not None and scope.span.context.sampled:
-                tracer = scope.span.tracer
+            if tracing and span is not None and span.context.sampled:
+                tracer = span.tracer
                 tags = {k: v for k, v in fields.items() if v is not None}
                 tags["category"] = category or tracer.service
                 new_scope = tracer.start_active_span(name, tags=tags)
@@ -88,5 +89,5 @@ def type_name(error: BaseException) -> str:
 
 
 def _service() -> str | None:
-    scope = _SCOPE.get(None)
-    return getattr(scope.span.tracer, "service", None) if scope is not None else None
+    span = active_span()
+    return getattr(span.tracer, "service", None) if span is not None else None

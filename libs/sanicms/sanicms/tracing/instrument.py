@@ -21,7 +21,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
 from .reporter import HttpTransport, LogTransport, SpanReporter, Transport
-from .tracer import Span, Tracer
+from .tracer import Span, Tracer, active_span
 from .zipkin import endpoint, peer
 
 log = logging.getLogger("sanicms.tracing")
@@ -84,23 +84,20 @@ def transports_from(settings: Mapping[str, Any]) -> list[Transport]:
     return transports
 
 
-def _skipped(path: str, prefixes: tuple[str, ...]) -> bool:
-    return path.startswith(prefixes)
-
-
 async def _start_server_span(request: Request) -> None:
-    app = request.app
-    tracer: Tracer | None = getattr(app.ctx, "tracer", None)
-    if tracer is None or _skipped(request.path, app.ctx.untraced_paths):
+    ctx = request.app.ctx
+    tracer: Tracer | None = getattr(ctx, "tracer", None)
+    path = request.path  # a property that decodes each time: read once
+    if tracer is None or path.startswith(ctx.untraced_paths):
         return
     parent = tracer.extract(Format.HTTP_HEADERS, request.headers)
-    name, route = _names(app.ctx, request)
+    name, route = _names(ctx, request)
     scope = tracer.start_active_span(
         name,
         child_of=parent,
         ignore_active_span=True,  # a keep-alive connection's previous request is no parent
         tags={ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_SERVER, "http.method": request.method,
-              "http.path": request.path, "http.route": route},
+              "http.path": path, "http.route": route},
     )
     span: Span = scope.span
     if span.context.sampled:
@@ -137,19 +134,12 @@ async def _finish_server_span(request: Request, response: HTTPResponse) -> None:
 
 def note_error(exception: BaseException) -> None:
     """Record a failure on the active span (called by the error handler)."""
-    active = _active_span()
+    active = active_span()
     if active is None or not active.context.sampled:
         return
     # An API error's message is meant for clients; anything else is named by its type only.
     message = getattr(exception, "message", None) if hasattr(exception, "code") else None
     active.log_kv({"event": "error", "error.kind": type(exception).__name__, "message": message or type(exception).__name__})
-
-
-def _active_span() -> Span | None:
-    from opentracing.scope_managers.contextvars import _SCOPE  # the one contextvar opentracing uses
-
-    scope = _SCOPE.get(None)
-    return scope.span if scope is not None else None
 
 
 class ClientSpans:
@@ -181,25 +171,26 @@ class SqlSpans:
         self._base_tags = {ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_CLIENT, ot_tags.DATABASE_TYPE: "postgresql"}
         if database:
             self._base_tags[ot_tags.DATABASE_INSTANCE] = database
-        self._names: dict[str, str] = {}
+        self._statements: dict[str, tuple[str, dict[str, str]]] = {}
 
     def __call__(self, request: Any, sql: str) -> "_SpanScope | None":
-        if self.tracer.active_span is None:
+        if active_span() is None:
             return None  # outside a traced request (health checks, start-up): no orphan spans
-        tags = dict(self._base_tags)
-        tags[ot_tags.DATABASE_STATEMENT] = sql if len(sql) <= _MAX_STATEMENT else sql[:_MAX_STATEMENT] + "..."
-        span = self.tracer.start_span(self._name(sql), tags=tags)
+        name, tags = self._statements.get(sql) or self._describe(sql)
+        span = self.tracer.start_span(name, tags=dict(tags))
         span.remote = self._remote
         return _SpanScope(span, with_message=False)
 
-    def _name(self, sql: str) -> str:
-        name = self._names.get(sql)
-        if name is None:
-            words = sql.split(None, 1)
-            name = "sql " + (words[0].lower() if words else "statement")
-            if len(self._names) < 1024:
-                self._names[sql] = name
-        return name
+    def _describe(self, sql: str) -> tuple[str, dict[str, str]]:
+        """Span name and tags of a statement, kept for the next time (up to a bound: services
+        with generated SQL must not grow this without end)."""
+        words = sql.split(None, 1)
+        name = "sql " + (words[0].lower() if words else "statement")
+        tags = dict(self._base_tags)
+        tags[ot_tags.DATABASE_STATEMENT] = sql if len(sql) <= _MAX_STATEMENT else sql[:_MAX_STATEMENT] + "..."
+        if len(self._statements) < 1024:
+            self._statements[sql] = (name, tags)
+        return name, tags
 
 
 class _SpanScope:
