@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
-import ujson
+import orjson
 
 from .config import service_url_setting
 from .errors import ApiError, BadGateway, GatewayTimeout, ServiceUnavailable
@@ -63,7 +63,7 @@ class ServiceClient:
         self.session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=self.timeout, connect=self.connect_timeout),
-            json_serialize=ujson.dumps,
+            json_serialize=_json_text,
             raise_for_status=False,
         )
 
@@ -162,7 +162,7 @@ class ServiceClient:
 
     def _unwrap(self, status: int, raw: bytes) -> Any:
         try:
-            body = ujson.loads(raw) if raw else None
+            body = orjson.loads(raw) if raw else None
         except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("code"), int):
@@ -176,6 +176,10 @@ class ServiceClient:
             error.retryable = status in RETRY_STATUSES
             raise error
         return body.get("data")
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _query(params: Mapping[str, Any] | None) -> dict[str, str] | None:

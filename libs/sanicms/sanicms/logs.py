@@ -3,7 +3,7 @@
 A JSON line carries ``traceId`` and ``spanId`` while a request is being handled, so a log
 search leads straight to the trace in Zipkin. ``LOG_FORMAT=text`` gives readable lines for
 local development. The formatter is a few lines of our own rather than a dependency: the
-keys are fixed by what the log pipeline expects, and ujson keeps it cheap.
+keys are fixed by what the log pipeline expects, and orjson keeps it cheap.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import ujson
+import orjson
 import yaml
 
 from .config import ConfigError
@@ -88,7 +88,7 @@ class JsonFormatter(logging.Formatter):
             out["exception"] = self.formatException(record.exc_info)
         elif record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
-        return ujson.dumps(out, ensure_ascii=False, default=str)
+        return orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _utc(created: float) -> str:

@@ -9,36 +9,34 @@ handler never builds a response by hand unless it wants a status other than 200.
 
 from __future__ import annotations
 
-import datetime
 import decimal
-import uuid
 from typing import Any
 
-import ujson
+import orjson
 from sanic import Request
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
 
+# Timestamps are stored in UTC (``datetime.utcnow`` defaults) in columns without a zone:
+# say so with a "Z", as RFC 3339 (the spec's ``date-time``) requires an offset.
+_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
 def _default(value: Any) -> Any:
-    """JSON for what asyncpg records hold besides str, int, float, bool and None."""
-    if isinstance(value, datetime.datetime) and value.tzinfo is None:
-        # Timestamps are stored in UTC (``datetime.utcnow`` defaults) in columns without a
-        # zone; say so, as RFC 3339 (the spec's ``date-time``) requires an offset.
-        return value.isoformat() + "Z"
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
-        return value.isoformat()
-    if isinstance(value, (uuid.UUID, decimal.Decimal)):
+    """JSON for what asyncpg records hold beyond what orjson knows (it does datetimes, UUIDs)."""
+    if isinstance(value, decimal.Decimal):
         return str(value)
-    if isinstance(value, (set, frozenset, tuple)):
+    if isinstance(value, (set, frozenset)):
         return list(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def dumps(value: Any, **kwargs: Any) -> str:
-    """Fast JSON (ujson) that also understands datetimes, UUIDs and decimals."""
-    return ujson.dumps(value, ensure_ascii=False, escape_forward_slashes=False, default=_default, **kwargs)
+def dumps(value: Any) -> bytes:
+    """JSON as UTF-8 bytes, ready to send. orjson: about eight times ujson's speed on our
+    payloads (README, "Why each dependency"), and it knows datetimes and UUIDs."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS)
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:

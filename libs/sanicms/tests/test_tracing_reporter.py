@@ -176,7 +176,7 @@ def test_http_transport_gives_up_after_its_timeout_and_bounded_retries():
             await transport.open()
             started = asyncio.get_running_loop().time()
             with pytest.raises(Exception, match="TimeoutError"):
-                await transport.send([json.dumps({"traceId": "a" * 32, "id": "b" * 16})])
+                await transport.send([json.dumps({"traceId": "a" * 32, "id": "b" * 16}).encode()])
             took = asyncio.get_running_loop().time() - started
             await transport.close()
         return collector, took

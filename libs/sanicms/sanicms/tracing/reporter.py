@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import aiohttp
-import ujson
+import orjson
 
 from .zipkin import to_zipkin
 
@@ -33,7 +33,7 @@ class Transport(Protocol):
     name: str
 
     async def open(self) -> None: ...
-    async def send(self, spans: list[str]) -> None: ...  # Zipkin JSON objects, one per span
+    async def send(self, spans: list[bytes]) -> None: ...  # Zipkin JSON objects (UTF-8), one per span
     async def close(self) -> None: ...
 
 
@@ -59,8 +59,8 @@ class HttpTransport:
             connector=aiohttp.TCPConnector(limit=2),
         )
 
-    async def send(self, spans: list[str]) -> None:
-        body = ("[" + ",".join(spans) + "]").encode()
+    async def send(self, spans: list[bytes]) -> None:
+        body = b"[" + b",".join(spans) + b"]"
         problem = ""
         for attempt in range(1 + self.retries):
             if attempt:
@@ -95,10 +95,10 @@ class LogTransport:
     async def open(self) -> None:
         return None
 
-    async def send(self, spans: list[str]) -> None:
+    async def send(self, spans: list[bytes]) -> None:
         if self._log.isEnabledFor(logging.INFO):
             for span in spans:
-                self._log.info(span)
+                self._log.info(span.decode())
 
     async def close(self) -> None:
         return None
@@ -132,7 +132,7 @@ class SpanReporter:
         if len(self._queue) >= self.queue_size or self._closing:
             self.dropped += 1
             return
-        self._queue.append(ujson.dumps(to_zipkin(span), ensure_ascii=False, escape_forward_slashes=False))
+        self._queue.append(orjson.dumps(to_zipkin(span)))
         self.reported += 1
         if len(self._queue) >= self.batch_size and self._wake is not None and not self._wake.is_set():
             self._wake.set()
@@ -191,7 +191,7 @@ class SpanReporter:
             left -= count
             await self._send([self._queue.popleft() for _ in range(count)])
 
-    async def _send(self, spans: list[str]) -> None:
+    async def _send(self, spans: list[bytes]) -> None:
         delivered = True
         for transport in self.transports:
             try:
