@@ -129,7 +129,8 @@ async def _finish_server_span(request: Request, response: HTTPResponse) -> None:
         span.set_tag(ot_tags.ERROR, str(status))
     response.headers["x-trace-id"] = span.context.trace_id
     scope.close()
-    span.finish()  # no-op when the scope finished it; closes it if a handler left a scope open
+    if span.end is None:  # a handler left its own scope open: close() left ours unfinished
+        span.finish()
 
 
 def note_error(exception: BaseException) -> None:
