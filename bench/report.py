@@ -28,6 +28,10 @@ def compute_ratios(results: dict) -> list[dict]:
     cities = "GET /cities/<id>"
     sanicms = _v(results, cities, "sanicms")
     ratio("1. sanicms / bare Sanic + asyncpg (req/s)", sanicms, _v(results, cities, "bare Sanic + asyncpg"), ">= 0.90")
+    ratio("1. sanicms / bare Sanic + asyncpg + orjson (req/s)", sanicms,
+          _v(results, cities, "bare Sanic + asyncpg + orjson"), ">= 0.90")
+    ratio("1. sanicms, tracing off / bare Sanic + asyncpg (req/s)", _v(results, cities, "sanicms, tracing off"),
+          _v(results, cities, "bare Sanic + asyncpg"), "(the framework without tracing)")
     ratio("2. sanicms / FastAPI + uvicorn (req/s)", sanicms, _v(results, cities, "FastAPI + uvicorn"), ">= 1.4")
     ratio("3. tracing on / off (req/s)", sanicms, _v(results, cities, "sanicms, tracing off"), ">= 0.90")
     low = "GET /users/<id>, 1 connection"

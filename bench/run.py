@@ -201,11 +201,14 @@ def run_scenarios(bench: Bench, pg: str, zipkin: FakeZipkin, servers: list, conn
         untraced = up(service("sanicms-city-untraced", "city_service",
                               {"DATABASE_URL": city_db, "TRACING_ENABLED": "false", "LOG_FORMAT": "json"}))
         bare = up(Server("bare-sanic", [sys.executable, "peers/bare_sanic.py"], {"DATABASE_URL": city_db}, path))
+        bare_orjson = up(Server("bare-sanic-orjson", [sys.executable, "peers/bare_sanic.py"],
+                                {"DATABASE_URL": city_db, "BARE_JSON": "orjson"}, path))
         fastapi = up(Server("fastapi", [sys.executable, "peers/fastapi_city.py"], {"DATABASE_URL": city_db}, path))
         print(f"GET {path}: sanicms (tracing on / off), bare Sanic, FastAPI")
         bench.compare("GET /cities/<id>", {
             "sanicms": city.url + path, "sanicms, tracing off": untraced.url + path,
-            "bare Sanic + asyncpg": bare.url + path, "FastAPI + uvicorn": fastapi.url + path,
+            "bare Sanic + asyncpg": bare.url + path, "bare Sanic + asyncpg + orjson": bare_orjson.url + path,
+            "FastAPI + uvicorn": fastapi.url + path,
         }, connections=connections, note="scenarios 1-3")
 
     if want(4):

@@ -17,7 +17,7 @@ import jsonschema
 import pytest
 import yaml
 
-from sanicms.config import load_settings
+from sanicms.config import ConfigError, load_settings
 from sanicms.localdb import create_database
 from sanicms.processes import free_port
 
@@ -201,13 +201,6 @@ def test_manifests_validate_against_kubernetes():
     assert docs
     for doc in docs:
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
-    overlay = K8S / "overlays" / "managed-postgres"
-    for doc in yaml.safe_load_all((overlay / "pool-size.yaml").read_text()):
-        assert doc["metadata"]["name"] in {f"{name}-settings" for name in SERVICES}
-    generator = yaml.safe_load((overlay / "kustomization.yaml").read_text())["secretGenerator"][0]
-    assert generator["name"] == "sanicms-database"
-    example = (overlay / "database.env.example").read_text()
-    assert all(f"{name}=postgresql://" in example and "sslmode=require" in example for name in SERVICES)
 
 
 def test_each_service_has_probes_on_real_routes_and_a_grace_period():
@@ -233,6 +226,112 @@ def test_each_service_has_probes_on_real_routes_and_a_grace_period():
         assert config["data"]["PORT"] == str(port)
         service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == name)
         assert service["spec"]["ports"][0]["targetPort"] == port
+
+
+# The overlay, without the kustomize binary: the patches are applied here the way kustomize would.
+
+OVERLAY = K8S / "overlays" / "managed-postgres"
+
+
+def kustomization(directory: Path) -> dict:
+    return yaml.safe_load((directory / "kustomization.yaml").read_text())
+
+
+def overlay_patches() -> list[dict]:
+    return [doc for patch in kustomization(OVERLAY).get("patches", [])
+            for doc in yaml.safe_load_all((OVERLAY / patch["path"]).read_text()) if doc]
+
+
+def patch_problems(patch: dict, base: list[dict]) -> list[str]:
+    """Why `kubectl apply -k` on the overlay would fail or start pods with settings they ignore:
+    kustomize rejects a patch without a target, and a ConfigMap key no setting reads is a silent typo."""
+    import kubernetes_validate
+
+    key = (patch.get("apiVersion"), patch.get("kind"), patch.get("metadata", {}).get("name"))
+    target = next((d for d in base if (d["apiVersion"], d["kind"], d["metadata"]["name"]) == key), None)
+    if target is None:
+        return [f"{key}: no such resource in the base"]
+    if patch["kind"] != "ConfigMap" or set(patch) - {"apiVersion", "kind", "metadata", "data"}:
+        return [f"{key}: only ConfigMap data patches are merged by this test"]
+    merged = {**target, "data": {**target.get("data", {}), **patch.get("data", {})}}
+    try:
+        kubernetes_validate.validate(merged, KUBERNETES_VERSION, strict=True)
+    except (kubernetes_validate.ValidationError, kubernetes_validate.SchemaNotFoundError) as error:
+        return [f"{key}: {str(error).splitlines()[0]}"]
+    service = target["metadata"].get("labels", {}).get("app.kubernetes.io/name")
+    if service not in SERVICES:
+        return [f"{key}: not the settings of a service"]
+    unknown = set(patch.get("data", {})) - set(settings_of(service))
+    if unknown:
+        return [f"{key}: {service} reads no setting {name}" for name in sorted(unknown)]
+    try:  # the merged values must also pass the service's own checks (e.g. pool min <= max)
+        load_settings(f"{service}_service.settings", environ=merged["data"],
+                      overrides={"DATABASE_URL": "postgresql://x@h/db"})
+    except ConfigError as error:
+        return [f"{key}: {error}"]
+    return []
+
+
+def secret_refs(docs: list[dict]) -> set[tuple[str, str]]:
+    """(Secret name, key) of every secretKeyRef in the Deployments, init containers included."""
+    refs = set()
+    for doc in docs:
+        if doc["kind"] == "Deployment":
+            pod = doc["spec"]["template"]["spec"]
+            for container in pod.get("initContainers", []) + pod["containers"]:
+                for env in container.get("env", []):
+                    ref = env.get("valueFrom", {}).get("secretKeyRef")
+                    if ref:
+                        refs.add((ref["name"], ref["key"]))
+    return refs
+
+
+def test_overlay_resources_and_patch_files_exist():
+    overlay = kustomization(OVERLAY)
+    assert overlay["resources"] and overlay["patches"]
+    for resource in overlay["resources"]:
+        assert (OVERLAY / resource).exists(), resource
+    for patch in overlay["patches"]:
+        assert (OVERLAY / patch["path"]).is_file(), patch
+
+
+def test_overlay_patches_hit_base_resources_and_still_validate():
+    base = k8s_documents(K8S / "base")
+    patches = overlay_patches()
+    assert patches
+    for patch in patches:
+        assert patch_problems(patch, base) == []
+
+
+def test_the_overlay_patch_check_has_teeth():
+    import copy
+
+    base = k8s_documents(K8S / "base")
+    [patch, *_] = overlay_patches()
+    broken = copy.deepcopy(patch)
+    broken["metadata"]["name"] = "city-setings"
+    assert "no such resource" in patch_problems(broken, base)[0]
+    broken = copy.deepcopy(patch)
+    broken["data"]["DB_POOL_MAX"] = "5"
+    assert "reads no setting DB_POOL_MAX" in patch_problems(broken, base)[0]
+    broken = copy.deepcopy(patch)
+    broken["data"]["DB_POOL_MAX_SIZE"] = 5  # unquoted: ConfigMap values must be strings
+    assert "is not of type" in patch_problems(broken, base)[0]
+    broken["data"]["DB_POOL_MAX_SIZE"] = "1"  # below the default DB_POOL_MIN_SIZE
+    assert "DB_POOL_MIN_SIZE" in patch_problems(broken, base)[0]
+
+
+def test_secret_generator_provides_the_secret_the_deployments_use():
+    [generator] = kustomization(OVERLAY)["secretGenerator"]
+    refs = secret_refs(k8s_documents(K8S / "base"))
+    assert {name for name, _ in refs} == {generator["name"]}
+    assert {key for _, key in refs} == set(SERVICES)
+    assert generator["envs"] == ["database.env"]  # git-ignored; the example is committed
+    lines = [line for line in (OVERLAY / "database.env.example").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    example = dict(line.split("=", 1) for line in lines)
+    assert set(example) == {key for _, key in refs}
+    assert all(url.startswith("postgresql://") and "sslmode=require" in url for url in example.values())
 
 
 def test_routes_probed_by_the_manifests_exist():

@@ -53,6 +53,18 @@ def test_a_call_inside_a_request_is_a_child_span_with_the_decorator_fields(caplo
     assert "get_city ok in" in record.getMessage()
 
 
+def test_the_log_line_names_the_decorated_span_not_its_parent(caplog):
+    from sanicms.logs import TraceContextFilter
+
+    tracer = Tracer("user", Collect())
+    caplog.handler.addFilter(TraceContextFilter("user"))
+    with caplog.at_level(logging.INFO):
+        run_in_request(tracer, lambda: get_city(3))
+    child = next(s for s in tracer.reporter.spans if s.name.endswith("get_city"))
+    [record] = [r for r in caplog.records if "get_city" in r.getMessage()]
+    assert (record.traceId, record.spanId) == (child.context.trace_id, child.context.span_id)
+
+
 def test_a_failure_is_tagged_logged_and_raised(caplog):
     tracer = Tracer("user", Collect())
     with caplog.at_level(logging.INFO), pytest.raises(ValueError):

@@ -46,15 +46,15 @@ def logger(type: str = "method", category: str | None = None, detail: str | None
 
         def end(scope: Any, started: float, error: BaseException | None) -> None:
             took = (time.perf_counter() - started) * 1000
+            if log.isEnabledFor(level):  # before the span closes, so the line names it
+                outcome = "ok" if error is None else f"failed ({type_name(error)})"
+                extra = {**fields, "category": category or _service(), "function": name, "duration_ms": round(took, 3)}
+                log.log(level, "%s %s in %.1f ms", name, outcome, took, extra=extra)
             if scope is not None:
                 if error is not None:
                     scope.span.set_tag(ot_tags.ERROR, type_name(error))
                     scope.span.log_kv({"event": "error", "message": getattr(error, "message", None) or str(error)})
                 scope.close()
-            if log.isEnabledFor(level):
-                outcome = "ok" if error is None else f"failed ({type_name(error)})"
-                extra = {**fields, "category": category or _service(), "function": name, "duration_ms": round(took, 3)}
-                log.log(level, "%s %s in %.1f ms", name, outcome, took, extra=extra)
 
         if inspect.iscoroutinefunction(func):
             @functools.wraps(func)
