@@ -7,7 +7,7 @@ PYTEST := $(BIN)/python -m pytest
 
 PACKAGES := -e 'libs/sanicms[testing]' -e services/city -e services/role -e services/user
 
-.PHONY: help install test test-lib test-city test-role test-user test-e2e contract resilience demo bench profile up down clean
+.PHONY: help install test test-lib test-city test-role test-user test-e2e contract resilience demo bench bench-instructions profile up down clean
 
 help:
 	@echo "make test        install everything into $(VENV) and run every test"
@@ -16,6 +16,7 @@ help:
 	@echo "make resilience  soak test: 60 s of concurrent load on the real services (SOAK_SECONDS=...)"
 	@echo "make bench       wrk benchmarks: sanicms vs bare Sanic vs FastAPI, tracing, fan-out (about 11 min)"
 	@echo "make up / down   the full stack in Docker: PostgreSQL, Zipkin, fluentd, Swagger UI, the services"
+	@echo "make bench-instructions  CPU instructions per request under callgrind: the noise-free ratios (about 5 min)"
 	@echo "make profile     py-spy profile of the city service under wrk load (tracing on)"
 	@echo "make test-city | test-role | test-user | test-lib | test-e2e   one part only"
 
@@ -61,6 +62,11 @@ bench: $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { echo "make bench needs wrk: apt-get install wrk (Debian/Ubuntu) or brew install wrk"; exit 1; }
 	@command -v taskset >/dev/null || { echo "make bench needs taskset (util-linux)"; exit 1; }
 	cd bench && ../$(BIN)/python run.py $(BENCH_ARGS)
+
+bench-instructions: $(BENCH_STAMP)
+	@command -v valgrind >/dev/null || { echo "make bench-instructions needs valgrind: apt-get install valgrind"; exit 1; }
+	@command -v wrk >/dev/null || { echo "make bench-instructions needs wrk: apt-get install wrk"; exit 1; }
+	cd bench && ../$(BIN)/python instructions.py $(INSTRUCTIONS_ARGS)
 
 profile: $(BENCH_STAMP)
 	cd bench && ../$(BIN)/python profile.py $(PROFILE_ARGS)

@@ -38,7 +38,7 @@ def main() -> None:
         db = create_database(pg, "profile_city", fresh=True)
         migrate("city_service", {"DATABASE_URL": db})
         env = {"DATABASE_URL": db, "ZIPKIN_URL": zipkin.url, "TRACING_ENABLED": str(args.tracing == "on").lower()}
-        city = service("profiled-city", "city_service", env).start(args.out)
+        city = service("profiled-city", "city_service", env).start(_logs(args.out))
         try:
             [city_id] = seed(city.url, "/cities", [{"name": "Profiled", "province": "P"}])
             url = f"{city.url}/cities/{city_id}"
@@ -53,6 +53,12 @@ def main() -> None:
             city.stop()
             zipkin.close()
     print(summary(raw))
+
+
+def _logs(out: Path) -> Path:
+    logs = out / "logs"  # git-ignored
+    logs.mkdir(parents=True, exist_ok=True)
+    return logs
 
 
 def summary(raw: Path, top: int = 20) -> str:
