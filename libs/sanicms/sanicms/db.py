@@ -229,10 +229,11 @@ class Checkout:
                 self._tx = conn.transaction()
                 await self._tx.start()
             except BaseException as exc:
-                await self._db.give_back(conn, None)
-                if isinstance(exc, _DB_ERRORS):
-                    raise translate(exc) from exc
-                raise
+                failure = translate(exc) if isinstance(exc, _DB_ERRORS) else exc
+                await self._db.give_back(conn, failure)
+                if failure is exc:
+                    raise
+                raise failure from exc
         return Cursor(conn, self._request, self._db.observe)
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
