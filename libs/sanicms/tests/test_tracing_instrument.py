@@ -189,6 +189,21 @@ def test_an_unsampled_caller_means_no_spans_here_either(traced):
     assert res.status_code == 200 and res.headers["x-trace-id"] == TRACE and spans == []
 
 
+def test_statements_of_an_unsampled_request_make_no_span_objects_at_all():
+    from sanicms.tracing.instrument import SqlSpans
+
+    class Kept:
+        def report(self, span):
+            assert span.context.sampled
+
+    for rate, expect_span in ((0.0, False), (1.0, True)):
+        tracer = sanicms.tracing.Tracer("things", Kept(), sample_rate=rate)
+        sql = SqlSpans(tracer, "postgresql://db.example:5432/things")
+        with tracer.start_active_span("GET /things"):
+            observed = sql(None, "SELECT 1")
+        assert (observed is not None) == expect_span
+
+
 @pytest.mark.parametrize("headers", [{"b3": "garbage"}, {"traceparent": "00-zz-zz-01"},
                                      {"X-B3-TraceId": "1", "X-B3-SpanId": "2"}])
 def test_malformed_trace_headers_start_a_new_trace_and_never_fail_the_request(traced, headers):

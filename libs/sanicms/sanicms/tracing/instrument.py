@@ -175,8 +175,11 @@ class SqlSpans:
         self._statements: dict[str, tuple[str, dict[str, str]]] = {}
 
     def __call__(self, request: Any, sql: str) -> "_SpanScope | None":
-        if active_span() is None:
-            return None  # outside a traced request (health checks, start-up): no orphan spans
+        active = active_span()
+        if active is None or not active.context.sampled:
+            # Outside a traced request (health checks, start-up): no orphan spans. In an
+            # unsampled one, nothing is recorded and nothing propagates from a statement.
+            return None
         name, tags = self._statements.get(sql) or self._describe(sql)
         span = self.tracer.start_span(name, tags=dict(tags))
         span.remote = self._remote
