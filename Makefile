@@ -7,7 +7,7 @@ PYTEST := $(BIN)/python -m pytest
 
 PACKAGES := -e 'libs/sanicms[testing]' -e services/city -e services/role -e services/user
 
-.PHONY: help install test test-lib test-city test-role test-user test-e2e contract resilience demo bench bench-instructions profile up down clean
+.PHONY: help install lock test test-lib test-city test-role test-user test-e2e contract resilience demo bench bench-instructions profile up down clean
 
 help:
 	@echo "make test        install everything into $(VENV) and run every test"
@@ -18,13 +18,25 @@ help:
 	@echo "make up / down   the full stack in Docker: PostgreSQL, Zipkin, fluentd, Swagger UI, the services"
 	@echo "make bench-instructions  CPU instructions per request under callgrind: the noise-free ratios (about 5 min)"
 	@echo "make profile     py-spy profile of the city service under wrk load (tracing on)"
+	@echo "make lock        refresh requirements/*.txt (pinned versions) from the dependency ranges"
 	@echo "make test-city | test-role | test-user | test-lib | test-e2e   one part only"
 
-$(STAMP): libs/sanicms/pyproject.toml services/*/pyproject.toml requirements-dev.txt
+# Everything is installed at the versions pinned in requirements/ (see requirements/README.md).
+$(STAMP): libs/sanicms/pyproject.toml services/*/pyproject.toml requirements-dev.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(PACKAGES) -r requirements-dev.txt
+	$(BIN)/python -m pip install -q -c requirements/dev.txt $(PACKAGES) -r requirements-dev.txt
 	touch $@
+
+# Refresh the locks after changing a dependency range (uv picks the newest versions allowed).
+LOCK := $(BIN)/uv pip compile -q --universal --python-version 3.11 --custom-compile-command 'make lock'
+
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q uv
+	$(LOCK) libs/sanicms/pyproject.toml -o requirements/runtime.txt
+	$(LOCK) libs/sanicms/pyproject.toml --extra testing requirements-dev.txt -o requirements/dev.txt
+	$(LOCK) bench/requirements.txt -c requirements/dev.txt -o requirements/bench.txt
 
 install: $(STAMP)
 
@@ -54,8 +66,8 @@ resilience: $(STAMP)
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
-$(BENCH_STAMP): $(STAMP) bench/requirements.txt
-	$(BIN)/python -m pip install -q -r bench/requirements.txt
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt requirements/bench.txt
+	$(BIN)/python -m pip install -q -c requirements/dev.txt -c requirements/bench.txt -r bench/requirements.txt
 	touch $@
 
 bench: $(BENCH_STAMP)

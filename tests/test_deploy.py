@@ -172,7 +172,7 @@ def test_dockerfile_basics():
     assert re.search(r"^USER [1-9][0-9]*(:[0-9]+)?$", text, re.M)  # numeric: runAsNonRoot can check it
     assert "HEALTHCHECK" in text and 'ENTRYPOINT ["' in text and 'CMD ["' in text
     # dependencies are installed before the sources are copied (cached layer)
-    assert text.index("install_deps.py libs/sanicms/pyproject.toml") < text.index("COPY libs/sanicms libs/sanicms")
+    assert text.index("-r requirements/runtime.txt") < text.index("COPY libs/sanicms libs/sanicms")
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", "**/__pycache__", "tests", ".git"} <= set(ignored)
 

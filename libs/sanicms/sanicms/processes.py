@@ -25,19 +25,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def migrate(package: str, env: Mapping[str, str], timeout: float = 60) -> None:
+def migrate(package: str, env: Mapping[str, str], timeout: float = 60, *, python: str = sys.executable) -> None:
     """Run ``python -m <package> migrate`` and fail loudly with its output if it fails."""
-    result = subprocess.run([sys.executable, "-m", package, "migrate"], env={**os.environ, **env},
+    result = subprocess.run([python, "-m", package, "migrate"], env={**os.environ, **env},
                             capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
         raise RuntimeError(f"{package} migrate failed ({result.returncode}):\n{result.stdout}{result.stderr}")
 
 
 class ServiceProcess:
-    """One service process; ``start()`` returns once ``/readyz`` answers 200."""
+    """One service process; ``start()`` returns once ``/readyz`` answers 200.
 
-    def __init__(self, package: str, port: int, env: Mapping[str, str], *, log_path: Path | None = None) -> None:
+    ``python`` is the interpreter to run it with: another virtual environment's, for a test of
+    what a clean install can do.
+    """
+
+    def __init__(self, package: str, port: int, env: Mapping[str, str], *, log_path: Path | None = None,
+                 python: str = sys.executable) -> None:
         self.package = package
+        self.python = python
         self.port = port
         self.env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port)}
         self.log_path = log_path
@@ -50,7 +56,7 @@ class ServiceProcess:
 
     def start(self, timeout: float = 30) -> "ServiceProcess":
         self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
-        self.proc = subprocess.Popen([sys.executable, "-m", self.package, "serve"], env=self.env,
+        self.proc = subprocess.Popen([self.python, "-m", self.package, "serve"], env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_ready(timeout)
         return self

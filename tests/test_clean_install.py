@@ -1,0 +1,123 @@
+"""Each service installed the way the Docker image installs it, in a new virtual environment.
+
+The development venv holds every test tool, and their dependencies can hide a package the
+runtime imports but nobody declares (sanic-ext imports pydantic without declaring it). Here
+each service gets a venv of its own with only the locked runtime dependencies
+(``requirements/runtime.txt``) and ``--no-deps`` installs of the library and the service, as
+in ``deploy/Dockerfile``; then it must pass ``check``, ``migrate`` and ``serve`` until
+``/readyz`` answers 200 against the throwaway PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sanicms.localdb import create_database
+from sanicms.processes import ServiceProcess, free_port, migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCK = ROOT / "requirements" / "runtime.txt"
+SERVICES = ["city", "role", "user"]
+# Nothing from the development environment may leak into the clean one.
+CLEAN_ENV = {"PYTHONPATH": "", "VIRTUAL_ENV": "", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+
+
+def run(*args: str | Path, env: dict[str, str] = CLEAN_ENV, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout,
+                            env={**os.environ, **env}, cwd=ROOT)
+    assert result.returncode == 0, f"{' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def install_like_the_image(target: Path, service: str) -> Path:
+    """A new venv with what ``deploy/Dockerfile`` installs for ``service``; returns its python."""
+    venv.EnvBuilder(with_pip=True, clear=True).create(target)
+    python = target / "bin" / "python"
+    run(python, "-m", "pip", "install", "-q", "-r", LOCK)
+    run(python, "-m", "pip", "install", "-q", "--no-deps", ROOT / "libs" / "sanicms", ROOT / "services" / service)
+    run(python, "-m", "pip", "check")
+    return python
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """One clean venv per service, made on first use."""
+    made: dict[str, Path] = {}
+
+    def python_of(service: str) -> Path:
+        if service not in made:
+            made[service] = install_like_the_image(tmp_path_factory.mktemp(f"venv-{service}"), service)
+        return made[service]
+    return python_of
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_clean_install_checks_migrates_and_serves(service, installed, pg_server, tmp_path):
+    python = installed(service)
+    package = f"{service}_service"
+    leaked = run(python, "-c", "import importlib.util as u; print([m for m in ('pytest', 'aioresponses', "
+                               "'sanic_testing', 'pgserver') if u.find_spec(m)])").stdout.strip()
+    assert leaked == "[]", f"test-only packages in a runtime install: {leaked}"
+
+    env = {**CLEAN_ENV, "DATABASE_URL": create_database(pg_server, f"clean_{service}", fresh=True),
+           "CITY_SERVICE_URL": "http://127.0.0.1:9", "ROLE_SERVICE_URL": "http://127.0.0.1:9"}
+    assert "settings OK" in run(python, "-m", package, "check", env=env).stdout
+    migrate(package, env, python=str(python))
+    server = ServiceProcess(package, free_port(), env, log_path=tmp_path / "serve.log", python=str(python))
+    try:
+        server.start(timeout=60)
+        assert httpx.get(server.url + "/readyz", timeout=10).status_code == 200
+        spec = httpx.get(server.url + "/openapi/spec.json", timeout=10)
+        assert spec.status_code == 200 and spec.json()["paths"]
+    finally:
+        assert server.stop() == 0, (tmp_path / "serve.log").read_text()[-3000:]
+
+
+def test_pip_check_sees_a_missing_runtime_dependency(installed):
+    """The check above has teeth: without pydantic, the library's install is incomplete and
+    the service cannot start (sanic-ext imports it when the app is built). Runs last: it
+    breaks the city venv."""
+    python = installed("city")
+    run(python, "-m", "pip", "uninstall", "-q", "-y", "pydantic")
+    check = subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True, timeout=120)
+    assert check.returncode != 0 and "pydantic" in check.stdout
+    started = subprocess.run([python, "-c", "from city_service.server import create_app; create_app("
+                              "DATABASE_URL='postgresql://x@127.0.0.1/db')"],
+                             capture_output=True, text=True, timeout=120, env={**os.environ, **CLEAN_ENV})
+    assert started.returncode != 0 and "No module named 'pydantic'" in started.stderr, started.stderr[-2000:]
+
+
+def pinned(lock: Path) -> set[str]:
+    from packaging.requirements import Requirement
+
+    lines = (line.split(";")[0] for line in lock.read_text().splitlines() if "==" in line and line[0] != "#")
+    return {canonical(Requirement(line).name) for line in lines}
+
+
+def canonical(name: str) -> str:
+    return name.lower().replace("_", "-").replace(".", "-")
+
+
+def test_the_locks_pin_every_declared_dependency():
+    """``make lock`` was run after the last change of a dependency range."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "libs" / "sanicms" / "pyproject.toml").read_text())["project"]
+    dev_tools = [line.split("#")[0].strip() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()]
+    wanted = {
+        LOCK: project["dependencies"],
+        ROOT / "requirements" / "dev.txt": project["dependencies"] + project["optional-dependencies"]["testing"]
+        + [tool for tool in dev_tools if tool],
+    }
+    for lock, requirements in wanted.items():
+        missing = {canonical(Requirement(r).name) for r in requirements} - pinned(lock)
+        assert not missing, f"not pinned in {lock.name}: {sorted(missing)}; run `make lock`"
