@@ -5,7 +5,7 @@ named here (``sanicms.tests`` holds the test helpers, ``sanicms.localdb`` the th
 PostgreSQL, ``sanicms.migrations`` the peewee migrations).
 """
 
-from . import doc
+from . import auth, doc
 from .app import create_app
 from .cli import main
 from .client import Clients, DownstreamError, ServiceClient, gather
@@ -50,6 +50,7 @@ __all__ = [
     "Table",
     "Unauthorized",
     "ValidationError",
+    "auth",
     "configure_logging",
     "create_app",
     "doc",

@@ -13,7 +13,7 @@ from typing import Any
 from sanic import Blueprint, Sanic
 from sanic_ext import Extend
 
-from . import openapi, tracing
+from . import auth, openapi, tracing
 from .client import Clients
 from .db import Database
 from .errors import ErrorHandler
@@ -52,6 +52,7 @@ def create_app(settings: Mapping[str, Any], blueprints: Iterable[Blueprint] = ()
     openapi.install(app)
     app.on_request(check_path_params)
     tracing.install(app)
+    auth.install(app)
     app.before_server_start(_open_resources)
     app.after_server_stop(_close_resources)
     return app
@@ -84,6 +85,7 @@ async def _open_resources(app: Sanic) -> None:
     await tracing.start(app)
     await app.ctx.db.connect()
     await app.ctx.clients.open()
+    await app.ctx.auth.open()
     # Everything loaded so far lives as long as the process: keep it out of the garbage
     # collector's full passes, which otherwise walk it again and again under load.
     gc.freeze()
@@ -93,5 +95,6 @@ async def _close_resources(app: Sanic) -> None:
     """After in-flight requests finished (Sanic drains them before this event); spans go
     last so that those of the final requests are sent too."""
     await app.ctx.clients.close()
+    await app.ctx.auth.close()
     await app.ctx.db.close()
     await tracing.stop(app)

@@ -74,6 +74,22 @@ DEFAULTS: dict[str, Any] = {
     "TRACING_FLUSH_TIMEOUT": 5.0,  # seconds spent sending what is left at shutdown
     "TRACING_DROP_LOG_INTERVAL": 10.0,  # seconds between warnings that spans were dropped
     "TRACING_UNTRACED_PATHS": ["/healthz", "/readyz", "/openapi"],  # path prefixes
+    # Access control (sanicms.auth): JWT bearer tokens, a shared secret (HS256) or a JWKS URL.
+    "AUTH_ENABLED": False,
+    "AUTH_SECRET": "",  # HS256 key, at least 32 bytes; or:
+    "AUTH_JWKS_URL": "",  # the identity provider's public keys (RS256 / ES256)
+    "AUTH_ALGORITHMS": [],  # allowed "alg"s; empty: HS256 with a secret, RS256 and ES256 with JWKS
+    "AUTH_ISSUER": "",  # required "iss" when set
+    "AUTH_AUDIENCE": "",  # required "aud" when set
+    "AUTH_LEEWAY": 30.0,  # seconds of clock skew allowed on exp / nbf
+    "AUTH_DEFAULT_POLICY": "scopes",  # scopes: <service>:read / <service>:write; or authenticated
+    "AUTH_PUBLIC_PATHS": ["/healthz", "/readyz", "/metrics", "/openapi"],  # path prefixes
+    "AUTH_JWKS_TTL": 300.0,  # seconds keys are trusted before a refetch
+    "AUTH_JWKS_MIN_REFRESH": 30.0,  # seconds between refetches for unknown kids
+    "AUTH_JWKS_TIMEOUT": 2.0,  # seconds per JWKS fetch
+    "AUTH_MAX_TOKEN_BYTES": 8192,  # longer tokens are refused unread
+    "AUTH_FORWARD_TOKEN": True,  # pass the caller's token on to downstream services
+    "AUTH_SERVICE_TOKEN": "",  # or call them with this token of the service's own
     # Logging, from logging.yml (LOG_CONFIG: your own file instead of the library's).
     "LOG_CONFIGURE": True,  # configure Python logging when the server starts
     "LOG_CONFIG": "",
@@ -189,6 +205,7 @@ def validate(settings: Mapping[str, Any]) -> None:
         raise ConfigError("setting CORS_ORIGINS: '*' is not allowed with CORS_SUPPORTS_CREDENTIALS")
     _check_tracing(settings)
     _check_logging(settings)
+    _check_auth(settings)
     for service in settings["DOWNSTREAM_SERVICES"]:
         name = service_url_setting(service)
         if not settings.get(name):
@@ -214,6 +231,39 @@ def _check_tracing(settings: Mapping[str, Any]) -> None:
                               f"(choose from {', '.join(TRANSPORTS)})")
     if settings["ZIPKIN_URL"] or "http" in settings["TRACING_TRANSPORTS"]:
         _check_url("ZIPKIN_URL", settings["ZIPKIN_URL"], ("http", "https"))
+
+
+SYMMETRIC_ALGORITHMS = ("HS256", "HS384", "HS512")
+ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
+
+
+def auth_algorithms(settings: Mapping[str, Any]) -> tuple[str, ...]:
+    """``AUTH_ALGORITHMS``, or HS256 with a shared secret, RS256 and ES256 with a JWKS URL."""
+    return tuple(settings["AUTH_ALGORITHMS"]) or (("HS256",) if settings["AUTH_SECRET"] else ("RS256", "ES256"))
+
+
+def _check_auth(settings: Mapping[str, Any]) -> None:
+    if not settings["AUTH_ENABLED"]:
+        return
+    secret, jwks = settings["AUTH_SECRET"], settings["AUTH_JWKS_URL"]
+    if bool(secret) == bool(jwks):
+        raise ConfigError("setting AUTH_SECRET / AUTH_JWKS_URL: set exactly one of them when AUTH_ENABLED")
+    if jwks:
+        _check_url("AUTH_JWKS_URL", jwks, ("http", "https"))
+    elif len(secret.encode()) < 32:
+        raise ConfigError("setting AUTH_SECRET: use at least 32 bytes")
+    allowed = SYMMETRIC_ALGORITHMS if secret else ASYMMETRIC_ALGORITHMS
+    wrong = [a for a in auth_algorithms(settings) if a not in allowed]
+    if wrong:  # never "none", and never an HMAC key where public keys are meant (or back)
+        kind = "a shared secret" if secret else "a JWKS URL"
+        raise ConfigError(f"setting AUTH_ALGORITHMS: {', '.join(wrong)} cannot be used with {kind}")
+    if settings["AUTH_DEFAULT_POLICY"] not in ("scopes", "authenticated"):
+        raise ConfigError(f"setting AUTH_DEFAULT_POLICY: expected scopes or authenticated, "
+                          f"got {settings['AUTH_DEFAULT_POLICY']!r}")
+    for name in ("AUTH_LEEWAY", "AUTH_JWKS_MIN_REFRESH"):
+        _check_positive(name, settings[name], allow_zero=True)
+    for name in ("AUTH_JWKS_TTL", "AUTH_JWKS_TIMEOUT", "AUTH_MAX_TOKEN_BYTES"):
+        _check_positive(name, settings[name])
 
 
 def _check_logging(settings: Mapping[str, Any]) -> None:

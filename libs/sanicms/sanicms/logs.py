@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import yaml
 
+from .auth import current_principal
 from .config import ConfigError
 from .tracing.tracer import active_span
 
@@ -25,7 +26,7 @@ DEFAULT_CONFIG = Path(__file__).with_name("logging.yml")
 
 # Attributes every LogRecord has; anything else was passed in ``extra`` and is kept.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-_OWN = {"service", "traceId", "spanId"}
+_OWN = {"service", "traceId", "spanId", "subject"}
 
 
 def configure_logging(settings: Mapping[str, Any]) -> None:
@@ -68,7 +69,7 @@ class TraceContextFilter(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC, ms), level, logger, message, service, traceId,
-    spanId, any ``extra`` fields, and ``exception`` text when there is one."""
+    spanId, the caller's subject when a token was checked, any ``extra`` fields, and ``exception`` text when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
@@ -81,6 +82,9 @@ class JsonFormatter(logging.Formatter):
         if getattr(record, "traceId", ""):
             out["traceId"] = record.traceId
             out["spanId"] = record.spanId
+        principal = current_principal.get()
+        if principal is not None:
+            out["subject"] = principal.subject
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in _OWN:
                 out[key] = value

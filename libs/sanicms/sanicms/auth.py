@@ -1,0 +1,315 @@
+"""Bearer-token access control, the same in every service: who calls (a JWT checked with
+PyJWT) and what they may do (scopes).
+
+Keys are a shared secret (HS256: the demo and tests) or the public keys an identity provider
+publishes at a JWKS URL (RS256 / ES256), cached and refreshed when an unknown ``kid`` arrives,
+no more often than ``AUTH_JWKS_MIN_REFRESH`` so that a flood of made-up ``kid``s cannot
+hammer the key server.
+
+Policy, in one place: by default a read (GET, HEAD) needs ``<service>:read`` and anything
+else ``<service>:write``; ``@auth.require("cities:admin")`` names other scopes for one
+handler and ``@auth.public`` opens it. Health, readiness, metrics and the API docs are open
+(``AUTH_PUBLIC_PATHS``). Handlers find the caller in ``request.ctx.principal``.
+
+Failures follow RFC 6750 and say no more than it allows: 401 with ``WWW-Authenticate:
+Bearer`` (``error="invalid_token"`` when a token was sent and refused, whatever the reason),
+403 ``insufficient_scope`` when the token is good but lacks a scope. The reason is logged
+for the operator, never told to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+import jwt
+from sanic import Request, Sanic
+
+from .config import auth_algorithms
+from .errors import Forbidden, ServiceUnavailable, Unauthorized
+from .tracing.tracer import active_span
+
+log = logging.getLogger("sanicms.auth")
+
+HANDLER_SCOPES = "__sanicms_scopes__"  # attribute set on a handler by require()/public
+KEY_SERVER_DOWN = 50305  # the JWKS server cannot be reached and the token's key is not cached
+
+#: The caller of the request being handled (for log lines); None outside requests.
+current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "sanicms_principal", default=None)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, from a verified token: ``subject`` (``sub``) and granted ``scopes``."""
+
+    subject: str
+    scopes: frozenset[str]
+    claims: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    """The ``AUTH_*`` settings of one service."""
+
+    enabled: bool
+    service: str
+    secret: str
+    jwks_url: str
+    algorithms: tuple[str, ...]
+    issuer: str
+    audience: str
+    leeway: float
+    default_policy: str  # "scopes": <service>:read / :write; "authenticated": any valid token
+    public_paths: tuple[str, ...]
+    jwks_ttl: float
+    jwks_min_refresh: float
+    jwks_timeout: float
+    max_token_bytes: int
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> AuthSettings:
+        return cls(
+            enabled=settings["AUTH_ENABLED"], service=settings["SERVICE_NAME"],
+            secret=settings["AUTH_SECRET"], jwks_url=settings["AUTH_JWKS_URL"],
+            algorithms=auth_algorithms(settings),
+            issuer=settings["AUTH_ISSUER"], audience=settings["AUTH_AUDIENCE"],
+            leeway=float(settings["AUTH_LEEWAY"]), default_policy=settings["AUTH_DEFAULT_POLICY"],
+            public_paths=tuple(settings["AUTH_PUBLIC_PATHS"]), jwks_ttl=float(settings["AUTH_JWKS_TTL"]),
+            jwks_min_refresh=float(settings["AUTH_JWKS_MIN_REFRESH"]),
+            jwks_timeout=float(settings["AUTH_JWKS_TIMEOUT"]), max_token_bytes=settings["AUTH_MAX_TOKEN_BYTES"],
+        )
+
+
+# ---- the policy, declared on handlers --------------------------------------------------------
+
+def require(*scopes: str) -> Callable[[F], F]:
+    """The caller needs every one of ``scopes`` (instead of the service's default)."""
+    def mark(handler: F) -> F:
+        setattr(handler, HANDLER_SCOPES, frozenset(scopes))
+        return handler
+    return mark
+
+
+def public(handler: F) -> F:
+    """Anyone may call this handler, with or without a token."""
+    setattr(handler, HANDLER_SCOPES, None)
+    return handler
+
+
+_READS = frozenset({"GET", "HEAD"})
+
+
+def scopes_for(handler: Any, method: str, settings: AuthSettings) -> frozenset[str] | None:
+    """The scopes ``handler`` needs for ``method``; None: open to anyone."""
+    declared = getattr(handler, HANDLER_SCOPES, ...)
+    if declared is not ...:
+        return declared
+    if settings.default_policy == "authenticated":
+        return frozenset()
+    return frozenset({f"{settings.service}:{'read' if method in _READS else 'write'}"})
+
+
+# ---- keys ------------------------------------------------------------------------------------
+
+class KeyServerDown(Exception):
+    """The JWKS could not be fetched and the key asked for is not cached."""
+
+
+class JwksKeys:
+    """Public keys from a JWKS URL, cached for ``ttl`` seconds.
+
+    An unknown ``kid`` triggers one refetch, at most every ``min_refresh`` seconds (shared by
+    concurrent requests); when the key server is down, cached keys keep working.
+    """
+
+    def __init__(self, url: str, *, ttl: float, min_refresh: float, timeout: float) -> None:
+        self.url = url
+        self.ttl, self.min_refresh, self.timeout = ttl, min_refresh, timeout
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = 0.0  # last successful fetch
+        self._tried_at = float("-inf")  # last attempt, successful or not
+        self._reachable = True
+        self._lock = asyncio.Lock()
+        self._session: aiohttp.ClientSession | None = None
+        self.fetches = 0
+
+    async def open(self) -> None:
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        try:
+            await self._refresh()
+        except KeyServerDown:
+            log.warning("JWKS %s not reachable at start; will retry when a token needs it", self.url)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def key(self, kid: str | None) -> jwt.PyJWK | None:
+        """The key named ``kid`` (the only key when the set has one and no kid is given)."""
+        now = time.monotonic()
+        found = self._lookup(kid)
+        stale = now - self._fetched_at > self.ttl
+        if (found is None or stale) and now - self._tried_at >= self.min_refresh:
+            async with self._lock:
+                if time.monotonic() - self._tried_at >= self.min_refresh:  # nobody refreshed meanwhile
+                    try:
+                        await self._refresh()
+                    except KeyServerDown:
+                        if self._lookup(kid) is None:
+                            raise
+            found = self._lookup(kid)
+        if found is None and not self._reachable:
+            raise KeyServerDown(self.url)
+        return found
+
+    def _lookup(self, kid: str | None) -> jwt.PyJWK | None:
+        if kid is None:
+            return next(iter(self._keys.values())) if len(self._keys) == 1 else None
+        return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        assert self._session is not None, "JwksKeys.open() first"
+        self._tried_at = time.monotonic()
+        self.fetches += 1
+        try:
+            async with self._session.get(self.url) as resp:
+                resp.raise_for_status()
+                data = await resp.json(content_type=None)
+            keys = jwt.PyJWKSet.from_dict(data).keys
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, jwt.PyJWKSetError) as exc:
+            if self._reachable:
+                log.warning("JWKS %s unavailable: %s", self.url, type(exc).__name__)
+            self._reachable = False
+            raise KeyServerDown(self.url) from exc
+        if not self._reachable:
+            log.info("JWKS %s reachable again", self.url)
+        self._reachable = True
+        self._keys = {k.key_id: k for k in keys if k.key_id and k.public_key_use in (None, "sig")}
+        self._fetched_at = time.monotonic()
+
+
+# ---- verification ----------------------------------------------------------------------------
+
+class Authenticator:
+    """Verifies bearer tokens against one service's settings; lives on ``app.ctx.auth``."""
+
+    def __init__(self, settings: AuthSettings) -> None:
+        self.settings = settings
+        self.keys = (JwksKeys(settings.jwks_url, ttl=settings.jwks_ttl, min_refresh=settings.jwks_min_refresh,
+                              timeout=settings.jwks_timeout) if settings.jwks_url else None)
+        self._options: dict[str, Any] = {"require": ["exp"] + [c for c, v in (("iss", settings.issuer),
+                                                                              ("aud", settings.audience)) if v]}
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> Authenticator:
+        return cls(AuthSettings.from_settings(settings))
+
+    async def open(self) -> None:
+        if self.keys is not None and self.settings.enabled:
+            await self.keys.open()
+
+    async def close(self) -> None:
+        if self.keys is not None:
+            await self.keys.close()
+
+    async def verify(self, token: str) -> Principal:
+        """The principal of a valid token; raises ``jwt.PyJWTError`` (or
+        ``KeyServerDown``) otherwise."""
+        if len(token) > self.settings.max_token_bytes:
+            raise jwt.InvalidTokenError("token too long")
+        header = jwt.get_unverified_header(token)
+        algorithm = header.get("alg")
+        if algorithm not in self.settings.algorithms:  # "none" and HS/RS confusion end here
+            raise jwt.InvalidAlgorithmError(f"algorithm {algorithm!r} not allowed")
+        key: Any = self.settings.secret
+        if self.keys is not None:
+            key = await self.keys.key(header.get("kid"))
+            if key is None:
+                raise jwt.InvalidKeyError("unknown kid")
+            if key.algorithm_name != algorithm and not _same_family(key, algorithm):
+                raise jwt.InvalidAlgorithmError("algorithm does not match the key")
+        claims = jwt.decode(token, key, algorithms=[algorithm], options=self._options,  # type: ignore[arg-type]
+                            audience=self.settings.audience or None, issuer=self.settings.issuer or None,
+                            leeway=self.settings.leeway)
+        return Principal(str(claims.get("sub", "")), scopes_of(claims), claims)
+
+
+def _same_family(key: jwt.PyJWK, algorithm: str) -> bool:
+    kty = key.key_type
+    return (kty == "RSA" and algorithm[:2] in ("RS", "PS")) or (kty == "EC" and algorithm.startswith("ES"))
+
+
+def scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
+    """OAuth's space-separated ``scope`` claim, or a list in ``scp`` (Azure, Okta)."""
+    raw = claims.get("scope", claims.get("scp", ""))
+    if isinstance(raw, str):
+        return frozenset(raw.split())
+    if isinstance(raw, Iterable):
+        return frozenset(str(s) for s in raw)
+    return frozenset()
+
+
+# ---- the middleware --------------------------------------------------------------------------
+
+def install(app: Sanic) -> None:
+    """Check every request of ``app`` when ``AUTH_ENABLED`` (after the server span opens)."""
+    app.ctx.auth = Authenticator.from_settings(app.ctx.settings)
+    if app.ctx.auth.settings.enabled:
+        app.on_request(_authenticate, priority=900)
+
+
+async def _authenticate(request: Request) -> None:
+    current_principal.set(None)  # a keep-alive connection's previous caller is not this one
+    auth: Authenticator = request.app.ctx.auth
+    route = request.route
+    if route is None or request.method == "OPTIONS" or request.path.startswith(auth.settings.public_paths):
+        return  # unknown routes get their 404/405, preflights their CORS answer
+    needed = scopes_for(route.handler, request.method, auth.settings)
+    if needed is None:
+        return
+    token = bearer_token(request)
+    realm = f'Bearer realm="{auth.settings.service}"'
+    if token is None:
+        raise Unauthorized("authentication required", headers={"WWW-Authenticate": realm})
+    try:
+        principal = await auth.verify(token)
+    except KeyServerDown:
+        raise ServiceUnavailable("cannot verify the token now, try again later", code=KEY_SERVER_DOWN,
+                                 headers={"Retry-After": str(int(auth.settings.jwks_min_refresh) or 1)}) from None
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        log.info("token refused on %s %s: %s", request.method, request.path, exc)
+        raise Unauthorized("invalid token", headers={
+            "WWW-Authenticate": f'{realm}, error="invalid_token"'}) from None
+    request.ctx.principal = principal
+    request.ctx.token = token
+    current_principal.set(principal)
+    _tag_span(principal)
+    missing = needed - principal.scopes
+    if missing:
+        scope = " ".join(sorted(needed))
+        raise Forbidden("insufficient scope", error={"required": sorted(needed)}, headers={
+            "WWW-Authenticate": f'{realm}, error="insufficient_scope", scope="{scope}"'})
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header; "" when the header is malformed."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _tag_span(principal: Principal) -> None:
+    span = active_span()
+    if span is not None and span.context.sampled:
+        span.set_tag("enduser.id", principal.subject)
