@@ -38,7 +38,10 @@ from .tracing.tracer import active_span
 log = logging.getLogger("sanicms.auth")
 
 HANDLER_SCOPES = "__sanicms_scopes__"  # attribute set on a handler by require()/public
-KEY_SERVER_DOWN = 50305  # the JWKS server cannot be reached and the token's key is not cached
+KEY_SERVER_DOWN = 50305
+#: The key ``make demo`` and ``python -m sanicms token`` use; public, so never for production
+#: (a service started with it says so in a warning).
+DEVELOPMENT_SECRET = "sanicms-development-key-public-never-use-in-production"  # the JWKS server cannot be reached and the token's key is not cached
 
 #: The caller of the request being handled (for log lines); None outside requests.
 current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
@@ -214,7 +217,11 @@ class Authenticator:
         return cls(AuthSettings.from_settings(settings))
 
     async def open(self) -> None:
-        if self.keys is not None and self.settings.enabled:
+        if not self.settings.enabled:
+            return
+        if self.settings.secret == DEVELOPMENT_SECRET:
+            log.warning("AUTH_SECRET is the public development key: anyone can mint tokens")
+        if self.keys is not None:
             await self.keys.open()
 
     async def close(self) -> None:
@@ -256,6 +263,15 @@ def scopes_of(claims: Mapping[str, Any]) -> frozenset[str]:
     if isinstance(raw, Iterable):
         return frozenset(str(s) for s in raw)
     return frozenset()
+
+
+def mint(scopes: Iterable[str], *, subject: str = "developer", ttl: float = 3600,
+         secret: str = DEVELOPMENT_SECRET, **claims: Any) -> str:
+    """An HS256 token for development and tests (production tokens come from your identity
+    provider)."""
+    now = int(time.time())
+    payload = {"sub": subject, "scope": " ".join(scopes), "iat": now, "exp": now + int(ttl), **claims}
+    return jwt.encode(payload, secret, algorithm="HS256")
 
 
 # ---- the middleware --------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from aiohttp import ClientResponse
 from aioresponses import aioresponses
 from sanic import Sanic
 
+from .auth import mint
 from .config import service_url_setting
 from .localdb import create_database, throwaway_server
 from .migrations import MigrationModel, run_migrations
@@ -41,6 +42,8 @@ from .processes import free_port
 
 #: Base URL every downstream points at in tests; mocks are registered under it.
 MOCK_BASE_URL = "http://downstream.mock"
+#: The HS256 key of services under test when they check tokens.
+TEST_SECRET = "sanicms-test-key-" + "0" * 32
 
 
 class _Postgres:
@@ -121,19 +124,25 @@ class RouteClient:
     """Calls routes by handler name: ``client.get_city(id=1)``, ``client.create_city(data=...)``.
 
     Path parameters are keyword arguments; ``data`` is the JSON body, ``params`` the query
-    string, ``headers`` extra headers; ``content`` sends raw bytes instead of JSON."""
+    string, ``headers`` extra headers; ``content`` sends raw bytes instead of JSON. With access
+    control on, calls carry the test case's token; ``token=`` sends another, ``token=None`` none."""
 
-    def __init__(self, server: "LiveServer", blueprint: str | None) -> None:
+    def __init__(self, server: "LiveServer", blueprint: str | None, token: str | None = None) -> None:
         self._server = server
         self._blueprint = blueprint
+        self._token = token
 
     def __getattr__(self, handler: str) -> Callable[..., httpx.Response]:
         if handler.startswith("_"):
             raise AttributeError(handler)
 
         def call(*, data: Any = None, params: dict | None = None, headers: dict | None = None,
-                 content: bytes | None = None, method: str | None = None, **path_params: Any) -> httpx.Response:
+                 content: bytes | None = None, method: str | None = None, token: Any = ...,
+                 **path_params: Any) -> httpx.Response:
             route_method, path = self._resolve(handler, path_params)
+            token = self._token if token is ... else token
+            if token:
+                headers = {"Authorization": f"Bearer {token}", **(headers or {})}
             kwargs: dict[str, Any] = {"params": params, "headers": headers}
             if content is not None:
                 kwargs["content"] = content
@@ -201,6 +210,11 @@ class APITestCase(unittest.TestCase):
     _blueprint: ClassVar[str | None] = None
     #: Extra settings for the app under test.
     settings: ClassVar[dict[str, Any]] = {}
+    #: Scopes of the test principal when the service checks tokens; None: every scope of the
+    #: service's default policy (``<service>:read`` and ``<service>:write``).
+    scopes: ClassVar[Sequence[str] | None] = None
+    #: The token ``self.client`` sends (None when the service does not check tokens).
+    token: ClassVar[str | None] = None
 
     app: ClassVar[Sanic]
     live: ClassVar[LiveServer]
@@ -214,6 +228,10 @@ class APITestCase(unittest.TestCase):
         Sanic.unregister_app(probe)
         overrides = {service_url_setting(n): MOCK_BASE_URL for n in probe.ctx.settings["DOWNSTREAM_SERVICES"]}
         overrides["DATABASE_URL"] = postgres.database(f"test_{service}", cls.migrations)
+        if probe.ctx.settings["AUTH_ENABLED"]:  # tokens signed with a key of the tests' own
+            overrides.update(AUTH_SECRET=TEST_SECRET, AUTH_JWKS_URL="", AUTH_ISSUER="", AUTH_AUDIENCE="")
+            scopes = cls.scopes if cls.scopes is not None else (f"{service}:read", f"{service}:write")
+            cls.token = mint(scopes, subject="test", secret=TEST_SECRET)
         overrides.update(cls.settings)
         cls.app = cls.app_factory(**overrides)
         cls.live = LiveServer(cls.app)
@@ -234,7 +252,11 @@ class APITestCase(unittest.TestCase):
         mocker.start()
         self.addCleanup(mocker.stop)
         self._mock = ServiceMocks(mocker)
-        self.client = RouteClient(self.live, self._blueprint)
+        self.client = RouteClient(self.live, self._blueprint, self.token)
+
+    def token_for(self, *scopes: str, **claims: Any) -> str:
+        """A token of the test key with these scopes (``subject=``, ``ttl=`` and claims)."""
+        return mint(scopes, secret=TEST_SECRET, **claims)
 
     def truncate(self) -> None:
         tables = [m._model._meta.table_name for m in self.migrations]

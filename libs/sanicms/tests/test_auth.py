@@ -354,3 +354,13 @@ def test_with_the_jwks_server_down_cached_keys_pass_and_others_get_a_503(keys):
 def test_unsafe_settings_stop_start_up(overrides, complaint):
     with pytest.raises(ConfigError, match=complaint):
         sanicms.load_settings(environ={}, overrides={"DATABASE_URL": DEAD_DB, "AUTH_ENABLED": True, **overrides})
+
+
+def test_the_token_command_mints_a_token_the_development_key_verifies(capsys, monkeypatch):
+    from sanicms.__main__ import main
+
+    monkeypatch.delenv("AUTH_SECRET", raising=False)
+    main(["token", "--scope", "city:read", "--scope", "city:write", "--ttl", "120", "--sub", "dana"])
+    claims = jwt.decode(capsys.readouterr().out.strip(), auth.DEVELOPMENT_SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "dana" and claims["scope"] == "city:read city:write"
+    assert 110 <= claims["exp"] - claims["iat"] <= 120

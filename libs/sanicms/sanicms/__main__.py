@@ -1,0 +1,28 @@
+"""``python -m sanicms token --scope city:read --ttl 3600``: development tools."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+
+from .auth import DEVELOPMENT_SECRET, mint
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m sanicms", description="sanicms development tools")
+    commands = parser.add_subparsers(dest="command", required=True)
+    token = commands.add_parser("token", help="mint an HS256 bearer token for development")
+    token.add_argument("--scope", action="append", default=[], help="a scope to grant (repeat for more)")
+    token.add_argument("--ttl", type=float, default=3600, help="seconds until it expires (default 3600)")
+    token.add_argument("--sub", default="developer", help="the subject (default developer)")
+    token.add_argument("--iss", help="issuer claim, when the services check AUTH_ISSUER")
+    token.add_argument("--aud", help="audience claim, when the services check AUTH_AUDIENCE")
+    args = parser.parse_args(argv)
+    claims = {k: v for k, v in (("iss", args.iss), ("aud", args.aud)) if v}
+    secret = os.environ.get("AUTH_SECRET") or DEVELOPMENT_SECRET
+    print(mint(args.scope, subject=args.sub, ttl=args.ttl, secret=secret, **claims))
+
+
+if __name__ == "__main__":
+    main()
