@@ -14,6 +14,7 @@ help:
 	@echo "make demo        PostgreSQL + migrations + seed data + the three services (Ctrl-C stops)"
 	@echo "make contract    Schemathesis, every check, against each running service's /openapi/spec.json"
 	@echo "make resilience  soak test: 60 s of concurrent load on the real services (SOAK_SECONDS=...)"
+	@echo "make check-fluentd  deploy/fluentd/fluent.conf on a real fluentd: spans to a fake Zipkin, logs to files"
 	@echo "make bench       wrk benchmarks: sanicms vs bare Sanic vs FastAPI, tracing, fan-out (about 11 min)"
 	@echo "make up / down   the full stack in Docker: PostgreSQL, Zipkin, fluentd, Swagger UI, the services"
 	@echo "make bench-instructions  CPU instructions per request under callgrind: the noise-free ratios (about 5 min)"
@@ -63,6 +64,12 @@ contract: $(STAMP)
 
 resilience: $(STAMP)
 	$(PYTEST) -s tests/soak
+
+# deploy/fluentd/fluent.conf on a real fluentd (FLUENTD=/path/to/fluentd, or one on PATH); without
+# one the test says so and skips. deploy/fluentd/README.md builds fluentd v1.17.1 from source.
+.PHONY: check-fluentd
+check-fluentd: $(STAMP)
+	$(PYTEST) -s -v tests/test_fluentd.py
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
