@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -23,19 +25,43 @@ log = logging.getLogger("sanicms.db")
 #: manager, or None. Tracing installs one; without it, statements run bare.
 StatementObserver = Callable[[Any, str], Any]
 
-# Failures that mean "no database right now" rather than "bad statement".
+# Failures that mean "no database right now" rather than "bad statement". Whatever the
+# connection was doing when one of these came, it is not trusted again: it is terminated.
 _UNAVAILABLE = (
-    asyncpg.exceptions.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,  # admin shutdown, cannot connect now
+    asyncpg.exceptions.PostgresConnectionError,  # 08xxx, ConnectionDoesNotExistError included
+    asyncpg.exceptions.OperatorInterventionError,  # admin/crash shutdown, cannot connect now
     asyncpg.exceptions.InsufficientResourcesError,  # too many connections
-    asyncpg.InterfaceError,  # "connection is closed" and the like
+    asyncpg.InterfaceError,  # "connection is closed", "another operation is in progress"
+    # The protocol's own state broken by a connection cut mid-operation, e.g. "cannot switch
+    # to state 15; another operation (2) is in progress" after a crash.
+    asyncpg.exceptions._base.InternalClientError,
     ConnectionError,
-    OSError,
-    asyncio.TimeoutError,
+    OSError,  # asyncio.TimeoutError included
 )
+# Raised by asyncpg before it writes anything: "connection is closed", "another operation is
+# in progress", "cannot switch to state N". (A connection lost once a message is out is a
+# ConnectionDoesNotExistError, an OSError or a timeout.)
+_NOT_SENT = (asyncpg.InterfaceError, asyncpg.exceptions._base.InternalClientError)
 # A value asyncpg could not encode (an id beyond int32, say): the client's fault.
 _CLIENT_DATA_ERROR = asyncpg.exceptions._base.DataError
 _DB_ERRORS = (asyncpg.PostgresError, *_UNAVAILABLE)
+
+#: What every request refused because the database is gone is told (503, code 50301).
+UNAVAILABLE_MESSAGE = "the database is unavailable, retry shortly"
+#: ... and one whose COMMIT was cut off: nobody can say whether it was saved.
+COMMIT_UNKNOWN_MESSAGE = ("the database connection was lost during commit: "
+                          "the change may or may not have been saved")
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The unified 503 (``50301``) of a request the database could not serve. The outage
+    behind it is logged once by :class:`Database`, so the error handler keeps it at DEBUG."""
+
+    logged = True
+
+    def __init__(self, message: str = UNAVAILABLE_MESSAGE, *, error: Any = None) -> None:
+        super().__init__(message, code=50301, error=error)
+        self.counted = False  # in the outage's count of refused requests
 
 
 class Cursor:
@@ -86,7 +112,7 @@ def translate(exc: BaseException) -> BaseException:
     if isinstance(exc, _CLIENT_DATA_ERROR):
         return BadRequest("a value is out of range or of the wrong type")
     if isinstance(exc, _UNAVAILABLE):
-        return _unavailable(exc)
+        return DatabaseUnavailable()
     if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
         return Conflict("a record with the same unique value already exists",
                         error={"constraint": exc.constraint_name})
@@ -101,13 +127,36 @@ def translate(exc: BaseException) -> BaseException:
     return exc
 
 
-def _unavailable(exc: BaseException) -> ServiceUnavailable:
-    log.warning("database unavailable: %s: %s", type(exc).__name__, exc)
-    return ServiceUnavailable("the database is unavailable, retry shortly", code=50301)
+def connection_lost(exc: BaseException) -> bool:
+    """Does ``exc`` (a driver error, or the API error made of one) mean the connection it
+    came from is gone or in an unknown state?"""
+    if isinstance(exc, DatabaseUnavailable):
+        return True
+    return isinstance(exc, _UNAVAILABLE) and not isinstance(exc, _CLIENT_DATA_ERROR)
+
+
+class _Outage:
+    """One stretch of "no database", from the first request it failed to the first request
+    served on a connection opened after that."""
+
+    __slots__ = ("epoch", "started", "refused", "discarded", "commits_unknown")
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+        self.started = time.monotonic()
+        self.refused = 0  # requests answered 503 (50301)
+        self.discarded = 0  # connections terminated instead of returned to the pool
+        self.commits_unknown = 0  # COMMITs cut off: saved or not, nobody knows
 
 
 class Database:
-    """An asyncpg pool opened before the server starts and closed when it stops."""
+    """An asyncpg pool opened before the server starts and closed when it stops.
+
+    When the database goes away (stopped, crashed, unreachable) every request that needs it
+    gets the unified 503 (``50301``) and every connection that failed is terminated, never
+    returned to the pool. The outage is logged once: a WARNING when it begins, an INFO when
+    the database serves again, with what it cost in between (requests refused, connections
+    discarded, commits whose outcome is unknown). Per worker process, like the pool."""
 
     def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10,
                  connect_timeout: float = 5.0, command_timeout: float = 10.0) -> None:
@@ -118,6 +167,16 @@ class Database:
         self.command_timeout = command_timeout
         self.pool: asyncpg.Pool | None = None
         self.observe: StatementObserver | None = None
+        # Outage bookkeeping. The epoch goes up when an outage begins and when it ends; a
+        # checkout remembers the one it began in. Only a checkout begun after the outage was
+        # declared (so on a connection opened since) can declare it over, and a failure of
+        # one begun before the last outage ended belongs to that outage, not to a new one.
+        self._epoch = 0
+        self._outage: _Outage | None = None
+        self.outages = 0
+        self.refused = 0
+        self.discarded = 0
+        self.commits_unknown = 0
 
     @classmethod
     def from_settings(cls, settings: dict) -> "Database":
@@ -144,12 +203,16 @@ class Database:
             await self._warm_up()
         except _DB_ERRORS as exc:
             log.warning("database not reachable at start-up (%s); will retry on demand", exc)
+            self._begin_outage(self._epoch, exc, "starting up", quiet=True)
 
     async def _warm_up(self) -> None:
-        conns = [await asyncio.wait_for(self.pool.acquire(), self.connect_timeout)
-                 for _ in range(self.min_size)]
-        for conn in conns:
-            await self.pool.release(conn)
+        conns = []
+        try:
+            for _ in range(self.min_size):
+                conns.append(await asyncio.wait_for(self.pool.acquire(), self.connect_timeout))
+        finally:
+            for conn in conns:
+                await self.pool.release(conn)
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -169,7 +232,7 @@ class Database:
         """A connection inside a transaction: committed on success, rolled back on any error."""
         return Checkout(self, request, transactional=True)
 
-    async def take(self) -> asyncpg.Connection:
+    async def take(self, epoch: int | None = None) -> asyncpg.Connection:
         """A pooled connection, or a 503 within ``connect_timeout``."""
         pool = self.pool
         if pool is None:
@@ -185,15 +248,11 @@ class Database:
             async with asyncio.timeout(self.connect_timeout):
                 return await pool.acquire()
         except _DB_ERRORS as exc:
-            raise translate(exc) from exc
-
-    async def give_back(self, conn: asyncpg.Connection, failure: BaseException | None) -> None:
-        """Return ``conn`` to the pool. After a lost database every idle connection is
-        dead too: expire them all so the pool reconnects instead of failing one request
-        per corpse."""
-        if isinstance(failure, ServiceUnavailable):
-            await _quietly(self.pool.expire_connections())
-        await _quietly(self.pool.release(conn))
+            if not connection_lost(exc):
+                raise translate(exc) from exc
+            error = DatabaseUnavailable()
+            self._refuse(error, self._epoch if epoch is None else epoch, exc, "connecting")
+            raise error from exc
 
     def stats(self) -> dict[str, int]:
         """Open connections, idle ones, and those lent out (``in_use`` is 0 when at rest)."""
@@ -202,18 +261,111 @@ class Database:
         size, idle = self.pool.get_size(), self.pool.get_idle_size()
         return {"size": size, "idle": idle, "in_use": size - idle}
 
+    @property
+    def available(self) -> bool:
+        """False from the first request an outage failed until one is served again."""
+        return self._outage is None
+
     async def ping(self) -> None:
         """Raise ServiceUnavailable unless the database answers ``SELECT 1``."""
         async with self.acquire() as cur:
             await cur.fetchval("SELECT 1")
 
+    # What becomes of a connection after use.
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        """Return a healthy connection to the pool. If resetting it fails there (it died
+        just now), asyncpg terminates it; the request keeps the outcome it already has."""
+        pool = self.pool
+        if pool is None:  # closed meanwhile: pool.close() waits for this one
+            self._discard(conn)
+            return
+        try:
+            await pool.release(conn)
+        except asyncio.CancelledError:
+            raise  # the release itself is shielded and completes
+        except Exception as exc:
+            self._discard(conn)
+            log.debug("connection discarded at release: %s", type(exc).__name__)
+
+    def _discard(self, conn: asyncpg.Connection) -> None:
+        """Terminate a connection that failed or whose state is unknown: the pool replaces
+        it on demand. Never released: releasing resets it first, which means I/O on a dead
+        socket, or on a live one with a half-done operation, and asyncpg logs an ERROR for
+        every connection it finds still in a transaction."""
+        self.discarded += 1
+        if self._outage is not None:
+            self._outage.discarded += 1
+        try:
+            conn.terminate()
+        except Exception as exc:  # already detached from the pool: nothing left to free
+            log.debug("connection already gone: %s", type(exc).__name__)
+
+    # Outage bookkeeping: one WARNING when it begins, one INFO when it ends.
+
+    def _refuse(self, error: "DatabaseUnavailable", epoch: int, cause: BaseException, during: str) -> None:
+        """Count a request answered 503 because the database failed it (once per error)."""
+        if error.counted:
+            return
+        error.counted = True
+        self.refused += 1
+        outage = self._outage
+        if outage is None:
+            if epoch < self._epoch:
+                # Begun before the last outage ended (waiting for a connection to a
+                # database still starting up, say): a late casualty of that one.
+                log.debug("database request refused late (%s while %s)", type(cause).__name__, during)
+                return
+            outage = self._begin_outage(epoch, cause, during)
+        outage.refused += 1
+        log.debug("database request refused (%s while %s)", type(cause).__name__, during)
+
+    def _begin_outage(self, epoch: int, cause: BaseException, during: str, *, quiet: bool = False) -> _Outage:
+        self._epoch += 1
+        outage = self._outage = _Outage(self._epoch)
+        self.outages += 1
+        if not quiet:
+            log.warning("database unavailable (%s while %s: %s); answering 503 (50301) until it serves again",
+                        type(cause).__name__, during, _describe(cause),
+                        extra={"pid": os.getpid(), "outage": "begin"})
+        # The idle connections died with it too. No pool.expire_connections() here: that
+        # closes each one gracefully in a task nobody awaits, and on a dead socket that is
+        # an ERROR ("Task exception was never retrieved") per connection. The pool already
+        # reconnects a connection it knows is closed, and one that dies in use is discarded.
+        return outage
+
+    def _served(self, epoch: int) -> None:
+        """A checkout succeeded; if it began after the outage began, the outage is over."""
+        outage = self._outage
+        if outage is None or epoch < outage.epoch:
+            return
+        self._outage = None
+        self._epoch += 1
+        log.info("database available again after %.1f s: %d requests answered 503, %d connections "
+                 "discarded, %d commits of unknown outcome",
+                 time.monotonic() - outage.started, outage.refused, outage.discarded, outage.commits_unknown,
+                 extra={"pid": os.getpid(), "outage": "end", "refused": outage.refused,
+                        "discarded": outage.discarded, "commits_unknown": outage.commits_unknown})
+
+
+def _describe(exc: BaseException) -> str:
+    """The driver's words, on one line and short (they never quote statement values here:
+    these are connection-level errors)."""
+    text = " ".join(str(exc).split())
+    return (text[:200] + "...") if len(text) > 200 else (text or "no detail")
+
 
 class Checkout:
     """``async with db.acquire(request) as cur``: a :class:`Cursor` on a pooled connection,
     in a transaction when asked. A plain class rather than ``@asynccontextmanager``: it
-    runs twice per request on every service, and generators cost more than they say."""
+    runs twice per request on every service, and generators cost more than they say.
 
-    __slots__ = ("_db", "_request", "_transactional", "_conn", "_tx")
+    Its exit decides the connection's fate. Healthy (the block succeeded, or failed with
+    an answer from the server or an error of its own): committed or rolled back, then
+    released. Lost or in an unknown state (a connection error at any step, a rollback that
+    fails, a cancelled statement): terminated, and a lost database is a 503."""
+
+    __slots__ = ("_db", "_request", "_transactional", "_conn", "_tx", "_epoch")
 
     def __init__(self, db: Database, request: Any, *, transactional: bool) -> None:
         self._db = db
@@ -221,40 +373,118 @@ class Checkout:
         self._transactional = transactional
         self._conn: asyncpg.Connection | None = None
         self._tx: Any = None
+        self._epoch = 0
 
     async def __aenter__(self) -> Cursor:
-        conn = self._conn = await self._db.take()
+        db = self._db
+        epoch = self._epoch = db._epoch
+        conn = self._conn = await db.take(epoch)
         if self._transactional:
             try:
                 self._tx = conn.transaction()
                 await self._tx.start()
             except BaseException as exc:
-                failure = translate(exc) if isinstance(exc, _DB_ERRORS) else exc
-                await self._db.give_back(conn, failure)
-                if failure is exc:
+                # A BEGIN that fails leaves the connection in no known state (asyncpg marks
+                # it as in a transaction before sending it).
+                self._conn = self._tx = None
+                if not connection_lost(exc):
+                    db._discard(conn)
+                    if isinstance(exc, _DB_ERRORS):
+                        raise translate(exc) from exc
                     raise
-                raise failure from exc
-        return Cursor(conn, self._request, self._db.observe)
+                error = DatabaseUnavailable()
+                db._refuse(error, epoch, exc, "starting a transaction")
+                db._discard(conn)
+                raise error from exc
+        return Cursor(conn, self._request, db.observe)
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        failure = exc
+        db, conn, tx = self._db, self._conn, self._tx
+        self._conn = self._tx = None
+        if exc is None:
+            if tx is not None:
+                if conn.is_closed():
+                    # Lost after the last statement: COMMIT never went out, so the server
+                    # rolls the transaction back. Known outcome: nothing was saved.
+                    error = DatabaseUnavailable()
+                    db._refuse(error, self._epoch, asyncpg.ConnectionDoesNotExistError(
+                        "connection lost before COMMIT"), "committing")
+                    db._discard(conn)
+                    raise error
+                try:
+                    await tx.commit()
+                except BaseException as error:
+                    failure = await self._commit_failed(conn, error)
+                    if failure is error:
+                        raise
+                    raise failure from error
+            await db._release(conn)
+            if db._outage is not None:
+                db._served(self._epoch)
+            return
+
+        if isinstance(exc, DatabaseUnavailable):
+            # From a statement on this connection (uncounted yet), or from another checkout
+            # nested in this block (counted there; this connection may be fine).
+            own = not exc.counted
+            db._refuse(exc, self._epoch, exc.__cause__ or exc, "running a statement")
+            if own:
+                db._discard(conn)
+                return
+        elif connection_lost(exc):
+            # A driver error straight from the raw connection (``cur.connection``).
+            error = DatabaseUnavailable()
+            db._refuse(error, self._epoch, exc, "running a statement")
+            db._discard(conn)
+            raise error from exc
+        elif isinstance(exc, asyncio.CancelledError):
+            # Cut off mid-statement perhaps: what the server did and will send is unknown.
+            db._discard(conn)
+            return
+        if tx is not None and not await self._rolled_back(conn, tx):
+            return
+        await db._release(conn)
+        if isinstance(exc, _DB_ERRORS):  # from the raw connection: an answer like any other
+            raise translate(exc) from exc
+
+    async def _rolled_back(self, conn: asyncpg.Connection, tx: Any) -> bool:
+        """Roll back after a failed block; a connection that cannot is discarded (False)."""
         try:
-            if self._tx is not None:
-                if exc is None:
-                    try:
-                        await self._tx.commit()
-                    except _DB_ERRORS as error:
-                        failure = translate(error)
-                        raise failure from error
-                else:
-                    await _quietly(self._tx.rollback())
-        finally:
-            await self._db.give_back(self._conn, failure)
+            await tx.rollback()  # raises at once, not when awaited, on a closed connection
+            return True
+        except asyncio.CancelledError:
+            self._db._discard(conn)
+            raise
+        except Exception as error:  # the failure being handled matters more than this one
+            self._db._discard(conn)
+            log.debug("rollback failed, connection discarded: %s", type(error).__name__)
+            return False
 
-
-async def _quietly(awaitable: Any) -> None:
-    """Clean-up after a failure must not hide the failure."""
-    try:
-        await awaitable
-    except Exception as exc:  # connection already gone
-        log.debug("ignored during clean-up: %r", exc)
+    async def _commit_failed(self, conn: asyncpg.Connection, error: BaseException) -> BaseException:
+        """What a failed COMMIT becomes. The server refusing it (a deferred constraint, a
+        serialization failure) is an answer: the transaction is rolled back and the
+        connection fine. Anything else cut the COMMIT off: it may or may not have happened."""
+        db = self._db
+        if isinstance(error, asyncpg.PostgresError) and not connection_lost(error):
+            await db._release(conn)
+            return translate(error)
+        if isinstance(error, _NOT_SENT):
+            # Refused by the driver before anything went out (the connection was closed,
+            # or its protocol stuck in an operation a crash cut off): not committed.
+            failure = DatabaseUnavailable()
+            db._refuse(failure, self._epoch, error, "committing")
+            db._discard(conn)
+            return failure
+        failure: BaseException = error  # a cancelled request: nobody left to answer
+        if not isinstance(error, asyncio.CancelledError):
+            failure = DatabaseUnavailable(COMMIT_UNKNOWN_MESSAGE, error={"commit": "unknown"})
+            db._refuse(failure, self._epoch, error, "committing")
+        db._discard(conn)
+        db.commits_unknown += 1
+        if db._outage is not None:
+            db._outage.commits_unknown += 1
+        request = self._request
+        log.warning("commit outcome unknown on %s %s: %s during COMMIT; the change may or may not have been saved",
+                    getattr(request, "method", "-"), getattr(request, "path", "-"), type(error).__name__,
+                    extra={"pid": os.getpid(), "commit": "unknown"})
+        return failure

@@ -28,6 +28,10 @@ class ApiError(SanicException):
 
     status_code = 500
     message = "internal server error"
+    #: True when what caused the error is logged where it happened (a database outage is
+    #: logged once when it begins and once when it ends): the handler then keeps its own
+    #: line per request at DEBUG instead of repeating it at WARNING.
+    logged = False
 
     def __init__(
         self,
@@ -114,6 +118,8 @@ class ErrorHandler(SanicErrorHandler):
             headers["Allow"] = ", ".join(_allowed_methods(request))
         if status >= 500 and not isinstance(exception, ApiError):
             log.error("unhandled error on %s %s", _method(request), _path(request), exc_info=exception)
+        elif status >= 500 and exception.logged:
+            log.debug("%s on %s %s: %s", status, _method(request), _path(request), message)
         elif status >= 500:
             log.warning("%s on %s %s: %s", status, _method(request), _path(request), message)
         return json_response(error_body(code, message, error), status=status, headers=headers)

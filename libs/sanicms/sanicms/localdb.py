@@ -10,8 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import tempfile
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
@@ -45,6 +48,37 @@ class LocalPostgres:
 
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata, user=self._server.system_user)
 
+    def kill(self, timeout: float = 10) -> list[int]:
+        """Crash the server the hard way: SIGKILL the postmaster and every process it
+        started, at once, with no chance to clean up (``start()`` then runs crash recovery).
+        Returns the pids killed.
+
+        Killed processes may stay zombies when nothing reaps them (a container whose
+        init does not), and PostgreSQL refuses to start while the pid in a lock file is
+        alive to ``kill(pid, 0)``; once every process is dead, those lock files are stale
+        and are removed, as an operator would after a crash."""
+        import psutil
+
+        pid_file = self._server.pgdata / "postmaster.pid"
+        lines = pid_file.read_text().splitlines()
+        postmaster = psutil.Process(int(lines[0]))
+        procs = [postmaster, *postmaster.children(recursive=True)]
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGKILL)
+        deadline = time.monotonic() + timeout
+        while any(_alive(proc) for proc in procs):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"postgres processes survived SIGKILL: {[p.pid for p in procs if _alive(p)]}")
+            time.sleep(0.02)
+        socket_dir = lines[4].strip() if len(lines) > 4 else ""
+        if socket_dir:
+            for lock in Path(socket_dir).glob(".s.PGSQL.*.lock"):
+                lock.unlink(missing_ok=True)
+        pid_file.unlink(missing_ok=True)
+        self._server._postmaster_info = None  # nothing to stop when closed before a restart
+        return [proc.pid for proc in procs]
+
     def start(self) -> None:
         """Start it again on the same socket; the URL does not change."""
         self._server.ensure_postgres_running()
@@ -58,6 +92,15 @@ class LocalPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _alive(proc) -> bool:
+    import psutil
+
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def database_url(server_url: str, name: str) -> str:
