@@ -17,6 +17,8 @@ help:
 	@echo "make check-fluentd  deploy/fluentd/fluent.conf on a real fluentd: spans to a fake Zipkin, logs to files"
 	@echo "make bench       wrk benchmarks: sanicms vs bare Sanic vs FastAPI, tracing, fan-out (about 11 min)"
 	@echo "make up / down   the full stack in Docker: PostgreSQL, Zipkin, fluentd, Swagger UI, the services"
+	@echo "make image-check build, run, request and stop each service's image in a Docker engine (BASE_IMAGE=...)"
+	@echo "make standin-base  a local base image for image-check where no registry is reachable (deploy/README.md)"
 	@echo "make bench-instructions  CPU instructions per request under callgrind: the noise-free ratios (about 5 min)"
 	@echo "make profile     py-spy profile of the city service under wrk load (tracing on)"
 	@echo "make lock        refresh requirements/*.txt (pinned versions) from the dependency ranges"
@@ -95,6 +97,17 @@ up:
 
 down:
 	docker compose down
+
+# The images in a real engine (outside make test): build, run against PostgreSQL, wait for
+# (healthy), one request per service, docker stop exits 0. BASE_IMAGE defaults to the
+# official python image; `make standin-base` makes a local one where pulls are impossible.
+.PHONY: standin-base image-check
+
+image-check: $(STAMP)
+	$(BIN)/python deploy/image_check.py $(if $(BASE_IMAGE),--base-image '$(BASE_IMAGE)')
+
+standin-base:
+	sh deploy/standin-base.sh
 
 demo: $(STAMP)
 	cd deploy && ../$(BIN)/python demo.py

@@ -169,15 +169,79 @@ def test_dockerfile_passes_hadolint():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of deploy/Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n(\s*#.*\n)*", " ", (DEPLOY / "Dockerfile").read_text())
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip())
+            for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
 def test_dockerfile_basics():
-    text = (DEPLOY / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11\.\d+-slim", text, re.M)  # pinned to a patch release
-    assert re.search(r"^USER [1-9][0-9]*(:[0-9]+)?$", text, re.M)  # numeric: runAsNonRoot can check it
-    assert "HEALTHCHECK" in text and 'ENTRYPOINT ["' in text and 'CMD ["' in text
-    # dependencies are installed before the sources are copied (cached layer)
-    assert text.index("-r requirements/runtime.txt") < text.index("COPY libs/sanicms libs/sanicms")
-    ignored = (ROOT / ".dockerignore").read_text().split()
-    assert {".venv", "**/__pycache__", "tests", ".git"} <= set(ignored)
+    steps = dockerfile_instructions()
+    kinds = [kind for kind, _ in steps]
+    # The base is a build argument whose default is the official image, pinned to a patch
+    # release; the stand-in of deploy/standin-base.sh is passed in its place.
+    base_args = [args for kind, args in steps[:kinds.index("FROM")] if kind == "ARG"]
+    assert any(re.fullmatch(r"BASE_IMAGE=python:3\.11\.\d+-slim-bookworm", a) for a in base_args), base_args
+    assert kinds.count("FROM") == 1 and dict(steps)["FROM"] == "${BASE_IMAGE}"
+    # Both bases: a venv at /opt/venv, first on PATH, made with whichever python3 the base has.
+    env = " ".join(args for kind, args in steps if kind == "ENV")
+    assert re.search(r"(^|\s)PATH=/opt/venv/bin:", env) and "VIRTUAL_ENV=/opt/venv" in env
+    assert any("python3 -m venv /opt/venv" in args for kind, args in steps if kind == "RUN")
+    assert any(re.fullmatch(r"[1-9][0-9]*(:[0-9]+)?", args) for kind, args in steps if kind == "USER")  # numeric
+    assert {"HEALTHCHECK", "ENTRYPOINT", "CMD"} <= set(kinds)
+    assert dict(steps)["ENTRYPOINT"].startswith('["') and dict(steps)["CMD"].startswith('["')
+    # Dependencies from the lock before the sources are copied (a cached layer), and SERVICE
+    # declared after them, so the three images share every layer up to there.
+    lock = next(i for i, (kind, args) in enumerate(steps) if kind == "RUN" and "-r requirements/runtime.txt" in args)
+    sources = steps.index(("COPY", "libs/sanicms libs/sanicms"))
+    assert lock < steps.index(("ARG", "SERVICE=city")) < sources
+    # No BuildKit-only flags: the classic builder (an engine without buildx) builds it too.
+    assert not any(args.startswith("--") for kind, args in steps if kind in ("COPY", "ADD", "RUN"))
+
+
+def dockerignored(path: str, patterns: list[str]) -> bool:
+    """Whether Docker leaves ``path`` (relative to the context) out of the build context:
+    the last matching pattern wins, ``!`` re-includes, a match on a folder covers its files."""
+    excluded = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pattern = pattern.removeprefix("!").strip("/")
+        regex = "".join(".*" if part == "**" else "[^/]*" if part == "*" else "[^/]" if part == "?" else re.escape(part)
+                        for part in re.split(r"(\*\*|\*|\?)", pattern))
+        parts = path.split("/")
+        if any(re.fullmatch(regex, "/".join(parts[:n])) for n in range(1, len(parts) + 1)):
+            excluded = not negate
+    return excluded
+
+
+def test_the_build_context_has_what_the_dockerfile_copies_and_not_the_rest():
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, timeout=30, check=True)
+    files = tracked.stdout.split()
+    assert files, "a git checkout"
+    for service in SERVICES:
+        for kind, args in dockerfile_instructions():
+            if kind != "COPY":
+                continue
+            source = args.split()[0].replace("${SERVICE}", service)
+            copied = [f for f in files if f == source or f.startswith(source + "/")]
+            assert copied, f"COPY {source}: nothing tracked there"
+            # the files pip needs to build and install the package all reach the build
+            needed = [f for f in copied if "/tests/" not in f and "__pycache__" not in f]
+            assert needed and not [f for f in needed if dockerignored(f, patterns)], (source, patterns)
+    assert not dockerignored("requirements/runtime.txt", patterns)
+    for left_out in (".venv/bin/python", ".git/HEAD", "tests/test_deploy.py", "services/city/tests/test_api.py",
+                     "libs/sanicms/sanicms/__pycache__/app.cpython-311.pyc", "README.md"):
+        assert dockerignored(left_out, patterns), left_out
+
+
+def test_the_dockerignore_matcher_has_teeth():
+    assert dockerignored("requirements/runtime.txt", ["requirements"])
+    assert dockerignored("requirements/runtime.txt", ["**/*.txt"])
+    assert not dockerignored("requirements/runtime.txt", ["*.txt"])  # anchored at the context root
+    assert not dockerignored("libs/sanicms/README.md", ["**/*.md", "!libs/sanicms/README.md"])
 
 
 # ---- Kubernetes -------------------------------------------------------------------------------
