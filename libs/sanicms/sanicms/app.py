@@ -76,6 +76,7 @@ def _sanic_config(settings: Mapping[str, Any]) -> dict[str, Any]:
         "CORS_ALWAYS_SEND": False,
         "HTTP_AUTO_TRACE": False,
     })
+    config.update(openapi.swagger_ui_config(config["OAS_URL_PREFIX"]))  # every file served here
     return config
 
 

@@ -10,11 +10,18 @@ enforce, so the spec and the input check cannot disagree.
 
 sanic-ext keeps one specification per process, so it is rebuilt each time an app starts:
 a test run that starts many apps one after another serves each its own spec.
+
+The Swagger UI page works without internet: its HTML (``swagger-ui.html`` beside this
+module), JavaScript and CSS all come from the service itself, the dist files of the pinned
+``swagger-ui-py`` package served under ``<OAS_URL_PREFIX>/assets/<swagger-ui version>/``
+(sanic-ext's own page loads them from a CDN, and is blank offline).
 """
 
 from __future__ import annotations
 
 import copy
+import importlib.util
+from pathlib import Path
 from typing import Any
 
 import peewee
@@ -272,9 +279,39 @@ def ids_parameter(name: str) -> Parameter:
 # --------------------------------------------------------------------------- operations
 
 
+#: The swagger-ui release inside the pinned swagger-ui-py package (a test checks the files).
+SWAGGER_UI_VERSION = "5.24.2"
+#: The page template, in sanic-ext's placeholders (``__CDN_URL__``, ``__URI_TO_JSON__``, ...).
+SWAGGER_UI_PAGE = Path(__file__).with_name("swagger-ui.html")
+#: Where the assets are served, under ``OAS_URL_PREFIX``; untraced with the rest of it.
+ASSETS_PATH = "/assets"
+
+
+def swagger_ui_config(url_prefix: str) -> dict[str, Any]:
+    """sanic-ext's settings for a Swagger UI page whose every file this service serves."""
+    return {
+        "OAS_UI_SWAGGER": True,
+        "OAS_PATH_TO_SWAGGER_HTML": str(SWAGGER_UI_PAGE),
+        "OAS_UI_SWAGGER_CDN_URL": url_prefix.rstrip("/") + ASSETS_PATH,
+        "OAS_UI_SWAGGER_VERSION": SWAGGER_UI_VERSION,
+    }
+
+
+def swagger_ui_dist() -> Path:
+    """The directory of swagger-ui's dist files (``swagger-ui-bundle.js`` & co) inside the
+    swagger-ui-py package; found without importing it (only its files are used)."""
+    found = importlib.util.find_spec("swagger_ui")
+    if found is None or found.origin is None:
+        raise RuntimeError("swagger-ui-py is not installed: it is a dependency of sanicms")
+    return Path(found.origin).parent / "static"
+
+
 def install(app: Sanic) -> None:
-    """Document ``app`` when it starts: just before sanic-ext assembles the spec, and a
-    fix-up just after."""
+    """Serve the Swagger UI's assets, and document ``app`` when it starts: just before
+    sanic-ext assembles the spec, and a fix-up just after."""
+    if app.config.OAS and app.config.OAS_UI_SWAGGER:
+        app.static(f"{app.config.OAS_UI_SWAGGER_CDN_URL}/{app.config.OAS_UI_SWAGGER_VERSION}",
+                   swagger_ui_dist(), name="swagger_ui_assets")
     app.before_server_start(document, priority=SANIC_EXT_PRIORITY + 1)
     app.before_server_start(split_shared_operations, priority=SANIC_EXT_PRIORITY - 1)
 
@@ -287,7 +324,7 @@ def document(app: Sanic) -> None:
     docs_prefix = str(app.config.OAS_URL_PREFIX).strip("/")
     for route in app.router.routes:
         if docs_prefix and route.path.startswith(docs_prefix):
-            continue  # the spec and the Swagger UI themselves
+            continue  # the spec, the Swagger UI and its assets themselves
         describe_operation(OperationStore()[route.handler], route, meta_of(route.handler), schemas, app.config)
     for name, schema in schemas.components.items():
         spec.add_component("schemas", name, schema)
