@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     # of the front ends that may call the API.
     "CORS_ORIGINS": [],
     "CORS_ALLOW_HEADERS": ["content-type", "authorization", "x-request-id"],
+    "CORS_EXPOSE_HEADERS": ["x-trace-id"],  # response headers the allowed origins' code may read
     "CORS_METHODS": ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
     "CORS_SUPPORTS_CREDENTIALS": False,
     "CORS_MAX_AGE": 600,
