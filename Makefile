@@ -23,6 +23,7 @@ help:
 	@echo "make profile     py-spy profile of the city service under wrk load (tracing on)"
 	@echo "make lock        refresh requirements/*.txt (pinned versions) from the dependency ranges"
 	@echo "make test-city | test-role | test-user | test-lib | test-e2e   one part only"
+	@echo "make test-browser  each service's Swagger UI in Chromium, offline (SCREENSHOTS=docs/img to refresh them)"
 
 # Everything is installed at the versions pinned in requirements/ (see requirements/README.md).
 $(STAMP): libs/sanicms/pyproject.toml services/*/pyproject.toml requirements-dev.txt requirements/dev.txt
@@ -60,6 +61,23 @@ test-user: $(STAMP)
 
 test-e2e: $(STAMP)
 	$(PYTEST) tests
+
+# The Swagger UI in a real browser: Debian's Chromium (apt-get, if missing) driven by
+# Playwright, which downloads no browser of its own. Missing either fails here, where
+# `make test` only skips. SCREENSHOTS=docs/img writes the screenshots there.
+.PHONY: test-browser
+BROWSER_STAMP := $(VENV)/.browser-installed
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(BROWSER_STAMP): $(STAMP) requirements-browser.txt
+	$(BIN)/python -m pip install -q -c requirements/dev.txt -r requirements-browser.txt
+	touch $@
+
+test-browser: $(BROWSER_STAMP)
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
+	BROWSER_TEST_REQUIRED=1 CHROMIUM=$(CHROMIUM) BROWSER_SCREENSHOTS=$(SCREENSHOTS) $(PYTEST) tests/browser
 
 contract: $(STAMP)
 	$(PYTEST) -s tests/test_contract.py
