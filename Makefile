@@ -41,6 +41,7 @@ lock:
 	$(LOCK) libs/sanicms/pyproject.toml -o requirements/runtime.txt
 	$(LOCK) libs/sanicms/pyproject.toml --extra testing requirements-dev.txt -o requirements/dev.txt
 	$(LOCK) bench/requirements.txt -c requirements/dev.txt -o requirements/bench.txt
+	$(LOCK) requirements-browser.txt -c requirements/dev.txt -o requirements/browser.txt
 
 install: $(STAMP)
 
@@ -65,18 +66,21 @@ test-e2e: $(STAMP)
 # The Swagger UI in a real browser: Debian's Chromium (apt-get, if missing) driven by
 # Playwright, which downloads no browser of its own. Missing either fails here, where
 # `make test` only skips. SCREENSHOTS=docs/img writes the screenshots there.
-.PHONY: test-browser
+.PHONY: test-browser browser-deps
 BROWSER_STAMP := $(VENV)/.browser-installed
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-$(BROWSER_STAMP): $(STAMP) requirements-browser.txt
-	$(BIN)/python -m pip install -q -c requirements/dev.txt -r requirements-browser.txt
+$(BROWSER_STAMP): $(STAMP) requirements-browser.txt requirements/browser.txt
+	$(BIN)/python -m pip install -q -c requirements/dev.txt -c requirements/browser.txt -r requirements-browser.txt
 	touch $@
 
-test-browser: $(BROWSER_STAMP)
+# What the browser test needs; CI runs it before `make test` so the test runs there too.
+browser-deps: $(BROWSER_STAMP)
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium; }
+
+test-browser: browser-deps
 	BROWSER_TEST_REQUIRED=1 CHROMIUM=$(CHROMIUM) BROWSER_SCREENSHOTS=$(SCREENSHOTS) $(PYTEST) tests/browser
 
 contract: $(STAMP)
