@@ -348,6 +348,13 @@ class Database:
                         "discarded": outage.discarded, "commits_unknown": outage.commits_unknown})
 
 
+def _closed(conn: asyncpg.Connection) -> bool:
+    try:
+        return conn.is_closed()
+    except asyncpg.InterfaceError:  # asyncpg took it back to the pool when it closed
+        return True
+
+
 def _describe(exc: BaseException) -> str:
     """The driver's words, on one line and short (they never quote statement values here:
     these are connection-level errors)."""
@@ -403,7 +410,7 @@ class Checkout:
         self._conn = self._tx = None
         if exc is None:
             if tx is not None:
-                if conn.is_closed():
+                if _closed(conn):
                     # Lost after the last statement: COMMIT never went out, so the server
                     # rolls the transaction back. Known outcome: nothing was saved.
                     error = DatabaseUnavailable()
