@@ -31,6 +31,7 @@ from sanic_ext.extensions.openapi.builders import OperationBuilder, OperationSto
 from sanic_ext.extensions.openapi.definitions import Parameter
 from sanic_routing.route import Route
 
+from .auth import AuthSettings, scopes_for
 from .doc import meta_of
 from .params import MAX_IDS, MAX_PAGE, PATH_INT
 from .shapes import as_model, is_field_class, is_model, is_record, is_scalar, reference_name, referenced_shape
@@ -44,8 +45,8 @@ NO_NUL = "^[^\\u0000]*$"
 
 ERROR_DESCRIPTIONS = {
     400: "invalid input; `error` lists every problem by field",
-    401: "authentication required",
-    403: "forbidden",
+    401: "no valid bearer token (`WWW-Authenticate` says why, as RFC 6750 allows)",
+    403: "the token lacks a scope this operation needs",
     404: "not found",
     409: "conflict: a unique value is taken, or a referenced record does not exist",
     413: "the request is too large: its body, or its URL and headers",
@@ -322,12 +323,40 @@ def document(app: Sanic) -> None:
     spec = SpecificationBuilder()
     schemas = Schemas()
     docs_prefix = str(app.config.OAS_URL_PREFIX).strip("/")
+    auth: AuthSettings = app.ctx.auth.settings
     for route in app.router.routes:
         if docs_prefix and route.path.startswith(docs_prefix):
             continue  # the spec, the Swagger UI and its assets themselves
-        describe_operation(OperationStore()[route.handler], route, meta_of(route.handler), schemas, app.config)
+        operation = OperationStore()[route.handler]
+        describe_operation(operation, route, meta_of(route.handler), schemas, app.config)
+        secure_operation(operation, route, auth, declared=meta_of(route.handler).get("errors", {}))
     for name, schema in schemas.components.items():
         spec.add_component("schemas", name, schema)
+    if auth.enabled:  # Swagger UI's Authorize button takes the token
+        spec.add_component("securitySchemes", BEARER, {
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "A JWT; each operation's 403 response names the scopes it needs."})
+
+
+BEARER = "bearer"
+
+
+def secure_operation(operation: OperationBuilder, route: Route, auth: AuthSettings, *,
+                     declared: dict[int, Any]) -> None:
+    """The token an operation needs: ``security``, and its 401 / 403 answers (sanic-ext's
+    store outlives the app, so another app's answers are taken off first)."""
+    operation.responses = {k: v for k, v in operation.responses.items() if k not in (401, 403) or k in declared}
+    method = next((m for m in sorted(route.methods) if m not in ("HEAD", "OPTIONS")), "GET")
+    public = not auth.enabled or ("/" + route.path).startswith(auth.public_paths)
+    needed = None if public else scopes_for(route.handler, method, auth)
+    operation.security = [] if needed is None else [{BEARER: []}]
+    if needed is None:
+        return
+    errors = {401: ERROR_DESCRIPTIONS[401]}
+    if needed:
+        errors[403] = f"the token lacks the scope {' and '.join(sorted(needed))}"
+    for status, description in errors.items():
+        operation.response(status, {"application/json": {"schema": _ref("Error")}}, description)
 
 
 def describe_operation(operation: OperationBuilder, route: Route, meta: dict[str, Any],

@@ -364,3 +364,21 @@ def test_the_token_command_mints_a_token_the_development_key_verifies(capsys, mo
     claims = jwt.decode(capsys.readouterr().out.strip(), auth.DEVELOPMENT_SECRET, algorithms=["HS256"])
     assert claims["sub"] == "dana" and claims["scope"] == "city:read city:write"
     assert 110 <= claims["exp"] - claims["iat"] <= 120
+
+
+def test_the_spec_documents_the_bearer_scheme_and_what_each_operation_needs(server):
+    from openapi_spec_validator import validate
+
+    spec = server.request("GET", "/openapi/spec.json").json()
+    validate(spec)
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+        "description": "A JWT; each operation's 403 response names the scopes it needs."}
+    notes = spec["paths"]["/notes"]
+    assert notes["get"]["security"] == [{"bearer": []}]
+    assert notes["get"]["responses"]["403"]["description"].endswith("notes:read")
+    assert notes["post"]["responses"]["403"]["description"].endswith("notes:write")
+    assert notes["delete"]["responses"]["403"]["description"].endswith("notes:admin")
+    assert "401" in notes["post"]["responses"]
+    assert "security" not in spec["paths"]["/notes/open"]["get"]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
