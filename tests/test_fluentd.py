@@ -30,7 +30,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from fakes import FakeZipkin
+from jsonschema import Draft4Validator, FormatChecker
 from localstack import SERVICES, LocalStack
 
 from sanicms.processes import free_port
@@ -43,23 +45,22 @@ ZIPKIN_SPEC = ROOT.parent / "shared" / "specs" / "zipkin2-api.yaml"
 
 
 def find_fluentd() -> tuple[str | None, str]:
-    """(the fluentd command, or None; why not)."""
+    """(the fluentd to run, or None and why there is none)."""
+    on_path = shutil.which("fluentd")
     wanted = os.environ.get("FLUENTD")
-    if wanted:
-        found = shutil.which(wanted)
-        if found:
-            return found, ""
-        return None, f"FLUENTD={wanted} is not an executable fluentd, and"
-    return shutil.which("fluentd"), ""
+    if not wanted:
+        return on_path, "" if on_path else "no fluentd on PATH and FLUENTD= is not set"
+    found = shutil.which(wanted)
+    if found:
+        return found, ""
+    elsewhere = f"unset it to use {on_path}" if on_path else "and there is no fluentd on PATH either"
+    return None, f"FLUENTD={wanted} is not an executable ({elsewhere})"
 
 
-FLUENTD, _why = find_fluentd()
-if FLUENTD is None and not _why:
-    _why = "no FLUENTD= set, and"
+FLUENTD, WHY_NOT = find_fluentd()
 pytestmark = pytest.mark.skipif(
-    FLUENTD is None,
-    reason=f"no fluentd to run: {_why} none on PATH; skipping the fluentd pipeline check "
-           "(deploy/fluentd/README.md builds fluentd v1.17.1 from source)")
+    FLUENTD is None, reason=f"{WHY_NOT}: the fluentd pipeline check is skipped "
+                            "(deploy/fluentd/README.md builds fluentd v1.17.1 from source)")
 
 #: The settings docker compose gives the services (docker-compose.yml, x-service-env).
 COMPOSE_ENV = {"LOG_FORMAT": "json", "LOG_LEVEL": "INFO", "TRACING_TRANSPORTS": "log",
@@ -152,8 +153,7 @@ def forward(port: int, tag: str, records: list[tuple[int, dict]]) -> None:
 
 def iter_answers(sock: socket.socket, unpacker):
     while True:
-        for answer in unpacker:
-            yield answer
+        yield from unpacker
         data = sock.recv(4096)  # bounded by the socket timeout
         if not data:
             raise ConnectionError("fluentd closed the connection before its ack")
@@ -223,6 +223,14 @@ class Fluentd:
                 self.proc.wait(10)
         return self.proc.returncode
 
+    def has_written(self, events: int) -> bool:
+        """Whether both log outputs hold ``events`` whole lines by now (fluentd may be
+        writing the next one)."""
+        in_files = sum(path.read_bytes().count(b"\n") for path in self.log_dir.glob("sanicms.*.log"))
+        printed = sum(1 for line in self.text().splitlines(keepends=True)
+                      if line.endswith("\n") and STDOUT_EVENT.match(line.rstrip("\n")))
+        return in_files >= events and printed >= events
+
     def log_files(self) -> dict[str, list[dict]]:
         return {path.name: [json.loads(line) for line in path.read_text().splitlines()]
                 for path in sorted(self.log_dir.glob("sanicms.*.log"))}
@@ -249,9 +257,10 @@ def run(service_lines, tmp_path_factory):
     has as many spans as were printed and the log outputs as many events as lines were sent
     (or a deadline passes: the tests then say what is missing), then stopped."""
     zipkin = RecordingZipkin().start()
-    fluentd = Fluentd(CONFIG, tmp_path_factory.mktemp("fluentd"), zipkin.url).start()
+    fluentd = Fluentd(CONFIG, tmp_path_factory.mktemp("fluentd"), zipkin.url)
     sent: list[tuple[str, int, dict]] = []  # (tag, event time, record)
     try:
+        fluentd.start()
         for name, lines in service_lines.items():
             now = int(time.time())
             records = [(now, docker_record(name, line)) for line in lines]
@@ -261,8 +270,7 @@ def run(service_lines, tmp_path_factory):
             sent += [(f"sanicms.{name}", t, record) for t, record in records]
         spans = sum(kind_of(record["log"]) == "span" for _, _, record in sent)
         wait_for(lambda: len(zipkin.spans) >= spans)
-        wait_for(lambda: sum(map(len, fluentd.log_files().values())) >= len(sent)
-                 and len(fluentd.printed_events()) >= len(sent))
+        wait_for(lambda: fluentd.has_written(len(sent)))
     finally:
         code = fluentd.stop()
         zipkin.close()
@@ -283,9 +291,6 @@ def test_the_services_printed_spans_log_lines_and_nothing_else(service_lines):
 
 
 def test_every_span_reaches_zipkin_exactly_once_as_a_list_of_spans(run):
-    from jsonschema import Draft4Validator, FormatChecker
-    import yaml
-
     spec = yaml.safe_load(ZIPKIN_SPEC.read_text())
     list_of_spans = Draft4Validator({"definitions": spec["definitions"], "$ref": "#/definitions/ListOfSpans"},
                                     format_checker=FormatChecker())
@@ -374,8 +379,6 @@ def test_without_settings_the_config_is_the_compose_stacks(tmp_path):
     """With none of the FLUENTD_* variables (as in docker compose), fluentd resolves the
     config to what compose provides: the forward port it publishes, on every interface, the
     zipkin service's span endpoint, and the directory its fluentd-logs volume is mounted on."""
-    import yaml
-
     env = {key: value for key, value in os.environ.items() if not key.startswith("FLUENTD_")}
     printed = dry_run(env, tmp_path)
     log_dir_checked = "is not writable" not in printed
