@@ -40,6 +40,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -53,6 +54,7 @@ OFFICIAL_BASE = "python:3.11.14-slim-bookworm"
 ORDER = ("city", "role", "user")
 SOCKET_IN_CONTAINER = "/run/postgresql/.s.PGSQL.5432"
 
+PULL_TIMEOUT = 600  # seconds to pull the base image when the engine does not have it
 BUILD_TIMEOUT = 1200  # seconds per image (the first one downloads the locked wheels)
 HEALTHY_TIMEOUT = 120  # seconds: the HEALTHCHECK's start period is 30 s, its interval 10 s
 REQUEST_TIMEOUT = 10  # seconds per HTTP request
@@ -86,7 +88,8 @@ class Result:
 def docker(*args: str, timeout: float = DOCKER_TIMEOUT, check: bool = True, env: dict | None = None,
            ) -> subprocess.CompletedProcess:
     try:
-        proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, env=env,
+                              check=False)
     except subprocess.TimeoutExpired as exc:
         raise Failed(f"docker {' '.join(args[:2])} took more than {timeout:.0f} s") from exc
     if check and proc.returncode != 0:
@@ -100,7 +103,7 @@ def engine_problem() -> str | None:
         return "the docker command is not installed (Debian/Ubuntu: apt-get install docker.io)"
     try:
         proc = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=30, check=False)
     except subprocess.TimeoutExpired:
         return "the Docker engine did not answer `docker info` within 30 s"
     if proc.returncode != 0:
@@ -115,7 +118,7 @@ def builder_env() -> tuple[dict, str]:
     env = dict(os.environ)
     try:
         has_buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True,
-                                    timeout=20).returncode == 0
+                                    timeout=20, check=False).returncode == 0
     except subprocess.TimeoutExpired:
         has_buildx = False
     if has_buildx:
@@ -133,7 +136,7 @@ def logs_of(name: str) -> str:
     """stdout and stderr of the container, in the order they were written."""
     try:
         proc = subprocess.run(["docker", "logs", name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=DOCKER_TIMEOUT)
+                              text=True, timeout=DOCKER_TIMEOUT, check=False)
     except subprocess.TimeoutExpired:
         return f"(docker logs {name} took more than {DOCKER_TIMEOUT} s)"
     return proc.stdout
@@ -164,6 +167,7 @@ class Database:
     def __init__(self, token: str) -> None:
         from sanicms.localdb import LocalPostgres
 
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # pgserver's platformdirs, as root
         self.token = token
         self.server = LocalPostgres()
         parts = urlsplit(self.server.url)
@@ -245,18 +249,13 @@ class Check:
                 proc = subprocess.run(
                     ["docker", "build", "-f", str(DOCKERFILE), "--build-arg", f"SERVICE={service}",
                      "--build-arg", f"BASE_IMAGE={self.base_image}", "-t", result.image, str(ROOT)],
-                    stdout=out, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT, env=env)
+                    stdout=out, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT, env=env, check=False)
         except subprocess.TimeoutExpired as exc:
             raise Failed(f"build took more than {BUILD_TIMEOUT} s (log: {log})") from exc
         result.build_s = time.monotonic() - started
         if proc.returncode != 0:
             tail = "\n".join(log.read_text().splitlines()[-15:])
-            hint = ""
-            if re.search(r"pull access denied|not found|no such host|failed to resolve|dial tcp", tail, re.I) \
-                    and self.base_image in tail:
-                hint = ("\n    the base image cannot be pulled here: make a local stand-in with "
-                        "`make standin-base` and pass BASE_IMAGE=sanicms/base:bookworm-python3.11")
-            raise Failed(f"docker build failed (log: {log}):\n{tail}{hint}")
+            raise Failed(f"docker build failed (log: {log}):\n{tail}")
         size = int(docker("image", "inspect", "--format", "{{.Size}}", result.image).stdout)
         result.size_mb = size / 1e6
 
@@ -366,7 +365,16 @@ class Check:
         env, builder = builder_env()
         print(f"image-check: base image {self.base_image}; {builder}; logs in {self.logdir}", flush=True)
         if docker("image", "inspect", self.base_image, check=False).returncode != 0:
-            print(f"image-check: {self.base_image} is not in the engine yet: the build will try to pull it", flush=True)
+            print(f"image-check: {self.base_image} is not in the engine: pulling it", flush=True)
+            pulled = docker("pull", self.base_image, check=False, timeout=PULL_TIMEOUT)
+            if pulled.returncode != 0:
+                why = (pulled.stderr or pulled.stdout).strip().splitlines()[-1:] or ["?"]
+                for result in self.results.values():
+                    result.error = (f"base: {self.base_image} cannot be pulled here ({why[0]}); where no registry is "
+                                    "reachable, make a local stand-in with `make standin-base` and pass "
+                                    "BASE_IMAGE=sanicms/base:bookworm-python3.11 (deploy/README.md)")
+                print(f"image-check: FAILED: {result.error}", flush=True)
+                return False
         for service in self.services:
             self.step(service, "build", lambda s=service: self.build(s, env))
         if not any(r.size_mb for r in self.results.values()):
@@ -415,7 +423,8 @@ class Check:
             self.db.close()
 
     def summary(self) -> str:
-        lines = [f"image-check summary (base {self.base_image}, stop grace {self.grace:.0f} s):"]
+        lines = [(f"image-check summary (base {self.base_image}, stop grace {self.grace:.0f} s; "
+                  "image sizes count the base and dependency layers the three images share):")]
         for service in self.services:
             r = self.results[service]
             figures = []

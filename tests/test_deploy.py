@@ -200,6 +200,12 @@ def test_dockerfile_basics():
     assert not any(args.startswith("--") for kind, args in steps if kind in ("COPY", "ADD", "RUN"))
 
 
+def test_compose_builds_pass_the_dockerfile_base_image_default(compose):
+    [default] = [args.split("=", 1)[1] for kind, args in dockerfile_instructions() if args.startswith("BASE_IMAGE=")]
+    for name in SERVICES:
+        assert compose["services"][name]["build"]["args"]["BASE_IMAGE"] == f"${{BASE_IMAGE:-{default}}}"
+
+
 def dockerignored(path: str, patterns: list[str]) -> bool:
     """Whether Docker leaves ``path`` (relative to the context) out of the build context:
     the last matching pattern wins, ``!`` re-includes, a match on a folder covers its files."""
@@ -207,8 +213,8 @@ def dockerignored(path: str, patterns: list[str]) -> bool:
     for pattern in patterns:
         negate = pattern.startswith("!")
         pattern = pattern.removeprefix("!").strip("/")
-        regex = "".join(".*" if part == "**" else "[^/]*" if part == "*" else "[^/]" if part == "?" else re.escape(part)
-                        for part in re.split(r"(\*\*|\*|\?)", pattern))
+        wildcards = {"**/": "(.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+        regex = "".join(wildcards.get(part, re.escape(part)) for part in re.split(r"(\*\*/|\*\*|\*|\?)", pattern))
         parts = path.split("/")
         if any(re.fullmatch(regex, "/".join(parts[:n])) for n in range(1, len(parts) + 1)):
             excluded = not negate
@@ -233,7 +239,8 @@ def test_the_build_context_has_what_the_dockerfile_copies_and_not_the_rest():
             assert needed and not [f for f in needed if dockerignored(f, patterns)], (source, patterns)
     assert not dockerignored("requirements/runtime.txt", patterns)
     for left_out in (".venv/bin/python", ".git/HEAD", "tests/test_deploy.py", "services/city/tests/test_api.py",
-                     "libs/sanicms/sanicms/__pycache__/app.cpython-311.pyc", "README.md"):
+                     "libs/sanicms/sanicms/__pycache__/app.cpython-311.pyc", "README.md",
+                     ".mypy_cache/3.11/sanicms/app.data.json", ".ruff_cache/CACHEDIR.TAG"):
         assert dockerignored(left_out, patterns), left_out
 
 
@@ -241,7 +248,37 @@ def test_the_dockerignore_matcher_has_teeth():
     assert dockerignored("requirements/runtime.txt", ["requirements"])
     assert dockerignored("requirements/runtime.txt", ["**/*.txt"])
     assert not dockerignored("requirements/runtime.txt", ["*.txt"])  # anchored at the context root
+    assert dockerignored(".mypy_cache/x.json", ["**/.mypy_cache"])  # **/ is zero or more folders
     assert not dockerignored("libs/sanicms/README.md", ["**/*.md", "!libs/sanicms/README.md"])
+
+
+def image_check_module():
+    """deploy/image_check.py (make image-check, outside make test: it needs a Docker engine)."""
+    import importlib.util
+
+    if "image_check" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("image_check", DEPLOY / "image_check.py")
+        sys.modules["image_check"] = importlib.util.module_from_spec(spec)  # dataclasses look it up
+        spec.loader.exec_module(sys.modules["image_check"])
+    return sys.modules["image_check"]
+
+
+def test_image_check_judges_a_shutdown_by_the_logs():
+    problems = image_check_module().shutdown_problems
+    ready = 'Worker ready [15]\nWorker ready [16]\n'
+    graceful = ready + 'database pool closed\nWorker complete [16]\ndatabase pool closed\nWorker complete [15]\n'
+    assert problems(graceful) == []
+    assert problems(ready)  # SIGKILLed: no worker completed, no pool closed
+    assert problems(graceful.replace("Worker complete [15]", ""))
+    assert problems(graceful + "Traceback (most recent call last):\n")
+    assert problems("")  # never served
+
+
+def test_image_check_without_docker_says_so(monkeypatch):
+    module = image_check_module()
+    monkeypatch.setattr(module.shutil, "which", lambda name: None)
+    assert "not installed" in module.engine_problem()
+    assert module.main([]) == 2
 
 
 # ---- Kubernetes -------------------------------------------------------------------------------
