@@ -87,7 +87,7 @@ class JsonFormatter(logging.Formatter):
             out["subject"] = principal.subject
         for key, value in vars(record).items():
             if key not in _STANDARD and key not in _OWN:
-                out[key] = value
+                out.setdefault(key, value)  # an extra named "time" or "level" never replaces ours
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         elif record.stack_info:

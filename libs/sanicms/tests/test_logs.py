@@ -103,3 +103,18 @@ def test_log_config_points_at_your_own_file(tmp_path, capsys, restore_logging):
     configure_logging(settings(LOG_CONFIG=str(own), LOG_FORMAT="short"))
     logging.getLogger("probe").info("mine")
     assert capsys.readouterr().out.strip() == "SHORT mine"
+
+
+def test_extra_fields_never_replace_the_line_s_own_keys():
+    """The log pipeline parses ``time`` as the event's time: an extra of that name must not
+    take its place."""
+    import json
+    import logging
+
+    from sanicms.logs import JsonFormatter
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "hello", None, None)
+    record.time, record.level, record.order = "yesterday", "LOUD", 7
+    line = json.loads(JsonFormatter().format(record))
+    assert line["time"].endswith("Z") and line["time"] != "yesterday"
+    assert line["level"] == "INFO" and line["order"] == 7
