@@ -55,6 +55,8 @@ class ServiceClient:
         self.pool_size = pool_size
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker()
+        if not self.breaker.name:
+            self.breaker.name = name
         self.session: aiohttp.ClientSession | None = None
         self.observe: CallObserver | None = None
 
@@ -132,8 +134,10 @@ class ServiceClient:
 
     def _circuit_open(self) -> ServiceUnavailable:
         wait = max(1, round(self.breaker.retry_after()))
-        return ServiceUnavailable(f"{self.name} service is unavailable (circuit open)", code=50304,
-                                  error={"service": self.name}, headers={"retry-after": str(wait)})
+        error = ServiceUnavailable(f"{self.name} service is unavailable (circuit open)", code=50304,
+                                   error={"service": self.name}, headers={"retry-after": str(wait)})
+        error.logged = True  # the breaker logged the outage when it opened, and logs its end
+        return error
 
     async def _send(self, method: str, url: str, params: Any, json: Any, headers: dict,
                     timeout: float | None) -> Any:
@@ -147,14 +151,22 @@ class ServiceClient:
         except asyncio.TimeoutError:
             raise GatewayTimeout(f"{self.name} service did not answer in time", code=50401,
                                  error={"service": self.name}) from None
-        except (aiohttp.ClientConnectionError, OSError) as exc:
+        except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
             log.warning("%s service unreachable: %s", self.name, exc)
             error = ServiceUnavailable(f"{self.name} service is unreachable", code=50303,
                                        error={"service": self.name})
             error.retryable = True
             raise error from None
+        except (aiohttp.ClientConnectionError, OSError) as exc:
+            # Connected, then the connection was reset or closed before a whole answer came
+            # (the neighbour crashed mid-call, a stale keep-alive connection).
+            log.warning("%s service dropped the connection: %s", self.name, _what(exc))
+            error = ServiceUnavailable(f"{self.name} service dropped the connection", code=50303,
+                                       error={"service": self.name})
+            error.retryable = True
+            raise error from None
         except aiohttp.ClientError as exc:  # a malformed or cut-off answer
-            log.warning("%s service answered badly: %s", self.name, exc)
+            log.warning("%s service answered badly: %s", self.name, _what(exc))
             error = BadGateway(f"{self.name} service sent a broken response", code=50204,
                                error={"service": self.name})
             error.retryable = True
@@ -176,6 +188,12 @@ class ServiceClient:
             error.retryable = status in RETRY_STATUSES
             raise error
         return body.get("data")
+
+
+def _what(exc: BaseException) -> str:
+    """The exception in a few words: its type, and its text on one line."""
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
 
 
 def _json_text(value: Any) -> str:

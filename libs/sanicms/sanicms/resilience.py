@@ -4,13 +4,19 @@ A dead downstream should cost milliseconds, not a timeout per request: after
 ``threshold`` consecutive failures the breaker opens and calls fail at once; after
 ``reset_after`` seconds one probe call is let through (half-open) and its outcome
 closes or re-opens the breaker. State is per client, so per worker process.
+
+An outage of a neighbour is logged once: a WARNING when the circuit opens, an INFO when it
+closes again, with how many calls were failed fast in between (failed probes are DEBUG).
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from dataclasses import dataclass
+
+log = logging.getLogger("sanicms.client")
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 
@@ -32,14 +38,18 @@ class RetryPolicy:
 
 
 class CircuitBreaker:
-    def __init__(self, threshold: int = 5, reset_after: float = 5.0, clock=time.monotonic) -> None:
+    def __init__(self, threshold: int = 5, reset_after: float = 5.0, clock=time.monotonic, *,
+                 name: str = "") -> None:
         self.threshold = threshold
         self.reset_after = reset_after
+        self.name = name  # the downstream service, for the log
         self._clock = clock
         self.failures = 0
         self.state = CLOSED
         self._opened_at = 0.0
+        self._first_opened_at = 0.0
         self._probing = False
+        self.refused = 0  # calls failed fast while open, since it last opened
 
     def allow(self) -> bool:
         """May a call go out now? In half-open state only one probe at a time; the caller
@@ -52,10 +62,15 @@ class CircuitBreaker:
         if self.state == HALF_OPEN and not self._probing:
             self._probing = True
             return True
+        self.refused += 1
         return False
 
     def success(self) -> None:
         """A call got an answer: close the circuit."""
+        if self.state != CLOSED:
+            log.info("%s service answers again: circuit closed after %.1f s, %d calls failed fast meanwhile",
+                     self.name or "downstream", self._clock() - self._first_opened_at, self.refused,
+                     extra={"downstream": self.name, "circuit": "closed", "refused": self.refused})
         self.failures = 0
         self.state = CLOSED
         self._probing = False
@@ -66,6 +81,14 @@ class CircuitBreaker:
         self.failures += 1
         self._probing = False
         if self.state == HALF_OPEN or (self.threshold > 0 and self.failures >= self.threshold):
+            if self.state == CLOSED:
+                self._first_opened_at = self._clock()
+                self.refused = 0
+                log.warning("%s service failing: circuit open after %d failed calls in a row; calls fail "
+                            "fast, one probe every %.1f s", self.name or "downstream", self.failures,
+                            self.reset_after, extra={"downstream": self.name, "circuit": "open"})
+            elif self.state == HALF_OPEN:
+                log.debug("%s service still failing: the probe failed, circuit open again", self.name)
             self.state = OPEN
             self._opened_at = self._clock()
 

@@ -2,22 +2,29 @@
 
 import asyncio
 import gc
-import time
+import logging
+import socket
+import struct
 import warnings
 
 import pytest
 from aiohttp import web
 
 from sanicms import BadGateway, GatewayTimeout, ServiceUnavailable, gather
+from sanicms.errors import ApiError
 from sanicms.client import DownstreamError, ServiceClient
 from sanicms.processes import free_port
-from sanicms.resilience import RetryPolicy
+from sanicms.resilience import CLOSED, OPEN, CircuitBreaker, RetryPolicy
+
+
+SLOW_DONE = []
 
 
 async def handler(request):
     path = request.path
     if path == "/slow":
         await asyncio.sleep(2)
+        SLOW_DONE.append(path)
     if path == "/missing":
         return web.json_response({"code": 404, "message": "nope", "error": None}, status=404)
     if path == "/broken":
@@ -64,13 +71,14 @@ def test_bad_answers_become_api_errors(path, error, code):
         assert exc.status == 404 and exc.downstream_message == "nope"
 
 
-def test_timeout_is_a_504_on_time():
+def test_timeout_is_a_504_without_waiting_for_the_answer():
     async def body(client):
-        started = time.monotonic()
-        with pytest.raises(GatewayTimeout):
+        with pytest.raises(GatewayTimeout) as info:
             await client.get(None, "/slow")
-        return time.monotonic() - started
-    assert 0.45 < asyncio.run(scenario(body)) < 0.8
+        return info.value, list(SLOW_DONE)
+    error, done_by_then = asyncio.run(scenario(body))
+    assert error.code == 50401 and error.error == {"service": "city"}
+    assert done_by_then == []  # the slow answer had not come: the client gave up on its own
 
 
 def test_connection_refused_is_a_503():
@@ -99,17 +107,18 @@ def test_gather_overlaps_calls_and_cancels_siblings_on_failure():
                 raise
             if fail:
                 raise ValueError(name)
+            events.append(("end", name))
             return name
 
-        started = time.monotonic()
         assert await gather(slow("a", 0.2), slow("b", 0.2)) == ["a", "b"]
-        elapsed = time.monotonic() - started
         with pytest.raises(ValueError):
             await gather(slow("c", 0.01, fail=True), slow("d", 5))
-        return elapsed, events
-    elapsed, events = asyncio.run(scenario(body))
-    assert elapsed < 0.35  # concurrent, not 0.4
-    assert ("cancelled", "d") in events
+        return events
+    events = asyncio.run(scenario(body))
+    # Concurrent: both started before either ended.
+    assert events[:4] in ([("start", "a"), ("start", "b"), ("end", "a"), ("end", "b")],
+                          [("start", "a"), ("start", "b"), ("end", "b"), ("end", "a")])
+    assert ("cancelled", "d") in events and ("end", "d") not in events
 
 
 def test_closing_leaves_no_unclosed_session_warning():
@@ -118,3 +127,173 @@ def test_closing_leaves_no_unclosed_session_warning():
         asyncio.run(scenario(lambda c: c.get(None, "/x")))
         gc.collect()
     assert not [w for w in caught if "Unclosed" in str(w.message)]
+
+
+
+# --------------------------------------------------------------------------- the peer dies mid-call
+# A raw TCP peer on loopback that reads the request and then fails the way a crashed or
+# killed process does: the connection reset (RST, SO_LINGER 0) or closed, before the
+# status line, in the middle of the headers or of the body.
+
+CITY = b'{"code":0,"data":{"id":1,"name":"Lhasa","province":"Tibet","create_time":"2026-01-01T00:00:00"}}'
+
+
+def reset(writer):
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+class DyingPeer:
+    """``mode`` says how each call ends; ``requests`` counts the calls that reached it."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.requests = 0
+        self.server = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+
+    async def _serve(self, reader, writer):
+        try:
+            while await self._one(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if not writer.transport.is_closing():
+                writer.transport.abort()
+
+    async def _one(self, reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        self.requests += 1
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        mode = self.mode
+        if mode == "reset while the body is sent":
+            await reader.readexactly(length // 2)
+            reset(writer)
+            return False
+        await reader.readexactly(length)
+        ok = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(CITY)
+        if mode == "ok":
+            writer.write(ok + CITY)
+            await writer.drain()
+            return True
+        if mode == "reset before answering":
+            reset(writer)
+        elif mode == "closed before answering":
+            writer.close()
+        elif mode == "reset in the headers":
+            writer.write(ok[:30])
+            await writer.drain()
+            await asyncio.sleep(0.01)
+            reset(writer)
+        elif mode in ("half a body, then closed", "half a body, then reset"):
+            writer.write(ok + CITY[:len(CITY) // 2])
+            await writer.drain()
+            await asyncio.sleep(0.01)
+            reset(writer) if mode.endswith("reset") else writer.close()
+        elif mode == "chunked, cut":
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+                         b"10\r\n" + CITY[:16] + b"\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.01)
+            reset(writer)
+        return False
+
+
+DYING = {  # mode -> (status, code) of the call
+    "reset before answering": (503, 50303),
+    "closed before answering": (503, 50303),
+    "reset in the headers": (503, 50303),
+    "reset while the body is sent": (503, 50303),
+    "half a body, then closed": (502, 50204),
+    "half a body, then reset": (502, 50204),
+    "chunked, cut": (502, 50204),
+}
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("mode", list(DYING))
+def test_a_peer_dying_mid_call_is_a_clean_5xx_and_leaves_nothing_behind(mode, method):
+    """Never an unhandled error; one failed call for the breaker however many attempts; no
+    connection kept from the pool; and when the peer is well again the same client works."""
+    async def body():
+        async with DyingPeer(mode) as peer:
+            client = ServiceClient("city", peer.url, timeout=5,
+                                   retry=RetryPolicy(retries=2, backoff=0.001, backoff_max=0.002),
+                                   breaker=CircuitBreaker(threshold=10, reset_after=60))
+            await client.open()
+            try:
+                payload = {"name": "x" * 200_000}  # big enough to be cut while it is sent
+                with pytest.raises(ApiError) as info:
+                    await client.call(None, method, "/cities/1", json=payload if method == "POST" else None)
+                failed = (client.breaker.failures, client.breaker.state, peer.requests,
+                          len(client.session.connector._acquired))
+                peer.mode = "ok"
+                answer = await client.call(None, method, "/cities/1")
+                return info.value, failed, answer, client.breaker.failures
+            finally:
+                await client.close()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        error, (failures, state, requests, in_use), answer, failures_after = asyncio.run(body())
+        gc.collect()
+    assert (error.status_code, error.code) == DYING[mode]
+    assert error.error == {"service": "city"}
+    assert failures == 1 and state == CLOSED  # one failed call, however many attempts
+    # POST is never sent twice. GET gets three attempts (two retries); aiohttp itself sends
+    # an idempotent request once more when the connection drops before the answer's head
+    # (RFC 9112 9.3.1, meant for stale keep-alive connections), so a drop costs two each.
+    dropped = DYING[mode][1] == 50303
+    assert requests == ((6 if dropped else 3) if method == "GET" else 1)
+    assert in_use == 0  # nothing lent out of the connection pool
+    assert answer["id"] == 1 and failures_after == 0
+    assert not [w for w in caught if "Unclosed" in str(w.message)]
+
+
+def test_a_dead_peer_opens_the_circuit_once_and_its_return_closes_it(caplog):
+    """One WARNING when the circuit opens, the calls failed fast meanwhile at DEBUG, one
+    INFO when the neighbour answers again, counting them."""
+    caplog.set_level(logging.DEBUG, "sanicms.client")
+    now = [0.0]
+
+    async def body():
+        async with DyingPeer("reset before answering") as peer:
+            client = ServiceClient("city", peer.url, retry=RetryPolicy(retries=0),
+                                   breaker=CircuitBreaker(threshold=2, reset_after=5, clock=lambda: now[0]))
+            await client.open()
+            try:
+                for _ in range(2):
+                    with pytest.raises(ServiceUnavailable):
+                        await client.get(None, "/cities/1")
+                assert client.breaker.state == OPEN
+                reached = peer.requests
+                for _ in range(3):
+                    with pytest.raises(ServiceUnavailable) as info:
+                        await client.get(None, "/cities/1")
+                    assert info.value.code == 50304 and info.value.logged
+                assert peer.requests == reached  # failed fast: the peer saw none of them
+                peer.mode = "ok"
+                now[0] = 6.0
+                assert (await client.get(None, "/cities/1"))["id"] == 1
+                return client.breaker.state
+            finally:
+                await client.close()
+
+    assert asyncio.run(body()) == CLOSED
+    circuit = [(r.levelname, r.circuit) for r in caplog.records if hasattr(r, "circuit")]
+    assert circuit == [("WARNING", "open"), ("INFO", "closed")]
+    [closed] = [r for r in caplog.records if getattr(r, "circuit", None) == "closed"]
+    assert closed.refused == 3

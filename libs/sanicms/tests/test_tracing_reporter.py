@@ -3,12 +3,15 @@
 import asyncio
 import json
 import logging
+import socket
+import struct
 
 import pytest
 from aiohttp import web
 
 from sanicms.processes import free_port
 from sanicms.tracing import HttpTransport, LogTransport, SpanReporter, Tracer
+from sanicms.tracing.reporter import TransportError
 
 
 class Memory:
@@ -174,15 +177,14 @@ def test_http_transport_gives_up_after_its_timeout_and_bounded_retries():
         async with Collector(delay=5) as collector:
             transport = HttpTransport(collector.url, timeout=0.2, retries=1, backoff=0.01)
             await transport.open()
-            started = asyncio.get_running_loop().time()
-            with pytest.raises(Exception, match="TimeoutError"):
+            with pytest.raises(TransportError, match="TimeoutError"):
                 await transport.send([json.dumps({"traceId": "a" * 32, "id": "b" * 16}).encode()])
-            took = asyncio.get_running_loop().time() - started
             await transport.close()
-        return collector, took
+        return collector
 
-    collector, took = asyncio.run(run())
-    assert collector.calls == 2 and took < 1.0
+    collector = asyncio.run(run())
+    assert collector.calls == 2  # one attempt and one retry, each cut off by the timeout
+    assert collector.batches == []  # none of them waited for the slow answer
 
 
 def test_http_transport_does_not_retry_a_refused_batch():
@@ -198,17 +200,15 @@ def test_http_transport_does_not_retry_a_refused_batch():
     assert asyncio.run(run()).calls == 1
 
 
-def test_http_transport_to_a_closed_port_fails_fast():
+def test_http_transport_to_a_closed_port_is_a_transport_error():
     async def run():
         transport = HttpTransport(f"http://127.0.0.1:{free_port()}", retries=1, backoff=0.01)
         await transport.open()
-        started = asyncio.get_running_loop().time()
-        with pytest.raises(Exception, match="Error"):
+        with pytest.raises(TransportError, match="Error"):
             await transport.send([])
         await transport.close()
-        return asyncio.get_running_loop().time() - started
 
-    assert asyncio.run(run()) < 1.0
+    asyncio.run(run())
 
 
 def test_log_transport_writes_one_json_span_per_line(caplog):
@@ -221,3 +221,114 @@ def test_log_transport_writes_one_json_span_per_line(caplog):
         asyncio.run(run())
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "sanicms.spans"]
     assert [s["name"] for s in lines] == ["span 0", "span 1"]
+
+
+
+# --------------------------------------------------------------------------- the collector dies
+# A raw TCP collector on loopback that dies mid-request the way a killed process does: it
+# resets the connection (RST) while the batch is being sent, or once it has read it all,
+# or sends half an answer. The reporter must count every span as sent or lost, log one
+# WARNING when sending starts failing and one INFO when it works again, and never raise.
+
+
+def reset(writer):
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+class DyingCollector:
+    def __init__(self, mode):
+        self.mode, self.calls, self.spans, self.server = mode, 0, 0, None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self):
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc):
+        self.server.close()
+
+    async def _serve(self, reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.calls += 1
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                if self.mode == "reset while the batch is sent":
+                    await reader.readexactly(length // 2)
+                    reset(writer)
+                    return
+                body = await reader.readexactly(length)
+                if self.mode == "ok":
+                    self.spans += len(json.loads(body))
+                    writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                    await writer.drain()
+                    continue
+                if self.mode == "reset once read":
+                    reset(writer)
+                elif self.mode == "half an answer":
+                    writer.write(b"HTTP/1.1 20")
+                    await writer.drain()
+                    await asyncio.sleep(0.01)
+                    reset(writer)
+                elif self.mode == "never answers":
+                    await asyncio.sleep(60)
+                return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            if not writer.transport.is_closing():
+                writer.transport.abort()
+
+
+@pytest.mark.parametrize("mode", ["reset while the batch is sent", "reset once read", "half an answer"])
+def test_a_collector_dying_mid_request_loses_counted_spans_and_recovers(mode, caplog):
+    caplog.set_level(logging.DEBUG, "sanicms.tracing")
+
+    async def run():
+        async with DyingCollector(mode) as collector:
+            transport = HttpTransport(collector.url, timeout=2, retries=1, backoff=0.001)
+            reporter = SpanReporter([transport], batch_size=100, flush_interval=60)
+            await reporter.start()
+            for _ in range(3):  # three batches, each lost after an attempt and a retry
+                spans(reporter, 100)
+                await reporter.flush()
+            failing = reporter.stats()
+            calls = collector.calls
+            collector.mode = "ok"
+            spans(reporter, 50)
+            await reporter.flush()
+            await reporter.close()
+            return failing, calls, reporter.stats(), collector.spans
+
+    failing, calls, after, delivered = asyncio.run(run())
+    assert failing == {"queued": 0, "reported": 300, "sent": 0, "dropped": 0, "lost": 300}
+    assert calls == 6  # an attempt and one retry per batch, no more
+    assert after == {"queued": 0, "reported": 350, "sent": 50, "dropped": 0, "lost": 300}
+    assert delivered == 50
+    warnings_ = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings_) == 1 and "could not send 100 spans via http" in warnings_[0].getMessage()
+    [back] = [r for r in caplog.records if getattr(r, "failing", None) == "end"]
+    assert back.levelno == logging.INFO and back.lost == 300
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_flush_cut_short_on_close_counts_the_batch_in_flight_as_lost():
+    async def run():
+        async with DyingCollector("never answers") as collector:
+            reporter = SpanReporter([HttpTransport(collector.url, timeout=30, retries=0)], flush_interval=0.01)
+            await reporter.start()
+            spans(reporter, 10)
+            while not collector.calls:  # the batch is on its way
+                await asyncio.sleep(0.01)
+            spans(reporter, 5)  # and more wait in the queue
+            await reporter.close(timeout=0.1)
+            return reporter.stats()
+
+    stats = asyncio.run(run())
+    assert stats == {"queued": 0, "reported": 15, "sent": 0, "dropped": 0, "lost": 15}

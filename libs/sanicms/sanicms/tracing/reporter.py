@@ -124,6 +124,7 @@ class SpanReporter:
         self.lost = 0  # taken from the queue but not delivered by some transport
         self._dropped_logged = 0
         self._last_drop_log = 0.0
+        self._failing: dict[str, _Failing] = {}  # transports failing now, by name
 
     # The request path: no await, constant time.
     def report(self, span: Any) -> None:
@@ -192,19 +193,46 @@ class SpanReporter:
             await self._send([self._queue.popleft() for _ in range(count)])
 
     async def _send(self, spans: list[bytes]) -> None:
+        """Every span taken from the queue ends up counted as sent or as lost, whatever
+        happens to the batch (a transport failing, or the flush cancelled on close)."""
         delivered = True
-        for transport in self.transports:
-            try:
-                await transport.send(spans)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a transport failing must never stop the reporter
-                delivered = False
-                log.warning("could not send %d spans via %s: %s", len(spans), transport.name, exc)
+        try:
+            for transport in self.transports:
+                try:
+                    await transport.send(spans)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # a transport failing must never stop the reporter
+                    delivered = False
+                    self._transport_failed(transport.name, len(spans), exc)
+                else:
+                    if transport.name in self._failing:
+                        self._transport_back(transport.name)
+        except asyncio.CancelledError:
+            self.lost += len(spans)
+            raise
         if delivered:
             self.sent += len(spans)
         else:
             self.lost += len(spans)
+
+    def _transport_failed(self, name: str, count: int, exc: Exception) -> None:
+        """One WARNING when a transport starts failing; the batches after it at DEBUG."""
+        failing = self._failing.get(name)
+        if failing is None:
+            failing = self._failing[name] = _Failing()
+            log.warning("could not send %d spans via %s: %s; counting spans as lost until it works again",
+                        count, name, exc, extra={"transport": name, "failing": "begin"})
+        else:
+            log.debug("could not send %d spans via %s: %s", count, name, exc)
+        failing.batches += 1
+        failing.spans += count
+
+    def _transport_back(self, name: str) -> None:
+        failing = self._failing.pop(name)
+        log.info("spans sent via %s again after %.1f s: %d spans in %d batches lost meanwhile",
+                 name, time.monotonic() - failing.since, failing.spans, failing.batches,
+                 extra={"transport": name, "failing": "end", "lost": failing.spans})
 
     def _log_drops(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -215,3 +243,14 @@ class SpanReporter:
                         self.dropped - self._dropped_logged, self.dropped)
             self._dropped_logged = self.dropped
             self._last_drop_log = now
+
+
+class _Failing:
+    """A transport failing since ``since``: the batches and spans it lost so far."""
+
+    __slots__ = ("since", "batches", "spans")
+
+    def __init__(self) -> None:
+        self.since = time.monotonic()
+        self.batches = 0
+        self.spans = 0
