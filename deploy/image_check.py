@@ -113,8 +113,9 @@ def engine_problem() -> str | None:
     return None
 
 
-def builder_env() -> tuple[dict, str]:
-    """BuildKit when the CLI has buildx; the classic builder otherwise (no buildx error)."""
+def builder_env() -> tuple[dict, list[str], str]:
+    """BuildKit when the CLI has buildx; the classic builder otherwise (no buildx error),
+    told to remove the container of a failed step too."""
     env = dict(os.environ)
     try:
         has_buildx = subprocess.run(["docker", "buildx", "version"], capture_output=True,
@@ -123,9 +124,9 @@ def builder_env() -> tuple[dict, str]:
         has_buildx = False
     if has_buildx:
         env.pop("DOCKER_BUILDKIT", None)
-        return env, "BuildKit (docker buildx)"
+        return env, [], "BuildKit (docker buildx)"
     env["DOCKER_BUILDKIT"] = "0"
-    return env, "classic builder (no buildx on this machine)"
+    return env, ["--force-rm"], "classic builder (no buildx on this machine)"
 
 
 def inspect_state(name: str) -> dict:
@@ -176,6 +177,7 @@ class Database:
         port = (query.get("port") or [str(parts.port or 5432)])[0]
         self.socket = Path(socket_dir) / f".s.PGSQL.{port}"
         if not self.socket.is_socket():
+            self.server.close()
             raise Failed(f"the throwaway PostgreSQL has no socket at {self.socket} ({self.server.url})")
         self.user = parts.username or "postgres"
 
@@ -239,7 +241,7 @@ class Check:
 
     # -- steps --
 
-    def build(self, service: str, env: dict) -> None:
+    def build(self, service: str, env: dict, flags: list[str]) -> None:
         result = self.results[service]
         result.image = f"sanicms/{service}:image-check"
         log = self.logdir / f"build-{service}.log"
@@ -247,7 +249,7 @@ class Check:
         try:
             with open(log, "w") as out:
                 proc = subprocess.run(
-                    ["docker", "build", "-f", str(DOCKERFILE), "--build-arg", f"SERVICE={service}",
+                    ["docker", "build", *flags, "-f", str(DOCKERFILE), "--build-arg", f"SERVICE={service}",
                      "--build-arg", f"BASE_IMAGE={self.base_image}", "-t", result.image, str(ROOT)],
                     stdout=out, stderr=subprocess.STDOUT, timeout=BUILD_TIMEOUT, env=env, check=False)
         except subprocess.TimeoutExpired as exc:
@@ -362,7 +364,7 @@ class Check:
     # -- the whole run --
 
     def run(self) -> bool:
-        env, builder = builder_env()
+        env, flags, builder = builder_env()
         print(f"image-check: base image {self.base_image}; {builder}; logs in {self.logdir}", flush=True)
         if docker("image", "inspect", self.base_image, check=False).returncode != 0:
             print(f"image-check: {self.base_image} is not in the engine: pulling it", flush=True)
@@ -376,7 +378,7 @@ class Check:
                 print(f"image-check: FAILED: {result.error}", flush=True)
                 return False
         for service in self.services:
-            self.step(service, "build", lambda s=service: self.build(s, env))
+            self.step(service, "build", lambda s=service: self.build(s, env, flags))
         if not any(r.size_mb for r in self.results.values()):
             return False
         try:
