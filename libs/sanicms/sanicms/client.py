@@ -47,8 +47,12 @@ class ServiceClient:
 
     def __init__(self, name: str, base_url: str, *, timeout: float = 5.0,
                  connect_timeout: float = 1.0, pool_size: int = 100,
-                 retry: RetryPolicy | None = None, breaker: CircuitBreaker | None = None) -> None:
+                 retry: RetryPolicy | None = None, breaker: CircuitBreaker | None = None,
+                 forward_token: bool = True, token: str = "") -> None:
         self.name = name
+        # Whose token the call carries: the service's own (``token``), else the caller's.
+        self.forward_token = forward_token
+        self.token = token
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.connect_timeout = min(connect_timeout, timeout)
@@ -94,6 +98,9 @@ class ServiceClient:
             raise ServiceUnavailable(f"{self.name} client is not open", code=50304)
         url = self.base_url + path
         headers: dict[str, str] = {"accept": "application/json"}
+        bearer = self.token or (self.forward_token and getattr(getattr(request, "ctx", None), "token", None))
+        if bearer:
+            headers["authorization"] = f"Bearer {bearer}"
         observer = self.observe(request, self.name, method, url, headers) if self.observe else None
         if observer is None:
             return await self._call_with_retries(method, url, params, json, headers, timeout)
@@ -234,6 +241,8 @@ class Clients:
                 retry=RetryPolicy(settings["CLIENT_RETRIES"], settings["CLIENT_RETRY_BACKOFF"],
                                   settings["CLIENT_RETRY_BACKOFF_MAX"]),
                 breaker=CircuitBreaker(settings["CLIENT_BREAKER_THRESHOLD"], settings["CLIENT_BREAKER_RESET"]),
+                forward_token=settings["AUTH_FORWARD_TOKEN"],
+                token=settings["AUTH_SERVICE_TOKEN"],
             )
             for name in settings["DOWNSTREAM_SERVICES"]
         })

@@ -32,7 +32,8 @@ async def handler(request):
     if path == "/garbage":
         return web.Response(text="<html>", content_type="text/html")
     return web.json_response({"code": 0, "data": {"path": path, "q": dict(request.query),
-                                                  "accept": request.headers.get("accept")}})
+                                                  "accept": request.headers.get("accept"),
+                                                  "authorization": request.headers.get("authorization")}})
 
 
 async def scenario(body):
@@ -53,7 +54,22 @@ async def scenario(body):
 
 def test_relative_paths_query_lists_and_unwrapped_data():
     data = asyncio.run(scenario(lambda c: c.get(None, "/cities", params={"ids": [1, 2], "x": None})))
-    assert data == {"path": "/cities", "q": {"ids": "1,2"}, "accept": "application/json"}
+    assert data == {"path": "/cities", "q": {"ids": "1,2"}, "accept": "application/json", "authorization": None}
+
+
+def test_the_callers_token_is_passed_on_unless_the_service_has_its_own():
+    from types import SimpleNamespace
+
+    caller = SimpleNamespace(ctx=SimpleNamespace(token="callers.jwt"))
+
+    async def calls(client):
+        seen = [(await client.get(caller, "/a"))["authorization"]]
+        client.token = "services.own.jwt"
+        seen.append((await client.get(caller, "/a"))["authorization"])
+        client.token, client.forward_token = "", False
+        seen.append((await client.get(caller, "/a"))["authorization"])
+        return seen
+    assert asyncio.run(scenario(calls)) == ["Bearer callers.jwt", "Bearer services.own.jwt", None]
 
 
 @pytest.mark.parametrize("path,error,code", [
