@@ -155,9 +155,10 @@ def check_served_again(service: ServiceProcess, workers: int) -> None:
         assert health["database"]["in_use"] == 0, health
 
 
-def check_log(service: ServiceProcess, *, workers: int, refused: int) -> dict:
+def check_log(service: ServiceProcess, *, workers: int, refused: int, unknown: int, clients: int) -> dict:
     """No ERROR, no unhandled error; per worker one WARNING/INFO pair per crash, whose
-    counts add up to the 503s answered. Returns what the INFO lines counted."""
+    counts add up to the 503s answered; one "commit outcome unknown" line per such answer.
+    Returns what the INFO lines counted."""
     text = service.log_path.read_text()
     for needle in ("unhandled error", "Traceback", "Resetting connection", "was never retrieved"):
         assert needle not in text, f"{needle!r} in the log:\n{_around(text, needle)}"
@@ -179,10 +180,16 @@ def check_log(service: ServiceProcess, *, workers: int, refused: int) -> dict:
         assert len(per_worker) == 1
     ends = [line for outages in per_worker.values() for line in outages if line["outage"] == "end"]
     counted = {key: sum(line[key] for line in ends) for key in ("refused", "discarded", "commits_unknown")}
-    assert counted["refused"] == refused, (counted, refused)
-    unknown = sum(1 for line in db_warnings if line.get("commit") == "unknown")
-    assert counted["commits_unknown"] == unknown, (counted, unknown)
-    return counted
+    # The INFO line counts the 503s up to the first request served again. A request still
+    # waiting for a connection then (to a database still starting up) may yet fail: a late
+    # casualty of that outage, counted at DEBUG only. Each client has one request in flight,
+    # so at most one per client per crash.
+    late = refused - counted["refused"]
+    assert 0 <= late <= clients * CRASHES, (counted, refused)
+    lines_unknown = sum(1 for line in db_warnings if line.get("commit") == "unknown")
+    assert lines_unknown == unknown, (lines_unknown, unknown)  # each such answer said so in the log
+    assert counted["commits_unknown"] <= unknown <= counted["commits_unknown"] + late
+    return {**counted, "late": late}
 
 
 def _around(text: str, needle: str) -> str:
@@ -253,7 +260,8 @@ def test_city_survives_three_database_crashes_under_writes(own_pg, tmp_path, wor
               f"GET {dict(statuses(load, 'GET'))}; unknown commits {len(unknown)}, of which saved {len(unacked)}")
     finally:
         assert city.stop() == 0
-    counted = check_log(city, workers=workers, refused=load.refused)
+    counted = check_log(city, workers=workers, refused=load.refused, unknown=len(unknown),
+                        clients=WRITERS + READERS)
     print(f"log: {counted}")
 
 
@@ -267,6 +275,11 @@ def put_body(seq: int) -> dict:
     # Every field derives from seq: a row mixing two PUTs would show.
     return {"name": f"put-{seq}", "age": seq % 150, "sex": f"s{seq % 3}", "city_id": seq % 7 + 1,
             "role_id": seq % 5 + 1}
+
+
+def unknown_outcomes(puts, deletes) -> int:
+    return (sum(result == "unknown" for history in puts.values() for _, result in history)
+            + sum(result == "unknown" for result in deletes.values()))
 
 
 @pytest.fixture
@@ -365,8 +378,9 @@ def test_user_survives_three_database_crashes_under_puts_and_deletes(own_pg, tmp
         assert untouched <= set(rows), "users nobody asked to delete are gone"
         print(f"\nuser, {workers} worker(s): PUT {dict(statuses(load, 'PUT'))}, "
               f"DELETE {dict(statuses(load, 'DELETE'))}, GET {dict(statuses(load, 'GET'))}; "
-              f"unknown commits {sum(r == 'unknown' for h in puts.values() for _, r in h) + sum(r == 'unknown' for r in deletes.values())}")
+              f"unknown commits {unknown_outcomes(puts, deletes)}")
     finally:
         assert user.stop() == 0
-    counted = check_log(user, workers=workers, refused=load.refused)
+    counted = check_log(user, workers=workers, refused=load.refused, unknown=unknown_outcomes(puts, deletes),
+                        clients=WRITERS + READERS)
     print(f"log: {counted}")
