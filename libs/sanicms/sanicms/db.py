@@ -169,8 +169,9 @@ class Database:
         self.observe: StatementObserver | None = None
         # Outage bookkeeping. The epoch goes up when an outage begins and when it ends; a
         # checkout remembers the one it began in. Only a checkout begun after the outage was
-        # declared (so on a connection opened since) can declare it over, and a failure of
-        # one begun before the last outage ended belongs to that outage, not to a new one.
+        # declared can declare it over (an answer that was on its way before proves
+        # nothing), and a failure of one begun before the last outage ended belongs to that
+        # outage, not to a new one.
         self._epoch = 0
         self._outage: _Outage | None = None
         self.outages = 0
@@ -203,7 +204,7 @@ class Database:
             await self._warm_up()
         except _DB_ERRORS as exc:
             log.warning("database not reachable at start-up (%s); will retry on demand", exc)
-            self._begin_outage(self._epoch, exc, "starting up", quiet=True)
+            self._begin_outage(exc, "starting up", quiet=True)
 
     async def _warm_up(self) -> None:
         conns = []
@@ -251,7 +252,10 @@ class Database:
             if not connection_lost(exc):
                 raise translate(exc) from exc
             error = DatabaseUnavailable()
-            self._refuse(error, self._epoch if epoch is None else epoch, exc, "connecting")
+            cause = exc
+            if isinstance(exc, TimeoutError) and not str(exc):
+                cause = TimeoutError(f"no connection free or opened within {self.connect_timeout:g} s")
+            self._refuse(error, self._epoch if epoch is None else epoch, cause, "connecting")
             raise error from exc
 
     def stats(self) -> dict[str, int]:
@@ -316,11 +320,11 @@ class Database:
                 # database still starting up, say): a late casualty of that one.
                 log.debug("database request refused late (%s while %s)", type(cause).__name__, during)
                 return
-            outage = self._begin_outage(epoch, cause, during)
+            outage = self._begin_outage(cause, during)
         outage.refused += 1
         log.debug("database request refused (%s while %s)", type(cause).__name__, during)
 
-    def _begin_outage(self, epoch: int, cause: BaseException, during: str, *, quiet: bool = False) -> _Outage:
+    def _begin_outage(self, cause: BaseException, during: str, *, quiet: bool = False) -> _Outage:
         self._epoch += 1
         outage = self._outage = _Outage(self._epoch)
         self.outages += 1

@@ -447,3 +447,30 @@ def test_an_outage_is_one_warning_then_one_info_with_counts(proxied, caplog):
     assert db_lines[-1].getMessage() == "database pool closed"
     assert [r.refused for r in db_lines if getattr(r, "outage", None) == "end"] == [5, 5]
     no_errors_logged(caplog)
+
+
+def test_a_database_down_at_start_up_is_an_outage_that_ends_when_it_answers(table, caplog):
+    caplog.set_level(logging.INFO, "sanicms.db")
+
+    async def main():
+        proxy = CuttingProxy(table)  # not accepting yet: nothing listens on its port
+        db = Database(proxy.url, min_size=1, max_size=2, connect_timeout=2)
+        await db.connect()
+        try:
+            assert not db.available
+            with pytest.raises(DatabaseUnavailable):
+                await count(db)
+            await proxy.accept()
+            await serves_again(db, "after")
+            return db.available
+        finally:
+            await db.close()
+            proxy.refuse()
+
+    assert asyncio.run(main())
+    messages = [(r.levelname, r.getMessage().split(" (")[0].split(" after")[0]) for r in caplog.records]
+    assert messages == [("WARNING", "database not reachable at start-up"), ("INFO", "database available again"),
+                        ("INFO", "database pool closed")]
+    [back] = [r for r in caplog.records if getattr(r, "outage", None) == "end"]
+    assert back.refused == 1
+    no_errors_logged(caplog)
