@@ -198,10 +198,19 @@ class Database:
 
 # ---- HTTP -----------------------------------------------------------------------------------
 
+def interpolate(value: str) -> str:
+    """Compose's ``${NAME:-default}`` and ``${NAME}``, from this process's environment."""
+    return re.sub(r"\$\{(\w+)(?::-([^}]*))?\}", lambda m: os.environ.get(m[1]) or (m[2] or ""), value)
+
+
+#: Headers of every call: a token with every scope when the services check tokens.
+AUTH_HEADERS: dict[str, str] = {}
+
+
 def call(method: str, url: str, body: dict | None = None) -> tuple[int, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"content-type": "application/json"} if data else {})
+    headers = {**AUTH_HEADERS, **({"content-type": "application/json"} if data else {})}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as resp:
             status, raw = resp.status, resp.read()
@@ -233,6 +242,7 @@ class Check:
         self.token = secrets.token_hex(3)
         self.network = f"sanicms-image-check-{self.token}"
         self.compose = yaml.safe_load(COMPOSE.read_text())
+        self._authorize()
         self.results = {name: Result(name) for name in services}
         self.containers: dict[str, str] = {}  # service -> container name
         self.urls: dict[str, str] = {}  # service -> http://127.0.0.1:<published port>
@@ -261,9 +271,18 @@ class Check:
         size = int(docker("image", "inspect", "--format", "{{.Size}}", result.image).stdout)
         result.size_mb = size / 1e6
 
+    def _authorize(self) -> None:
+        """When compose turns access control on, sign the calls with its key."""
+        from sanicms.auth import mint
+
+        env = {k: interpolate(str(v)) for k, v in (self.compose.get("x-service-env") or {}).items()}
+        if env.get("AUTH_ENABLED", "").lower() == "true" and env.get("AUTH_SECRET"):
+            scopes = [f"{name}:{verb}" for name in ORDER for verb in ("read", "write")]
+            AUTH_HEADERS["authorization"] = f"Bearer {mint(scopes, subject='image-check', secret=env['AUTH_SECRET'])}"
+
     def environment(self, service: str) -> dict[str, str]:
         spec = self.compose["services"][service]
-        env = {key: str(value) for key, value in (spec.get("environment") or {}).items()}
+        env = {key: interpolate(str(value)) for key, value in (spec.get("environment") or {}).items()}
         assert self.db is not None
         env["DATABASE_URL"] = self.db.url_for_container(service)
         for neighbour in ORDER:

@@ -34,6 +34,10 @@ def compose():
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
+#: Stand-ins for what the Secrets sanicms-database and sanicms-auth give each pod.
+SECRETS = {"DATABASE_URL": "postgresql://x@h/db", "AUTH_JWKS_URL": "https://id.example/jwks.json"}
+
+
 def settings_of(service: str) -> dict:
     return load_settings(f"{service}_service.settings", environ={}, overrides={"DATABASE_URL": "postgresql://x@h/db"})
 
@@ -370,7 +374,7 @@ def patch_problems(patch: dict, base: list[dict]) -> list[str]:
         return [f"{key}: {service} reads no setting {name}" for name in sorted(unknown)]
     try:  # the merged values must also pass the service's own checks (e.g. pool min <= max)
         load_settings(f"{service}_service.settings", environ=merged["data"],
-                      overrides={"DATABASE_URL": "postgresql://x@h/db"})
+                      overrides=SECRETS)  # what the Secrets give the pod
     except ConfigError as error:
         return [f"{key}: {error}"]
     return []
@@ -425,17 +429,34 @@ def test_the_overlay_patch_check_has_teeth():
     assert "DB_POOL_MIN_SIZE" in patch_problems(broken, base)[0]
 
 
-def test_secret_generator_provides_the_secret_the_deployments_use():
-    [generator] = kustomization(OVERLAY)["secretGenerator"]
+def example_env(name: str) -> dict[str, str]:
+    lines = [line for line in (OVERLAY / name).read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
+def test_secret_generators_provide_the_secrets_the_deployments_use():
+    generators = {g["name"]: g["envs"] for g in kustomization(OVERLAY)["secretGenerator"]}
     refs = secret_refs(k8s_documents(K8S / "base"))
-    assert {name for name, _ in refs} == {generator["name"]}
-    assert {key for _, key in refs} == set(SERVICES)
-    assert generator["envs"] == ["database.env"]  # git-ignored; the example is committed
-    lines = [line for line in (OVERLAY / "database.env.example").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
-    example = dict(line.split("=", 1) for line in lines)
-    assert set(example) == {key for _, key in refs}
-    assert all(url.startswith("postgresql://") and "sslmode=require" in url for url in example.values())
+    assert {name for name, _ in refs} == set(generators) == {"sanicms-database", "sanicms-auth"}
+    assert generators["sanicms-database"] == ["database.env"]  # git-ignored; the example is committed
+    database = example_env("database.env.example")
+    assert set(database) == {key for name, key in refs if name == "sanicms-database"} == set(SERVICES)
+    assert all(url.startswith("postgresql://") and "sslmode=require" in url for url in database.values())
+    assert generators["sanicms-auth"] == ["auth.env"]
+    auth = example_env("auth.env.example")
+    assert set(auth) <= {key for name, key in refs if name == "sanicms-auth"} == {"jwks-url", "secret"}
+    # what the example gives the pods is settings a service starts with
+    settings = load_settings("city_service.settings", environ={"AUTH_ENABLED": "true", "AUTH_JWKS_URL": auth["jwks-url"]},
+                             overrides={"DATABASE_URL": "postgresql://x@h/db"})
+    assert settings["AUTH_ENABLED"] and settings["AUTH_JWKS_URL"].startswith("https://")
+
+
+def test_auth_keys_are_optional_refs_so_either_one_can_be_given():
+    for doc in k8s_documents(K8S / "base"):
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] in SERVICES:
+            [container] = doc["spec"]["template"]["spec"]["containers"]
+            refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e}
+            assert refs["AUTH_SECRET"]["optional"] is True and refs["AUTH_JWKS_URL"]["optional"] is True
 
 
 def test_routes_probed_by_the_manifests_exist():
