@@ -5,6 +5,9 @@ reply that breaks the spec (status, content type, body), no valid request refuse
 invalid one accepted. A few records are created first and offered as real ids, so the
 routes are exercised past "not found" (and the user service can create users).
 
+The services check bearer tokens, as in production: schemathesis calls with a token of every
+scope, and its own checks try each secured operation without one (``ignored_auth``).
+
 Bounded so ``make test`` stays quick and repeatable: ``CONTRACT_EXAMPLES`` test cases per
 operation (default 60) and a fixed ``CONTRACT_SEED``. Raise them for a deeper search.
 """
@@ -19,14 +22,33 @@ from pathlib import Path
 
 import httpx
 import pytest
+from localstack import SERVICES, LocalStack
+
+from sanicms.auth import mint
+from sanicms.processes import free_port
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "60"))
 SEED = int(os.environ.get("CONTRACT_SEED", "20260101"))
 
 
+SECRET = "contract-tests-key-" + "c" * 32
+AUTH = {"Authorization": "Bearer " + mint([f"{name}:{verb}" for name, _, _ in SERVICES for verb in ("read", "write")],
+                                          subject="schemathesis", ttl=3600, secret=SECRET)}
+
+
+@pytest.fixture(scope="module")
+def stack(pg_server, tmp_path_factory):
+    """The three services with access control on."""
+    ports = {name: free_port() for name, _, _ in SERVICES}
+    stack = LocalStack(pg_server, ports=ports, log_dir=tmp_path_factory.mktemp("logs"), db_prefix="contract_",
+                       fresh=True, env={"AUTH_ENABLED": "true", "AUTH_SECRET": SECRET}).start()
+    yield stack
+    stack.stop()
+
+
 def post(url: str, body: dict) -> int:
-    res = httpx.post(url, json=body, timeout=10)
+    res = httpx.post(url, json=body, headers=AUTH, timeout=10)
     assert res.status_code == 201, res.text
     return res.json()["data"]["id"]
 
@@ -64,6 +86,7 @@ def test_service_keeps_its_contract(stack, known_ids, service, tmp_path):
         sys.executable, "-m", "schemathesis.cli",
         "--config-file", str(config_for(service, known_ids, tmp_path)), "--no-color",
         "run", stack.url(service) + "/openapi/spec.json",
+        "--header", f"Authorization: {AUTH['Authorization']}",
         "--checks", "all",
         "--max-examples", str(EXAMPLES),
         "--seed", str(SEED),
