@@ -134,14 +134,14 @@ async def crash_cycles(pg: LocalPostgres, load: Load) -> None:
     it again, and wait until writes succeed again."""
     for _ in range(CRASHES):
         ok = load.writes_ok
-        await load.until(lambda: load.writes_ok >= ok + SETTLE, "writes before the crash")
+        await load.until(lambda ok=ok: load.writes_ok >= ok + SETTLE, "writes before the crash")
         await asyncio.to_thread(pg.kill)
         refused = load.refused
         await asyncio.sleep(DOWN_FOR)
-        await load.until(lambda: load.refused > refused, "503s while the database is dead")
+        await load.until(lambda refused=refused: load.refused > refused, "503s while the database is dead")
         await asyncio.to_thread(pg.start)
         ok = load.writes_ok
-        await load.until(lambda: load.writes_ok >= ok + SETTLE, "writes after the restart")
+        await load.until(lambda ok=ok: load.writes_ok >= ok + SETTLE, "writes after the restart")
 
 
 def check_served_again(service: ServiceProcess, workers: int) -> None:

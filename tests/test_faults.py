@@ -82,7 +82,7 @@ def test_slow_neighbour_is_a_504_on_time_and_its_call_is_cancelled(own_pg, tmp_p
         assert res.status_code == 504
         assert res.json() == {"code": 50401, "message": "city service did not answer in time",
                               "error": {"service": "city"}}
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 10
         while slow_city.cancelled == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         assert slow_city.cancelled == 1, "the timed-out call was left running"

@@ -26,7 +26,6 @@ from collections import Counter
 
 import aiohttp
 import httpx
-import pytest
 from fakes import FakeService, role_answer
 
 from sanicms.localdb import create_database
@@ -145,7 +144,7 @@ def user_traffic(load: Load, users: list[int], last_put: dict, refused_puts: dic
     async def writer(ident):
         while not load.stopping:
             seq = next(seqs)
-            status, envelope = await load.call("PUT", f"/users/{ident}", user_body(seq))
+            status, _ = await load.call("PUT", f"/users/{ident}", user_body(seq))
             if status == 200:
                 last_put[ident] = seq
             else:
@@ -183,14 +182,14 @@ def test_user_survives_its_city_killed_mid_request_twice(pg_server, tmp_path):
             nonlocal city
             for _ in range(2):
                 ok = load.ok
-                await load.until(lambda: load.ok >= ok + 50, "answers before the kill")
+                await load.until(lambda ok=ok: load.ok >= ok + 50, "answers before the kill")
                 await asyncio.to_thread(kill, city)
                 failed = load.failed
-                await load.until(lambda: load.failed >= failed + 20, "refusals while city is dead")
+                await load.until(lambda failed=failed: load.failed >= failed + 20, "refusals while city is dead")
                 city = await asyncio.to_thread(start, "city_service", pg_server, tmp_path, "peer_crash_city",
                                                city.port, **city_env)
                 ok = load.ok
-                await load.until(lambda: load.ok >= ok + 50, "answers after city is back")
+                await load.until(lambda ok=ok: load.ok >= ok + 50, "answers after city is back")
 
         asyncio.run(load.run(user_traffic(load, users, last_put, refused_puts), script))
         assert not load.problems, load.problems[:10]
