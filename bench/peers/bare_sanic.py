@@ -2,11 +2,17 @@
 Sanic + asyncpg, one pooled query, the same JSON. No envelope helper, tracing, validation
 or error mapping: the floor the framework is measured against.
 
+Truly bare: Sanic extends every app with sanic-ext when sanic-ext is installed (it is, in
+the project's venv) unless ``AUTO_EXTEND`` is off, and sanic-ext's per-request machinery
+costs about 80k instructions. So ``AUTO_EXTEND`` is off here, and the server refuses to
+run if sanic-ext got loaded anyway; tests/test_bench_peers.py keeps it so.
+
 ``BARE_JSON=orjson`` encodes with orjson, as sanicms does, instead of ujson (what Sanic
 itself uses): so the comparison can be made with the framework's JSON choice taken out."""
 
 import datetime
 import os
+import sys
 
 import asyncpg
 import orjson
@@ -29,8 +35,20 @@ def encode(value) -> str | bytes:
     return ujson.dumps(value, default=_default, ensure_ascii=False)
 
 
-def create_app() -> Sanic:
-    app = Sanic("bare_city", configure_logging=False)
+def sanic_ext_loaded() -> bool:
+    return "sanic_ext" in sys.modules
+
+
+def create_app(name: str = "bare_city", *, auto_extend: bool = False) -> Sanic:
+    app = Sanic(name, configure_logging=False)
+    app.config.AUTO_EXTEND = auto_extend  # before the server starts: Sanic extends apps then
+
+    @app.after_server_start
+    async def say_what_is_loaded(app):
+        # One line for tests/test_bench_peers.py; a bare peer with sanic-ext is not bare.
+        print(f"{app.name}: sanic_ext loaded: {sanic_ext_loaded()}", file=sys.stderr, flush=True)
+        if not auto_extend and sanic_ext_loaded():
+            raise RuntimeError("sanic_ext was loaded into the bare peer")
 
     @app.before_server_start
     async def connect(app):
@@ -39,6 +57,7 @@ def create_app() -> Sanic:
     @app.after_server_stop
     async def close(app):
         await app.ctx.pool.close()
+        print(f"{app.name}: sanic_ext loaded: {sanic_ext_loaded()}", file=sys.stderr, flush=True)  # still?
 
     @app.get("/cities/<id:int>")
     async def get_city(request, id: int):

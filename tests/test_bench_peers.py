@@ -1,0 +1,77 @@
+"""The benchmark's bare peer (bench/peers/bare_sanic.py) must stay bare: Sanic loads sanic-ext
+into every app when sanic-ext is installed (it is: sanicms needs it) unless AUTO_EXTEND is
+off, and sanic-ext's per-request work would then be counted as the bare stack's."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sanicms.localdb import create_database
+from sanicms.processes import free_port, migrate
+
+PEERS = Path(__file__).resolve().parents[1] / "bench" / "peers"
+
+
+@pytest.fixture(scope="module")
+def city_db(pg_server):
+    asyncpg = pytest.importorskip("asyncpg")
+    db = create_database(pg_server, "bench_peers_city", fresh=True)
+    migrate("city_service", {"DATABASE_URL": db})
+
+    async def insert() -> int:
+        conn = await asyncpg.connect(db)
+        try:
+            return await conn.fetchval(
+                'INSERT INTO "cities" ("name", "province", "create_time") VALUES ($1, $2, $3) RETURNING "id"',
+                "Bare", "P", datetime.datetime(2026, 1, 1))
+        finally:
+            await conn.close()
+
+    return db, asyncio.run(insert())
+
+
+def test_the_bare_peer_runs_without_sanic_ext(city_db, tmp_path):
+    for module in ("sanic", "asyncpg", "orjson", "ujson"):  # what the peer imports
+        pytest.importorskip(module)
+    pytest.importorskip("sanic_ext")  # installed, as in the project's venv: the case that matters
+    db, city_id = city_db
+    port = free_port()
+    log = tmp_path / "bare.log"
+    env = {**os.environ, "DATABASE_URL": db, "PORT": str(port)}
+    env.pop("SANIC_AUTO_EXTEND", None)  # the peer must turn it off itself
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, str(PEERS / "bare_sanic.py")], env=env, cwd=PEERS,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        body = None
+        deadline = time.monotonic() + 30
+        while body is None and time.monotonic() < deadline:
+            assert proc.poll() is None, f"the bare peer exited:\n{log.read_text()}"
+            try:
+                resp = httpx.get(f"http://127.0.0.1:{port}/cities/{city_id}", timeout=2)
+                assert resp.status_code == 200, resp.text
+                body = resp.json()
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert body is not None, f"the bare peer did not answer:\n{log.read_text()}"
+        assert body["code"] == 0 and body["data"]["id"] == city_id and body["data"]["name"] == "Bare"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    lines = log.read_text()
+    assert "bare_city: sanic_ext loaded: False" in lines, lines
+    assert "sanic_ext loaded: True" not in lines
