@@ -5,7 +5,8 @@ named here (``sanicms.tests`` holds the test helpers, ``sanicms.localdb`` the th
 PostgreSQL, ``sanicms.migrations`` the peewee migrations).
 """
 
-from . import auth, doc
+from . import auth
+from .contract import doc
 from .app import create_app
 from .cli import main
 from .client import Clients, DownstreamError, ServiceClient, gather
@@ -24,7 +25,7 @@ from .errors import (
     Unauthorized,
     ValidationError,
 )
-from .params import Page, ids_from, page_from
+from .contract.params import Page, ids_from, page_from
 from .responses import respond
 from .logs import configure_logging
 from .sql import Table

@@ -11,7 +11,7 @@ from typing import Any
 
 from sanic import Blueprint, Request
 
-from . import doc
+from .contract import doc
 from .errors import ApiError
 from .responses import json_response, error_body, success_body
 

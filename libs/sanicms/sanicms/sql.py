@@ -13,7 +13,7 @@ from typing import Any
 import peewee
 
 from .db import Cursor
-from .params import Page
+from .contract.params import Page
 
 
 def _q(identifier: str) -> str:

@@ -10,7 +10,7 @@ from sanic_ext import openapi
 from sanic_ext.extensions.openapi.builders import OperationStore
 
 from sanicms import ValidationError, doc
-from sanicms.doc import meta_of
+from sanicms.contract.doc import meta_of
 
 
 class Point:

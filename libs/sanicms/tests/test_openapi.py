@@ -10,7 +10,7 @@ from peewee import (AutoField, BigIntegerField, BooleanField, CharField, Check, 
 from sanic import Blueprint, Sanic
 
 from sanicms import create_app, doc, ids_from, load_settings, page_from, respond
-from sanicms.openapi import NO_NUL, PATCH, READ, WRITE, Schemas
+from sanicms.contract.openapi import NO_NUL, PATCH, READ, WRITE, Schemas
 from sanicms.tests import LiveServer
 
 

@@ -5,8 +5,8 @@ import uuid
 import peewee
 import pytest
 
-from sanicms.shapes import as_model, field_for, is_record, reference_name, referenced_shape
-from sanicms.validation import read_only_fields, rules_for
+from sanicms.contract.shapes import as_model, field_for, is_record, reference_name, referenced_shape
+from sanicms.contract.validation import read_only_fields, rules_for
 
 
 class CityApi:

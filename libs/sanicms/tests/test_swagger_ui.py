@@ -8,7 +8,7 @@ import pytest
 from sanic import Blueprint, Sanic
 
 import sanicms
-from sanicms.openapi import SWAGGER_UI_VERSION, swagger_ui_dist
+from sanicms.contract.openapi import SWAGGER_UI_VERSION, swagger_ui_dist
 from sanicms.tests import LiveServer
 
 DEAD_DB = "postgresql://nobody@127.0.0.1:1/none"

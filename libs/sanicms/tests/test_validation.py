@@ -6,7 +6,7 @@ import peewee
 import pytest
 
 from sanicms import ValidationError
-from sanicms.validation import rules_for, validate
+from sanicms.contract.validation import rules_for, validate
 
 
 class Person(peewee.Model):

@@ -15,7 +15,7 @@ from typing import Any
 
 import peewee
 
-from .errors import ValidationError
+from ..errors import ValidationError
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -43,7 +43,7 @@ class Rule:
 def read_only_fields(model: type[peewee.Model]) -> set[str]:
     """The primary key, plus ``Meta.read_only`` (e.g. a creation time the server sets)."""
     names = set(getattr(model._meta, "read_only", ()) or ())
-    if model._meta.primary_key:  # False for a model without one (see sanicms.shapes)
+    if model._meta.primary_key:  # False for a model without one (see sanicms.contract.shapes)
         names.add(model._meta.primary_key.name)
     return names
 

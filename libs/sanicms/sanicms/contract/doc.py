@@ -1,7 +1,7 @@
 """Route documentation decorators, and the input check that follows from them.
 
 The decorators record what a route takes and answers on the handler (``__sanicms_doc__``);
-:mod:`sanicms.openapi` hands that to sanic-ext when the app starts, which serves the spec.
+:mod:`sanicms.contract.openapi` hands that to sanic-ext when the app starts, which serves the spec.
 ``@doc.consumes(Model)`` also enforces what it declares: the handler runs only with a valid
 body, available as ``request.ctx.data`` (clean, typed values).
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from sanic_ext.extensions.openapi.builders import OperationStore
 
-from .errors import ValidationError
+from ..errors import ValidationError
 from .shapes import as_model
 from .validation import json_body, validate
 

@@ -1,7 +1,7 @@
 """Query parameters every service uses: pages (``page``, ``page_size``) and id lists (``ids``),
 and the check of integer path parameters (``/cities/<id:int>``).
 
-The OpenAPI spec (:mod:`sanicms.openapi`) documents these parameters with the bounds below,
+The OpenAPI spec (:mod:`sanicms.contract.openapi`) documents these parameters with the bounds below,
 so what the spec allows and what these functions accept are the same.
 """
 
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ValidationError
+from ..errors import ValidationError
 from .validation import INT32
 
 # Digits only: Python's int() would also take " 7", "+7", "7_000" and non-ASCII digits.

@@ -5,7 +5,7 @@ sanic-ext assembles and serves the spec (``GET /openapi/spec.json``, Swagger UI 
 This module gives it what it cannot know: the JSON schemas of the shapes named in
 ``doc.consumes`` / ``doc.produces`` (each once, under ``components/schemas``), the response
 envelopes, every error status a route can answer, and the query parameters. Every
-constraint comes from the rules :mod:`sanicms.validation` and :mod:`sanicms.params`
+constraint comes from the rules :mod:`sanicms.contract.validation` and :mod:`sanicms.contract.params`
 enforce, so the spec and the input check cannot disagree.
 
 sanic-ext keeps one specification per process, so it is rebuilt each time an app starts:
@@ -31,7 +31,7 @@ from sanic_ext.extensions.openapi.builders import OperationBuilder, OperationSto
 from sanic_ext.extensions.openapi.definitions import Parameter
 from sanic_routing.route import Route
 
-from .auth import AuthSettings, scopes_for
+from ..auth import AuthSettings, scopes_for
 from .doc import meta_of
 from .params import MAX_IDS, MAX_PAGE, PATH_INT
 from .shapes import as_model, is_field_class, is_model, is_record, is_scalar, reference_name, referenced_shape
@@ -245,7 +245,7 @@ class QueryParameter(Parameter):
 
 
 def path_parameter(name: str, cast: Any) -> Parameter:
-    """A path parameter; integers are 32-bit, as :func:`sanicms.params.check_path_params` enforces."""
+    """A path parameter; integers are 32-bit, as :func:`sanicms.contract.params.check_path_params` enforces."""
     if cast is int:
         schema = {"type": "integer", "format": "int32", "minimum": PATH_INT[0], "maximum": PATH_INT[1]}
     elif cast is float:
