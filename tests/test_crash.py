@@ -51,7 +51,15 @@ def start_service(package, pg, tmp_path, db_name, **env):
     env = {"DATABASE_URL": create_database(pg.url, db_name, fresh=True), "LOG_LEVEL": "INFO",
            **{k: str(v) for k, v in {"DB_CONNECT_TIMEOUT": 2, **env}.items()}}
     migrate(package, env)
-    return ServiceProcess(package, free_port(), env, log_path=tmp_path / f"{db_name}.log").start()
+    service = ServiceProcess(package, free_port(), env, log_path=tmp_path / f"{db_name}.log").start()
+    # /readyz answered, but perhaps by one worker of two: wait for the others, so that the
+    # load reaches every worker and none is still starting when the database dies.
+    workers = int(env.get("WORKERS", 1))
+    deadline = time.monotonic() + 30
+    while service.log_path.read_text().count('"Worker ready [') < workers:
+        assert time.monotonic() < deadline, "workers not ready"
+        time.sleep(0.05)
+    return service
 
 
 def query(url, sql, *args):
@@ -173,11 +181,15 @@ def check_log(service: ServiceProcess, *, workers: int, refused: int, unknown: i
     others = [line for line in db_warnings if line.get("outage") != "begin" and line.get("commit") != "unknown"]
     assert not others, others
     assert 1 <= len(per_worker) <= workers, dict(per_worker)
+    pairs = {}
     for pid, outages in per_worker.items():
         kinds = [(line["level"], line["outage"]) for line in outages]
-        assert kinds == [("WARNING", "begin"), ("INFO", "end")] * CRASHES, (pid, kinds)
-    if workers == 1:
-        assert len(per_worker) == 1
+        pairs[pid] = len(kinds) // 2
+        assert kinds == [("WARNING", "begin"), ("INFO", "end")] * pairs[pid], (pid, kinds)
+    # One pair per crash for a worker that served requests through all of them; another
+    # worker (given fewer of the clients' connections) may have missed a crash, never
+    # seen one twice.
+    assert max(pairs.values()) == CRASHES and min(pairs.values()) >= 1, pairs
     ends = [line for outages in per_worker.values() for line in outages if line["outage"] == "end"]
     counted = {key: sum(line[key] for line in ends) for key in ("refused", "discarded", "commits_unknown")}
     # The INFO line counts the 503s up to the first request served again. A request still

@@ -203,7 +203,8 @@ class Database:
         try:
             await self._warm_up()
         except _DB_ERRORS as exc:
-            log.warning("database not reachable at start-up (%s); will retry on demand", exc)
+            log.warning("database not reachable at start-up (%s); will retry on demand", exc,
+                        extra={"pid": os.getpid(), "outage": "begin"})
             self._begin_outage(exc, "starting up", quiet=True)
 
     async def _warm_up(self) -> None:

@@ -50,8 +50,9 @@ class LocalPostgres:
 
     def kill(self, timeout: float = 10) -> list[int]:
         """Crash the server the hard way: SIGKILL the postmaster and every process it
-        started, at once, with no chance to clean up (``start()`` then runs crash recovery).
-        Returns the pids killed.
+        started, with no chance to clean up (``start()`` then runs crash recovery). They are
+        all stopped (SIGSTOP) first, so that none answers once another is gone: one instant,
+        as when the machine dies. Returns the pids killed.
 
         Killed processes may stay zombies when nothing reaps them (a container whose
         init does not), and PostgreSQL refuses to start while the pid in a lock file is
@@ -62,7 +63,11 @@ class LocalPostgres:
         pid_file = self._server.pgdata / "postmaster.pid"
         lines = pid_file.read_text().splitlines()
         postmaster = psutil.Process(int(lines[0]))
+        postmaster.send_signal(signal.SIGSTOP)  # forks no more
         procs = [postmaster, *postmaster.children(recursive=True)]
+        for proc in procs[1:]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.send_signal(signal.SIGSTOP)
         for proc in procs:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.send_signal(signal.SIGKILL)
