@@ -32,13 +32,12 @@ import jwt
 from sanic import Request, Sanic
 
 from .config import auth_algorithms
-from .errors import Forbidden, ServiceUnavailable, Unauthorized
+from .errors import ErrorCode, Forbidden, ServiceUnavailable, Unauthorized
 from .tracing.tracer import active_span
 
 log = logging.getLogger("sanicms.auth")
 
 HANDLER_SCOPES = "__sanicms_scopes__"  # attribute set on a handler by require()/public
-KEY_SERVER_DOWN = 50305
 #: The key ``make demo`` and ``python -m sanicms token`` use; public, so never for production
 #: (a service started with it says so in a warning).
 DEVELOPMENT_SECRET = "sanicms-development-key-public-never-use-in-production"  # the JWKS server cannot be reached and the token's key is not cached
@@ -299,7 +298,7 @@ async def _authenticate(request: Request) -> None:
     try:
         principal = await auth.verify(token)
     except KeyServerDown:
-        raise ServiceUnavailable("cannot verify the token now, try again later", code=KEY_SERVER_DOWN,
+        raise ServiceUnavailable("cannot verify the token now, try again later", code=ErrorCode.KEY_SERVER_DOWN,
                                  headers={"Retry-After": str(int(auth.settings.jwks_min_refresh) or 1)}) from None
     except (jwt.PyJWTError, ValueError, TypeError) as exc:
         log.info("token refused on %s %s: %s", request.method, request.path, exc)

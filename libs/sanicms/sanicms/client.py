@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 
 from .config import service_url_setting
-from .errors import ApiError, BadGateway, GatewayTimeout, ServiceUnavailable
+from .errors import ApiError, BadGateway, ErrorCode, GatewayTimeout, ServiceUnavailable
 from .resilience import IDEMPOTENT, RETRY_STATUSES, CircuitBreaker, RetryPolicy
 
 log = logging.getLogger("sanicms.client")
@@ -34,7 +34,7 @@ class DownstreamError(BadGateway):
     def __init__(self, service: str, status: int, message: str, error: Any = None) -> None:
         super().__init__(
             f"{service} service refused the call ({status}): {message}",
-            code=50201,
+            code=ErrorCode.DOWNSTREAM_REFUSED,
             error={"service": service, "status": status, "detail": error},
         )
         self.service = service
@@ -95,7 +95,7 @@ class ServiceClient:
                    json: Any = None, timeout: float | None = None) -> Any:
         """One call; returns the downstream's ``data``. ``timeout`` overrides the default."""
         if self.session is None:
-            raise ServiceUnavailable(f"{self.name} client is not open", code=50304)
+            raise ServiceUnavailable(f"{self.name} client is not open", code=ErrorCode.CLIENT_NOT_OPEN)
         url = self.base_url + path
         headers: dict[str, str] = {"accept": "application/json"}
         bearer = self.token or (self.forward_token and getattr(getattr(request, "ctx", None), "token", None))
@@ -126,7 +126,7 @@ class ServiceClient:
                     breaker.success()  # it answered: alive, just said no
                     raise
                 except ApiError as exc:
-                    if not getattr(exc, "retryable", False) or attempt == retries:
+                    if not exc.retryable or attempt == retries:
                         breaker.failure()  # one failed call, however many attempts it took
                         raise
                     await asyncio.sleep(self.retry.delay(attempt))
@@ -141,7 +141,7 @@ class ServiceClient:
 
     def _circuit_open(self) -> ServiceUnavailable:
         wait = max(1, round(self.breaker.retry_after()))
-        error = ServiceUnavailable(f"{self.name} service is unavailable (circuit open)", code=50304,
+        error = ServiceUnavailable(f"{self.name} service is unavailable (circuit open)", code=ErrorCode.CIRCUIT_OPEN,
                                    error={"service": self.name}, headers={"retry-after": str(wait)})
         error.logged = True  # the breaker logged the outage when it opened, and logs its end
         return error
@@ -156,28 +156,22 @@ class ServiceClient:
                 raw = await resp.read()
                 return self._unwrap(resp.status, raw)
         except asyncio.TimeoutError:
-            raise GatewayTimeout(f"{self.name} service did not answer in time", code=50401,
+            raise GatewayTimeout(f"{self.name} service did not answer in time", code=ErrorCode.DOWNSTREAM_TIMEOUT,
                                  error={"service": self.name}) from None
         except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
             log.warning("%s service unreachable: %s", self.name, exc)
-            error = ServiceUnavailable(f"{self.name} service is unreachable", code=50303,
-                                       error={"service": self.name})
-            error.retryable = True
-            raise error from None
+            raise ServiceUnavailable(f"{self.name} service is unreachable", code=ErrorCode.DOWNSTREAM_UNREACHABLE,
+                                     error={"service": self.name}) from None
         except (aiohttp.ClientConnectionError, OSError) as exc:
             # Connected, then the connection was reset or closed before a whole answer came
             # (the neighbour crashed mid-call, a stale keep-alive connection).
             log.warning("%s service dropped the connection: %s", self.name, _what(exc))
-            error = ServiceUnavailable(f"{self.name} service dropped the connection", code=50303,
-                                       error={"service": self.name})
-            error.retryable = True
-            raise error from None
+            raise ServiceUnavailable(f"{self.name} service dropped the connection",
+                                     code=ErrorCode.DOWNSTREAM_UNREACHABLE, error={"service": self.name}) from None
         except aiohttp.ClientError as exc:  # a malformed or cut-off answer
             log.warning("%s service answered badly: %s", self.name, _what(exc))
-            error = BadGateway(f"{self.name} service sent a broken response", code=50204,
-                               error={"service": self.name})
-            error.retryable = True
-            raise error from None
+            raise BadGateway(f"{self.name} service sent a broken response", code=ErrorCode.DOWNSTREAM_BROKEN,
+                             error={"service": self.name}) from None
 
     def _unwrap(self, status: int, raw: bytes) -> Any:
         try:
@@ -186,14 +180,13 @@ class ServiceClient:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("code"), int):
             raise BadGateway(f"{self.name} service sent a response that is not the unified format",
-                             code=50202, error={"service": self.name, "status": status})
+                             code=ErrorCode.DOWNSTREAM_NOT_ENVELOPE, error={"service": self.name, "status": status})
         if 400 <= status < 500:
             raise DownstreamError(self.name, status, str(body.get("message", "")), body.get("error"))
         if status >= 300 or body["code"] != 0:
-            error = BadGateway(f"{self.name} service failed ({status})", code=50203,
-                               error={"service": self.name, "status": status, "message": body.get("message")})
-            error.retryable = status in RETRY_STATUSES
-            raise error
+            raise BadGateway(f"{self.name} service failed ({status})", code=ErrorCode.DOWNSTREAM_FAILED,
+                             error={"service": self.name, "status": status, "message": body.get("message")},
+                             retryable=status in RETRY_STATUSES)
         return body.get("data")
 
 

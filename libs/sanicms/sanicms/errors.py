@@ -1,14 +1,24 @@
 """Exceptions with a stable error envelope, and the handler that renders every error.
 
-Each error carries ``status_code`` (HTTP), ``code`` (a non-zero int clients can switch on,
-by default equal to the status), ``message`` (one human sentence) and ``error`` (optional,
-machine-readable detail such as a list of field problems).
+Each error carries ``status_code`` (HTTP), ``code`` (a non-zero int clients can switch on:
+the status, or a finer :class:`ErrorCode`), ``message`` (one human sentence) and ``error``
+(optional, machine-readable detail such as a list of field problems).
+
+    ApiError                  any status; ``retryable``: may the same call be tried again
+    ├── BadRequest (400)
+    │   └── ValidationError   ``error`` lists {field, message}
+    ├── Unauthorized (401), Forbidden (403), NotFound (404), Conflict (409)
+    ├── ServerError (500)
+    ├── BadGateway (502)      a downstream answered badly
+    ├── ServiceUnavailable (503)
+    └── GatewayTimeout (504)
 """
 
 from __future__ import annotations
 
 import logging
 import traceback
+from enum import IntEnum
 from typing import Any
 
 from sanic import Request
@@ -23,11 +33,42 @@ from .tracing.instrument import note_error
 log = logging.getLogger("sanicms.errors")
 
 
+class ErrorCode(IntEnum):
+    """Every code finer than an HTTP status, with its status, whether the same call may be
+    tried again, and what it means. The one place they are defined."""
+
+    def __new__(cls, code: int, status: int, retryable: bool, meaning: str) -> ErrorCode:
+        member = int.__new__(cls, code)
+        member._value_ = code
+        member.status, member.retryable, member.meaning = status, retryable, meaning
+        return member
+
+    status: int
+    retryable: bool
+    meaning: str
+
+    DOWNSTREAM_REFUSED = 50201, 502, False, "a downstream refused the call with a 4xx the caller did not handle"
+    DOWNSTREAM_NOT_ENVELOPE = 50202, 502, False, "a downstream answered with something that is not the envelope"
+    DOWNSTREAM_FAILED = 50203, 502, False, "a downstream failed (5xx); retried when it said 502, 503 or 504"
+    DOWNSTREAM_BROKEN = 50204, 502, True, "a downstream's answer was cut off or malformed"
+    NOT_READY = 50300, 503, True, "`/readyz`: a dependency of the service does not answer"
+    DATABASE_UNAVAILABLE = 50301, 503, True, "the database is unreachable or lost the connection (the pool recovers)"
+    DATABASE_NOT_OPEN = 50302, 503, True, "the service's database pool is not open (starting or stopping)"
+    DOWNSTREAM_UNREACHABLE = 50303, 503, True, "a downstream is unreachable or dropped the connection"
+    CIRCUIT_OPEN = 50304, 503, False, "a downstream's circuit is open: failing fast (`Retry-After`)"
+    KEY_SERVER_DOWN = 50305, 503, True, "the token's key is not cached and the JWKS server is unreachable"
+    CLIENT_NOT_OPEN = 50306, 503, True, "the service's client for a downstream is not open (starting or stopping)"
+    DOWNSTREAM_TIMEOUT = 50401, 504, False, "a downstream did not answer within `CLIENT_TIMEOUT`"
+
+
 class ApiError(SanicException):
-    """Base of the library's errors; raise a subclass or pass ``status_code``."""
+    """Base of the library's errors; raise a subclass or pass ``status_code``. With an
+    :class:`ErrorCode`, the status and ``retryable`` come from it."""
 
     status_code = 500
     message = "internal server error"
+    #: Whether the same call may succeed if tried again (downstream clients retry those).
+    retryable = False
     #: True when what caused the error is logged where it happened (a database outage is
     #: logged once when it begins and once when it ends): the handler then keeps its own
     #: line per request at DEBUG instead of repeating it at WARNING.
@@ -41,13 +82,19 @@ class ApiError(SanicException):
         code: int | None = None,
         status_code: int | None = None,
         headers: dict[str, str] | None = None,
+        retryable: bool | None = None,
     ) -> None:
+        if isinstance(code, ErrorCode):
+            status_code = status_code or code.status
+            retryable = code.retryable if retryable is None else retryable
         status = status_code or self.status_code
         super().__init__(message or self.message, status_code=status, headers=headers)
         self.status_code = status
         self.message = message or self.message
         self.error = error
         self.code = int(code) if code is not None else status
+        if retryable is not None:
+            self.retryable = retryable
 
 
 class BadRequest(ApiError):

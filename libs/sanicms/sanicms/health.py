@@ -12,7 +12,7 @@ from typing import Any
 from sanic import Blueprint, Request
 
 from .contract import doc
-from .errors import ApiError
+from .errors import ApiError, ErrorCode
 from .responses import json_response, error_body, success_body
 
 READY_CHECK_TIMEOUT = 2.0
@@ -51,7 +51,8 @@ async def readyz(request: Request):
     checks = {"database": await _check(request.app.ctx.db.ping())}
     if all(result == "ok" for result in checks.values()):
         return json_response(success_body({"status": "ready", "checks": checks}))
-    return json_response(error_body(50300, "not ready", {"status": "not ready", "checks": checks}), status=503)
+    body = error_body(ErrorCode.NOT_READY, "not ready", {"status": "not ready", "checks": checks})
+    return json_response(body, status=503)
 
 
 async def _check(probe: Any) -> str:

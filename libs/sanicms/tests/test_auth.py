@@ -19,6 +19,7 @@ from sanic import Blueprint, Sanic
 import sanicms
 from sanicms import auth
 from sanicms.config import ConfigError
+from sanicms.errors import ErrorCode
 from sanicms.logs import JsonFormatter, TraceContextFilter
 from sanicms.tests import LiveServer
 
@@ -333,7 +334,7 @@ def test_with_the_jwks_server_down_cached_keys_pass_and_others_get_a_503(keys):
         cached = token(keys["rsa"], "RS256", headers={"kid": "k1"})
         assert live.request("GET", "/notes", headers=bearer(cached)).status_code == 200
         res = live.request("GET", "/notes", headers=bearer(token(keys["ec"], "ES256", headers={"kid": "k9"})))
-        assert res.status_code == 503 and res.json()["code"] == auth.KEY_SERVER_DOWN
+        assert res.status_code == 503 and res.json()["code"] == ErrorCode.KEY_SERVER_DOWN
         assert "retry-after" in res.headers
     finally:
         live.stop()

@@ -114,3 +114,25 @@ def test_a_client_hanging_up_is_no_server_error(caplog):
         response = ErrorHandler().default(None, RequestCancelled())
     assert response.status == 499
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]
+
+
+def test_the_guide_lists_every_error_code_as_defined():
+    import re
+    from pathlib import Path
+
+    from sanicms.errors import ErrorCode
+
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "guide.md").read_text()
+    rows = re.findall(r"^\| (\d{5}) \| (\d{3}) \| (yes|no) \| (.+) \|$", guide, re.M)
+    listed = {int(code): (int(status), retry == "yes", meaning) for code, status, retry, meaning in rows}
+    assert listed == {int(c): (c.status, c.retryable, c.meaning) for c in ErrorCode}
+
+
+def test_an_error_code_brings_its_status_and_retry_advice():
+    from sanicms.errors import ApiError, ErrorCode, ServiceUnavailable
+
+    error = ApiError("down", code=ErrorCode.DATABASE_UNAVAILABLE)
+    assert (error.status_code, error.code, error.retryable) == (503, 50301, True)
+    assert not ServiceUnavailable("open", code=ErrorCode.CIRCUIT_OPEN).retryable
+    assert ApiError("x", code=ErrorCode.DOWNSTREAM_FAILED, retryable=True).retryable
+    assert len({int(c) for c in ErrorCode}) == len(ErrorCode)  # no code means two things
