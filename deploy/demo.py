@@ -11,8 +11,9 @@ import urllib.request
 from pathlib import Path
 
 from localstack import LocalStack
+
 from sanicms.auth import DEVELOPMENT_SECRET, mint
-from sanicms.localdb import throwaway_server
+from sanicms.testing.localdb import throwaway_server
 
 #: Access control is on in the demo, with the public development key.
 AUTH_ENV = {"AUTH_ENABLED": "true", "AUTH_SECRET": DEVELOPMENT_SECRET}

@@ -5,7 +5,7 @@ For city, role and user, in that order (user calls the other two):
 1. ``docker build -f deploy/Dockerfile --build-arg SERVICE=<name> --build-arg BASE_IMAGE=...``
    (BuildKit through buildx when the engine's CLI has it, else the classic builder).
 2. ``docker run`` with the environment docker-compose.yml gives the service, except the URLs:
-   PostgreSQL is the project's throwaway server (``sanicms.localdb``) started on this
+   PostgreSQL is the project's throwaway server (``sanicms.testing.localdb``) started on this
    machine. It listens on a Unix socket only, and that socket file is bind-mounted into each
    container, so no server listens on any network address, nothing depends on the bridge's
    IP or on host networking, and the containers reach it exactly as local clients do.
@@ -166,7 +166,7 @@ class Database:
     """The throwaway PostgreSQL on this machine's Unix socket, one database per service."""
 
     def __init__(self, token: str) -> None:
-        from sanicms.localdb import LocalPostgres
+        from sanicms.testing.localdb import LocalPostgres
 
         warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")  # pgserver's platformdirs, as root
         self.token = token
@@ -183,7 +183,7 @@ class Database:
 
     def url_for_container(self, service: str) -> str:
         """The URL a container uses: same server, through the socket mounted into it."""
-        from sanicms.localdb import create_database
+        from sanicms.testing.localdb import create_database
 
         name = f"image_check_{service}_{self.token}"
         create_database(self.server.url, name, fresh=True)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from sanicms.localdb import create_database
-from sanicms.processes import ServiceProcess, migrate
+from sanicms.testing.localdb import create_database
+from sanicms.testing.processes import ServiceProcess, migrate
 
 # name, package, default port
 SERVICES = (("city", "city_service", 8050), ("role", "role_service", 8020), ("user", "user_service", 8030))

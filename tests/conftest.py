@@ -1,17 +1,10 @@
 """End-to-end fixtures: the three services as real processes on free loopback ports."""
 
-import sys
-from pathlib import Path
-
 import pytest
+from localstack import SERVICES, LocalStack  # deploy/ and tests/ are on pytest.ini's pythonpath
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/fakes.py
-
-from localstack import SERVICES, LocalStack  # noqa: E402
-from sanicms.localdb import throwaway_server  # noqa: E402
-from sanicms.processes import free_port  # noqa: E402
-
+from sanicms.testing.localdb import throwaway_server
+from sanicms.testing.processes import free_port
 
 #: Seconds an open circuit waits before probing: short, so recovery tests stay quick.
 BREAKER_RESET = 1.0

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from sanicms.processes import free_port
+from sanicms.testing.processes import free_port
 
 
 class FakeService:

@@ -11,7 +11,7 @@ import pytest
 from localstack import SERVICES, LocalStack
 
 from sanicms.auth import mint
-from sanicms.processes import free_port
+from sanicms.testing.processes import free_port
 
 SECRET = "e2e-auth-secret-" + "k" * 32
 EVERYTHING = [f"{name}:{verb}" for name, _, _ in SERVICES for verb in ("read", "write")]

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sanicms.localdb import create_database
-from sanicms.processes import free_port, migrate
+from sanicms.testing.localdb import create_database
+from sanicms.testing.processes import free_port, migrate
 
 PEERS = Path(__file__).resolve().parents[1] / "bench" / "peers"
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
 import httpx
 import pytest
 
-from sanicms.localdb import create_database
-from sanicms.processes import ServiceProcess, free_port, migrate
+from sanicms.testing.localdb import create_database
+from sanicms.testing.processes import ServiceProcess, free_port, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "runtime.txt"

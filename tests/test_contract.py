@@ -25,7 +25,7 @@ import pytest
 from localstack import SERVICES, LocalStack
 
 from sanicms.auth import mint
-from sanicms.processes import free_port
+from sanicms.testing.processes import free_port
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "60"))

@@ -29,8 +29,8 @@ import psycopg2
 import pytest
 from fakes import FakeService, city_answer, role_answer
 
-from sanicms.localdb import LocalPostgres, create_database
-from sanicms.processes import ServiceProcess, free_port, migrate
+from sanicms.testing.localdb import LocalPostgres, create_database
+from sanicms.testing.processes import ServiceProcess, free_port, migrate
 
 CRASHES = 3
 DOWN_FOR = 1.0  # seconds the database stays dead each time
@@ -173,7 +173,7 @@ def check_log(service: ServiceProcess, *, workers: int, refused: int, unknown: i
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     errors = [line for line in lines if line.get("level") in ("ERROR", "CRITICAL")]
     assert not errors, errors[:5]
-    db_warnings = [line for line in lines if line["logger"] == "sanicms.db" and line["level"] == "WARNING"]
+    db_warnings = [line for line in lines if line["logger"] == "sanicms.data.db" and line["level"] == "WARNING"]
     per_worker = defaultdict(list)
     for line in lines:
         if line.get("outage"):

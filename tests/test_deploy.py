@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from sanicms.config import ConfigError, load_settings
-from sanicms.localdb import create_database
-from sanicms.processes import free_port
+from sanicms.testing.localdb import create_database
+from sanicms.testing.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT.parent / "shared" / "specs"
@@ -460,8 +460,9 @@ def test_auth_keys_are_optional_refs_so_either_one_can_be_given():
 
 
 def test_routes_probed_by_the_manifests_exist():
-    from city_service.server import create_app
     from sanic import Sanic
+
+    from city_service.server import create_app
 
     Sanic.test_mode = True
     app = create_app(DATABASE_URL="postgresql://x@h/db")

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from fakes import FakeService, city_answer, role_answer
 
-from sanicms.localdb import LocalPostgres, create_database
-from sanicms.processes import ServiceProcess, free_port, migrate
+from sanicms.testing.localdb import LocalPostgres, create_database
+from sanicms.testing.processes import ServiceProcess, free_port, migrate
 
 USER = {"name": "Ann", "age": 30, "sex": "f", "city_id": 1, "role_id": 1}
 

@@ -35,7 +35,7 @@ from fakes import FakeZipkin
 from jsonschema import Draft4Validator, FormatChecker
 from localstack import SERVICES, LocalStack
 
-from sanicms.processes import free_port
+from sanicms.testing.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The shipped config; FLUENTD_CHECK_CONFIG= runs another (a variant under study, or an old one

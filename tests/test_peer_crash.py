@@ -28,8 +28,8 @@ import aiohttp
 import httpx
 from fakes import FakeService, role_answer
 
-from sanicms.localdb import create_database
-from sanicms.processes import ServiceProcess, free_port, migrate
+from sanicms.testing.localdb import create_database
+from sanicms.testing.processes import ServiceProcess, free_port, migrate
 
 PHASE_LIMIT = 20.0  # seconds a phase may take before the test gives up (bounds it, asserts nothing)
 ALLOWED = {(502, 50204), (503, 50303), (503, 50304)}  # a neighbour cut off, unreachable, circuit open

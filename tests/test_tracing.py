@@ -13,9 +13,9 @@ import pytest
 from fakes import FakeZipkin
 from localstack import SERVICES, LocalStack
 
-from sanicms.localdb import create_database
-from sanicms.processes import ServiceProcess, free_port, migrate
-from sanicms.tests import zipkin_span_validator
+from sanicms.testing import zipkin_span_validator
+from sanicms.testing.localdb import create_database
+from sanicms.testing.processes import ServiceProcess, free_port, migrate
 
 ZIPKIN_SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "zipkin2-api.yaml"
 FAST_FLUSH = {"TRACING_FLUSH_INTERVAL": "0.05", "LOG_FORMAT": "json"}

@@ -1,17 +1,24 @@
 """sanicms: Sanic microservices with one way to do config, data, calls, errors and tests.
 
-The public API is what this module exports; submodules are implementation detail unless
-named here (``sanicms.tests`` holds the test helpers, ``sanicms.localdb`` the throwaway
-PostgreSQL, ``sanicms.migrations`` the peewee migrations).
+The public API is what this module exports (``tests/test_public_api.py`` keeps it so). Beside
+it: ``sanicms.testing`` (test helpers, with the ``[testing]`` extra: ``APITestCase``, the
+throwaway PostgreSQL, services as processes) and ``sanicms.migrations`` (``MigrationModel``,
+``info``). ``sanicms.tests`` is the original design's name for ``sanicms.testing``.
+
+Parts: ``contract/`` (docs, validation, OpenAPI), ``data/`` (database, SQL, migrations),
+``calls/`` (clients of other services, resilience), ``tracing/``, ``testing/``; and at the top
+the app factory, settings, errors, responses, logs, health, auth and the command line.
 """
 
 from . import auth
-from .contract import doc
 from .app import create_app
+from .calls.client import Clients, DownstreamError, ServiceClient, gather
 from .cli import main
-from .client import Clients, DownstreamError, ServiceClient, gather
 from .config import ConfigError, load_settings, service_url_setting
-from .db import Cursor, Database
+from .contract import doc
+from .contract.params import Page, ids_from, page_from
+from .data.db import Cursor, Database
+from .data.sql import Table
 from .errors import (
     ApiError,
     BadGateway,
@@ -26,10 +33,8 @@ from .errors import (
     Unauthorized,
     ValidationError,
 )
-from .contract.params import Page, ids_from, page_from
-from .responses import respond
 from .logs import configure_logging
-from .sql import Table
+from .responses import respond
 from .tracing import logger
 
 __all__ = [

@@ -14,13 +14,13 @@ from sanic import Blueprint, Sanic
 from sanic_ext import Extend
 
 from . import auth, tracing
+from .calls.client import Clients
 from .contract import openapi
-from .client import Clients
-from .db import Database
+from .contract.params import check_path_params
+from .data.db import Database
 from .errors import ErrorHandler
 from .health import health_blueprint
 from .logs import configure_logging
-from .contract.params import check_path_params
 from .responses import EnvelopeRequest, dumps
 
 # Sanic's own settings that the service's settings feed straight through.

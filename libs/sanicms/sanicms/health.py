@@ -13,7 +13,7 @@ from sanic import Blueprint, Request
 
 from .contract import doc
 from .errors import ApiError, ErrorCode
-from .responses import json_response, error_body, success_body
+from .responses import error_body, json_response, success_body
 
 READY_CHECK_TIMEOUT = 2.0
 

@@ -16,7 +16,6 @@ import orjson
 from sanic import Request
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
-
 # Timestamps are stored in UTC (``datetime.utcnow`` defaults) in columns without a zone:
 # say so with a "Z", as RFC 3339 (the spec's ``date-time``) requires an offset.
 _OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS

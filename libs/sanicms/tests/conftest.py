@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from sanicms.localdb import create_database
-from sanicms.tests import postgres, zipkin_span_validator
+from sanicms.testing import postgres, zipkin_span_validator
+from sanicms.testing.localdb import create_database
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from sanic import Blueprint, Sanic
 
 import sanicms
 from sanicms import Table, page_from
-from sanicms.tests import LiveServer
+from sanicms.testing import LiveServer
 
 DEAD_DB = "postgresql://nobody@127.0.0.1:1/none"
 

@@ -21,7 +21,7 @@ from sanicms import auth
 from sanicms.config import ConfigError
 from sanicms.errors import ErrorCode
 from sanicms.logs import JsonFormatter, TraceContextFilter
-from sanicms.tests import LiveServer
+from sanicms.testing import LiveServer
 
 SECRET = "test-secret-that-is-long-enough-for-hs256!"
 DEAD_DB = "postgresql://nobody@127.0.0.1:1/none"

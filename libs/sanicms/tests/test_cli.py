@@ -27,14 +27,14 @@ def test_good_settings_pass_the_check():
 
 
 def test_healthcheck_fails_when_nothing_listens():
-    from sanicms.processes import free_port
+    from sanicms.testing.processes import free_port
 
     result = run("healthcheck", DATABASE_URL="postgresql://x/y", PORT=str(free_port()))
     assert result.returncode == 1 and "Traceback" not in result.stderr
 
 
 def test_healthcheck_passes_against_a_serving_process(database_url):
-    from sanicms.processes import ServiceProcess, free_port, migrate
+    from sanicms.testing.processes import ServiceProcess, free_port, migrate
 
     env = {"DATABASE_URL": database_url}
     migrate("city_service", env)

@@ -5,7 +5,7 @@ import pytest
 from sanic import Blueprint, Sanic
 
 import sanicms
-from sanicms.tests import LiveServer
+from sanicms.testing import LiveServer
 
 ALLOWED = "https://app.example"
 DEAD_DB = "postgresql://nobody@127.0.0.1:1/none"  # the routes below never touch the database

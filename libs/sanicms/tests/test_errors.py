@@ -4,8 +4,8 @@ import pytest
 from sanic import Blueprint
 
 import sanicms
-from sanicms import BadRequest, NotFound, doc
-from sanicms.tests import LiveServer
+from sanicms import BadRequest, NotFound
+from sanicms.testing import LiveServer
 
 bp = Blueprint("probe", url_prefix="/probe")
 

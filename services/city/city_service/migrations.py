@@ -1,6 +1,6 @@
 """Migrations of the city database: ``python -m city_service migrate``."""
 
-from sanicms.migrations import MigrationModel, run_migrations
+from sanicms.data.migrations import MigrationModel, run_migrations
 
 from .models import City
 

@@ -1,9 +1,8 @@
 """The city service through HTTP, against a real PostgreSQL."""
 
-from sanicms.tests import APITestCase
-
 from city_service.migrations import MIGRATIONS
 from city_service.server import create_app
+from sanicms.testing import APITestCase
 
 
 class CityApiTest(APITestCase):

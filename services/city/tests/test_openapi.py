@@ -2,10 +2,9 @@
 
 from openapi_spec_validator import validate
 
-from sanicms.tests import APITestCase
-
 from city_service.migrations import MIGRATIONS
 from city_service.server import create_app
+from sanicms.testing import APITestCase
 
 
 class CitySpecTest(APITestCase):

@@ -1,6 +1,6 @@
 """Migrations of the role database: ``python -m role_service migrate``."""
 
-from sanicms.migrations import MigrationModel, run_migrations
+from sanicms.data.migrations import MigrationModel, run_migrations
 
 from .models import Role
 

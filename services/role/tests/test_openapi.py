@@ -2,10 +2,9 @@
 
 from openapi_spec_validator import validate
 
-from sanicms.tests import APITestCase
-
 from role_service.migrations import MIGRATIONS
 from role_service.server import create_app
+from sanicms.testing import APITestCase
 
 
 class RoleSpecTest(APITestCase):

@@ -1,9 +1,8 @@
 """The role service through HTTP, against a real PostgreSQL."""
 
-from sanicms.tests import APITestCase
-
 from role_service.migrations import MIGRATIONS
 from role_service.server import create_app
+from sanicms.testing import APITestCase
 
 
 class RoleApiTest(APITestCase):

@@ -2,8 +2,7 @@
 
 from openapi_spec_validator import validate
 
-from sanicms.tests import APITestCase
-
+from sanicms.testing import APITestCase
 from user_service.migrations import MIGRATIONS
 from user_service.server import create_app
 

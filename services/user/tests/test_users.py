@@ -2,8 +2,7 @@
 
 import asyncio
 
-from sanicms.tests import APITestCase
-
+from sanicms.testing import APITestCase
 from user_service.migrations import MIGRATIONS
 from user_service.server import create_app
 

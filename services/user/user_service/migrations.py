@@ -1,6 +1,6 @@
 """Migrations of the user database: ``python -m user_service migrate``."""
 
-from sanicms.migrations import MigrationModel, run_migrations
+from sanicms.data.migrations import MigrationModel, run_migrations
 
 from .models import User
 

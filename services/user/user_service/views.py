@@ -11,7 +11,7 @@ bp = Blueprint("users", url_prefix="/users")
 users = Table(User)
 
 
-#: Statuses of routes that call the city and role services (see sanicms.client).
+#: Statuses of routes that call the city and role services (see sanicms.calls.client).
 DOWNSTREAM = (502, 503, 504)
 MISSING = (400, "invalid body, or the city or role it names does not exist; `error` names each field")
 

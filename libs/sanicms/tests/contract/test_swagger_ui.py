@@ -9,7 +9,7 @@ from sanic import Blueprint, Sanic
 
 import sanicms
 from sanicms.contract.openapi import SWAGGER_UI_VERSION, swagger_ui_dist
-from sanicms.tests import LiveServer
+from sanicms.testing import LiveServer
 
 DEAD_DB = "postgresql://nobody@127.0.0.1:1/none"
 

@@ -11,11 +11,10 @@ import pytest
 from aiohttp import web
 
 from sanicms import BadGateway, GatewayTimeout, ServiceUnavailable, gather
+from sanicms.calls.client import DownstreamError, ServiceClient
+from sanicms.calls.resilience import CLOSED, OPEN, CircuitBreaker, RetryPolicy
 from sanicms.errors import ApiError
-from sanicms.client import DownstreamError, ServiceClient
-from sanicms.processes import free_port
-from sanicms.resilience import CLOSED, OPEN, CircuitBreaker, RetryPolicy
-
+from sanicms.testing.processes import free_port
 
 SLOW_DONE = []
 
@@ -282,7 +281,7 @@ def test_a_peer_dying_mid_call_is_a_clean_5xx_and_leaves_nothing_behind(mode, me
 def test_a_dead_peer_opens_the_circuit_once_and_its_return_closes_it(caplog):
     """One WARNING when the circuit opens, the calls failed fast meanwhile at DEBUG, one
     INFO when the neighbour answers again, counting them."""
-    caplog.set_level(logging.DEBUG, "sanicms.client")
+    caplog.set_level(logging.DEBUG, "sanicms.calls.client")
     now = [0.0]
 
     async def body():

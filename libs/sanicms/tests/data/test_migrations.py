@@ -3,9 +3,9 @@
 import peewee
 import psycopg2
 
-from sanicms.localdb import create_database
-from sanicms.migrations import MigrationModel, info, run_migrations
-from sanicms.tests import postgres
+from sanicms.data.migrations import MigrationModel, info, run_migrations
+from sanicms.testing import postgres
+from sanicms.testing.localdb import create_database
 
 
 class Pet(peewee.Model):

@@ -16,11 +16,11 @@ from typing import Any, TypeVar
 import aiohttp
 import orjson
 
-from .config import service_url_setting
-from .errors import ApiError, BadGateway, ErrorCode, GatewayTimeout, ServiceUnavailable
+from ..config import service_url_setting
+from ..errors import ApiError, BadGateway, ErrorCode, GatewayTimeout, ServiceUnavailable
 from .resilience import IDEMPOTENT, RETRY_STATUSES, CircuitBreaker, RetryPolicy
 
-log = logging.getLogger("sanicms.client")
+log = logging.getLogger("sanicms.calls.client")
 T = TypeVar("T")
 
 #: Hook around each call: ``observer(request, service, method, url, headers)`` may add

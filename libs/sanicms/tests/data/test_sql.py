@@ -5,7 +5,7 @@ import asyncio
 import peewee
 
 from sanicms import Page, Table
-from sanicms.db import Database
+from sanicms.data.db import Database
 
 
 class Gadget(peewee.Model):

@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 
 from sanicms import Conflict, NotFound, ServiceUnavailable
-from sanicms.db import Database, DatabaseUnavailable
+from sanicms.data.db import Database, DatabaseUnavailable
 from sanicms.errors import BadRequest
-from sanicms.processes import free_port
+from sanicms.testing.processes import free_port
 
 
 async def with_db(url, body, **kwargs):
@@ -315,7 +315,7 @@ def test_a_connection_lost_after_the_last_statement_is_a_503_and_nothing_is_save
 
 @pytest.mark.parametrize("after_answer", [False, True], ids=["before the server got it", "after it committed"])
 def test_a_commit_cut_off_is_a_503_of_unknown_outcome(proxied, caplog, after_answer):
-    caplog.set_level(logging.WARNING, "sanicms.db")
+    caplog.set_level(logging.WARNING, "sanicms.data.db")
 
     async def body(db, proxy):
         proxy.cut_on, proxy.after_answer = b"COMMIT;", after_answer
@@ -439,7 +439,7 @@ def test_an_outage_is_one_warning_then_one_info_with_counts(proxied, caplog):
             assert db.available
         return db.outages, db.refused
     assert proxied(body) == (2, 10)
-    db_lines = [r for r in caplog.records if r.name == "sanicms.db" and r.levelno >= logging.INFO]
+    db_lines = [r for r in caplog.records if r.name == "sanicms.data.db" and r.levelno >= logging.INFO]
     assert [(r.levelname, getattr(r, "outage", None)) for r in db_lines[:-1]] == \
         [("WARNING", "begin"), ("INFO", "end")] * 2  # nothing per refused request
     assert db_lines[0].getMessage().startswith("database unavailable (")
@@ -450,7 +450,7 @@ def test_an_outage_is_one_warning_then_one_info_with_counts(proxied, caplog):
 
 
 def test_a_database_down_at_start_up_is_an_outage_that_ends_when_it_answers(table, caplog):
-    caplog.set_level(logging.INFO, "sanicms.db")
+    caplog.set_level(logging.INFO, "sanicms.data.db")
 
     async def main():
         proxy = CuttingProxy(table)  # not accepting yet: nothing listens on its port

@@ -6,10 +6,10 @@ import pytest
 from aioresponses import aioresponses
 
 from sanicms import ServiceUnavailable
-from sanicms.client import DownstreamError, ServiceClient
+from sanicms.calls.client import DownstreamError, ServiceClient
+from sanicms.calls.resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, RetryPolicy
 from sanicms.errors import BadGateway
-from sanicms.resilience import CLOSED, HALF_OPEN, OPEN, CircuitBreaker, RetryPolicy
-from sanicms.tests import ServiceMocks
+from sanicms.testing import ServiceMocks
 
 BASE = "http://city.mock"
 

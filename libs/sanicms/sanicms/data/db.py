@@ -17,9 +17,9 @@ from typing import Any
 
 import asyncpg
 
-from .errors import BadRequest, Conflict, ServiceUnavailable
+from ..errors import BadRequest, Conflict, ServiceUnavailable
 
-log = logging.getLogger("sanicms.db")
+log = logging.getLogger("sanicms.data.db")
 
 #: Hook called around each statement: ``observer(request, sql)`` returns a context
 #: manager, or None. Tracing installs one; without it, statements run bare.

@@ -12,8 +12,8 @@ from typing import Any
 
 import peewee
 
+from ..contract.params import Page
 from .db import Cursor
-from .contract.params import Page
 
 
 def _q(identifier: str) -> str:

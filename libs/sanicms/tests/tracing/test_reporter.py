@@ -9,7 +9,7 @@ import struct
 import pytest
 from aiohttp import web
 
-from sanicms.processes import free_port
+from sanicms.testing.processes import free_port
 from sanicms.tracing import HttpTransport, LogTransport, SpanReporter, Tracer
 from sanicms.tracing.reporter import TransportError
 

@@ -16,7 +16,7 @@ import random
 import time
 from dataclasses import dataclass
 
-log = logging.getLogger("sanicms.client")
+log = logging.getLogger("sanicms.calls.client")
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 

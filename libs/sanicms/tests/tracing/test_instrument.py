@@ -10,8 +10,8 @@ from sanic import Blueprint, Sanic
 
 import sanicms
 from sanicms import gather
-from sanicms.processes import free_port
-from sanicms.tests import LiveServer
+from sanicms.testing import LiveServer
+from sanicms.testing.processes import free_port
 
 TRACE = "463ac35c9f6413ad48485a3953bb6124"
 CALLER = "a2fb4a1d1a96d312"

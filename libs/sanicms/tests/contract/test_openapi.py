@@ -5,13 +5,26 @@ import json
 
 import pytest
 from openapi_spec_validator import validate
-from peewee import (AutoField, BigIntegerField, BooleanField, CharField, Check, DateField, DateTimeField,
-                    FloatField, IntegerField, Model, SmallIntegerField, TextField, UUIDField)
+from peewee import (
+    AutoField,
+    BigIntegerField,
+    BooleanField,
+    CharField,
+    Check,
+    DateField,
+    DateTimeField,
+    FloatField,
+    IntegerField,
+    Model,
+    SmallIntegerField,
+    TextField,
+    UUIDField,
+)
 from sanic import Blueprint, Sanic
 
 from sanicms import create_app, doc, ids_from, load_settings, page_from, respond
 from sanicms.contract.openapi import NO_NUL, PATCH, READ, WRITE, Schemas
-from sanicms.tests import LiveServer
+from sanicms.testing import LiveServer
 
 
 class Owner:

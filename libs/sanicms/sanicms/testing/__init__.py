@@ -1,0 +1,288 @@
+"""Test helpers: a real server on loopback, a real PostgreSQL, and mocked neighbours.
+
+::
+
+    class CityTest(APITestCase):
+        app_factory = staticmethod(create_app)      # the service's factory
+        migrations = [CityMigration]
+        _blueprint = "cities"
+
+        def test_get(self):
+            self._mock.get("/roles/1", payload={"id": 1, "name": "admin"})
+            res = self.client.get_city(id=1)        # route by handler name
+            self.assertEqual(res.status_code, 404)
+
+The app runs once per test class on a free loopback port, against its own database on a
+throwaway PostgreSQL (or the server in ``DATABASE_URL``); tables are emptied before each
+test. Calls to other services go through ``aioresponses``: nothing real is called, and a
+call with no registered answer fails as if the service were down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import unittest
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, ClassVar
+
+import httpx
+from aiohttp import ClientResponse
+from aioresponses import aioresponses
+from sanic import Sanic
+
+from ..auth import mint
+from ..config import service_url_setting
+from ..data.migrations import MigrationModel, run_migrations
+from .localdb import create_database, throwaway_server
+from .processes import free_port
+
+#: Base URL every downstream points at in tests; mocks are registered under it.
+MOCK_BASE_URL = "http://downstream.mock"
+#: The HS256 key of services under test when they check tokens.
+TEST_SECRET = "sanicms-test-key-" + "0" * 32
+
+
+class _Postgres:
+    """One throwaway server per test process, started on first use."""
+
+    def __init__(self) -> None:
+        self._stack: contextlib.ExitStack | None = None
+        self._server_url: str | None = None
+        self._created: dict[str, str] = {}
+
+    def database(self, name: str, migrations: Sequence[type[MigrationModel]]) -> str:
+        if name not in self._created:
+            url = create_database(self.server_url(), name, fresh=True)
+            run_migrations(url, migrations)
+            self._created[name] = url
+        return self._created[name]
+
+    def server_url(self) -> str:
+        if self._server_url is None:
+            self._stack = contextlib.ExitStack()
+            self._server_url = self._stack.enter_context(throwaway_server())
+            atexit.register(self._stack.close)
+        return self._server_url
+
+
+postgres = _Postgres()
+
+
+class _MockResponse(ClientResponse):
+    """aioresponses 0.7 builds responses without the ``stream_writer`` aiohttp 3.14
+    requires (pnuckowski/aioresponses#289); give it a stand-in with nothing written."""
+
+    def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
+        super().__init__(method, url, **kwargs)
+
+
+class ServiceMocks:
+    """Fake answers of other services, in the unified format, by path under the mock base."""
+
+    def __init__(self, mocker: aioresponses, base_url: str = MOCK_BASE_URL) -> None:
+        self.mocker = mocker
+        self.base_url = base_url
+
+    def url(self, path: str) -> str:
+        return path if path.startswith("http") else self.base_url + path
+
+    def add(self, method: str, path: str, payload: Any = None, *, status: int = 200,
+            message: str | None = None, exception: BaseException | None = None,
+            repeat: bool = True, body: Any = None) -> None:
+        """Register one answer. ``payload`` is the ``data`` of a success; ``status`` >= 400
+        sends an error envelope with ``message``; ``exception`` makes the call fail."""
+        if exception is not None:
+            self.mocker.add(self.url(path), method, exception=exception, repeat=repeat,
+                            response_class=_MockResponse)
+            return
+        if body is None:
+            body = ({"code": 0, "data": payload} if status < 400
+                    else {"code": status, "message": message or "error", "error": None})
+        kwargs: dict[str, Any] = {"body": body} if isinstance(body, (str, bytes)) else {"payload": body}
+        self.mocker.add(self.url(path), method, status=status, repeat=repeat,
+                        response_class=_MockResponse, **kwargs)
+
+    def get(self, path: str, payload: Any = None, **kwargs: Any) -> None:
+        self.add("GET", path, payload, **kwargs)
+
+    def post(self, path: str, payload: Any = None, **kwargs: Any) -> None:
+        self.add("POST", path, payload, **kwargs)
+
+    def requests(self, method: str, path: str) -> list:
+        """The calls the app made to ``path`` (aioresponses' record)."""
+        from yarl import URL
+
+        return self.mocker.requests.get((method.upper(), URL(self.url(path))), [])
+
+
+class RouteClient:
+    """Calls routes by handler name: ``client.get_city(id=1)``, ``client.create_city(data=...)``.
+
+    Path parameters are keyword arguments; ``data`` is the JSON body, ``params`` the query
+    string, ``headers`` extra headers; ``content`` sends raw bytes instead of JSON. With access
+    control on, calls carry the test case's token; ``token=`` sends another, ``token=None`` none."""
+
+    def __init__(self, server: "LiveServer", blueprint: str | None, token: str | None = None) -> None:
+        self._server = server
+        self._blueprint = blueprint
+        self._token = token
+
+    def __getattr__(self, handler: str) -> Callable[..., httpx.Response]:
+        if handler.startswith("_"):
+            raise AttributeError(handler)
+
+        def call(*, data: Any = None, params: dict | None = None, headers: dict | None = None,
+                 content: bytes | None = None, method: str | None = None, token: Any = ...,
+                 **path_params: Any) -> httpx.Response:
+            route_method, path = self._resolve(handler, path_params)
+            token = self._token if token is ... else token
+            if token:
+                headers = {"Authorization": f"Bearer {token}", **(headers or {})}
+            kwargs: dict[str, Any] = {"params": params, "headers": headers}
+            if content is not None:
+                kwargs["content"] = content
+            elif data is not None:
+                kwargs["json"] = data
+            return self._server.request(method or route_method, path, **kwargs)
+
+        return call
+
+    def _resolve(self, handler: str, path_params: dict) -> tuple[str, str]:
+        app = self._server.app
+        name = f"{self._blueprint}.{handler}" if self._blueprint else handler
+        path = app.url_for(name, **path_params)
+        route = next(r for r in app.router.routes if r.name.endswith("." + name))
+        method = next(m for m in sorted(route.methods) if m not in ("HEAD", "OPTIONS"))
+        return method, path
+
+
+class LiveServer:
+    """A Sanic app serving on a free loopback port, driven from a private event loop."""
+
+    def __init__(self, app: Sanic) -> None:
+        self.app = app
+        app.ctx.settings["LOG_CONFIGURE"] = False  # pytest owns logging (and caplog) in tests
+        self.loop = asyncio.new_event_loop()
+        self.server = None
+        self.http: httpx.AsyncClient | None = None
+        self.base_url = ""
+
+    def start(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        port = free_port()  # Sanic reads port=0 as "use the default 8000"
+        self.server = self.run(self.app.create_server(
+            host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False))
+        self.run(self.server.startup())
+        self.run(self.server.before_start())
+        self.run(self.server.after_start())
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.http = httpx.AsyncClient(base_url=self.base_url, timeout=30)
+
+    def stop(self) -> None:
+        if self.server is None:
+            return
+        self.run(self.http.aclose())
+        self.run(self.server.before_stop())
+        self.run(self.server.close())
+        for connection in list(self.server.connections):
+            connection.close_if_idle()
+        self.run(self.server.after_stop())
+        self.server = None
+        self.loop.close()
+
+    def run(self, awaitable: Any) -> Any:
+        return self.loop.run_until_complete(awaitable)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.run(self.http.request(method, path, **kwargs))
+
+
+class APITestCase(unittest.TestCase):
+    """Base class of a service's HTTP tests (see the module docstring)."""
+
+    app_factory: ClassVar[Callable[..., Sanic]]
+    migrations: ClassVar[Sequence[type[MigrationModel]]] = ()
+    _blueprint: ClassVar[str | None] = None
+    #: Extra settings for the app under test.
+    settings: ClassVar[dict[str, Any]] = {}
+    #: Scopes of the test principal when the service checks tokens; None: every scope of the
+    #: service's default policy (``<service>:read`` and ``<service>:write``).
+    scopes: ClassVar[Sequence[str] | None] = None
+    #: The token ``self.client`` sends (None when the service does not check tokens).
+    token: ClassVar[str | None] = None
+
+    app: ClassVar[Sanic]
+    live: ClassVar[LiveServer]
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        Sanic.test_mode = True  # many apps with the same name in one process
+        probe = cls.app_factory(DATABASE_URL="postgresql://placeholder/none", **cls.settings)
+        service = probe.ctx.settings["SERVICE_NAME"]
+        Sanic.unregister_app(probe)
+        overrides = {service_url_setting(n): MOCK_BASE_URL for n in probe.ctx.settings["DOWNSTREAM_SERVICES"]}
+        overrides["DATABASE_URL"] = postgres.database(f"test_{service}", cls.migrations)
+        if probe.ctx.settings["AUTH_ENABLED"]:  # tokens signed with a key of the tests' own
+            overrides.update(AUTH_SECRET=TEST_SECRET, AUTH_JWKS_URL="", AUTH_ISSUER="", AUTH_AUDIENCE="")
+            scopes = cls.scopes if cls.scopes is not None else (f"{service}:read", f"{service}:write")
+            cls.token = mint(scopes, subject="test", secret=TEST_SECRET)
+        overrides.update(cls.settings)
+        cls.app = cls.app_factory(**overrides)
+        cls.live = LiveServer(cls.app)
+        cls.live.start()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.live.stop()
+        Sanic.unregister_app(cls.app)
+        super().tearDownClass()
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.truncate()
+        for client in self.app.ctx.clients:
+            client.breaker.reset()  # each test starts with every downstream presumed healthy
+        mocker = aioresponses()
+        mocker.start()
+        self.addCleanup(mocker.stop)
+        self._mock = ServiceMocks(mocker)
+        self.client = RouteClient(self.live, self._blueprint, self.token)
+
+    def token_for(self, *scopes: str, **claims: Any) -> str:
+        """A token of the test key with these scopes (``subject=``, ``ttl=`` and claims)."""
+        return mint(scopes, secret=TEST_SECRET, **claims)
+
+    def truncate(self) -> None:
+        tables = [m._model._meta.table_name for m in self.migrations]
+        if tables:
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            self.db_execute(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE")
+
+    def db_execute(self, sql: str, *args: Any) -> Any:
+        """Run SQL on the app's database (to arrange data or check what was written)."""
+        return self.live.run(self._db_fetch(sql, args))
+
+    async def _db_fetch(self, sql: str, args: tuple) -> list[dict]:
+        async with self.app.ctx.db.acquire() as cur:
+            return await cur.fetch(sql, *args)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A raw request by path, for what route names cannot express (unknown routes)."""
+        return self.live.request(method, path, **kwargs)
+
+
+def zipkin_span_validator(spec_path: str | Path) -> Any:
+    """A validator for one span against ``definitions/Span`` of Zipkin's own API spec
+    (``zipkin2-api.yaml``), so spans are checked against the real format, not ours."""
+    import jsonschema
+    import yaml
+
+    spec = yaml.safe_load(Path(spec_path).read_text())
+    schema = {"definitions": spec["definitions"], "$ref": "#/definitions/Span"}
+    return jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())
