@@ -34,3 +34,21 @@ def test_every_relative_link_in_the_docs_points_at_a_file():
             if not target.startswith(("http://", "https://", "mailto:")) and not (page.parent / target).exists():
                 broken.append(f"{page.relative_to(ROOT)} -> {target}")
     assert not broken, broken
+
+
+def test_the_layout_names_every_part_of_the_library_and_nothing_else():
+    block = README[README.index("## Layout"):README.index("## Documentation")]
+    start = block.index("libs/sanicms/sanicms/")
+    lines = block[start:].splitlines()[1:]
+    listed = set()
+    for line in lines:
+        if not line.startswith("  ") or line.startswith("   "):
+            if not line.startswith(" "):
+                break  # the next top-level folder
+            continue  # a continued description
+        names = line.strip().split("  ")[0]
+        listed |= {name.strip().rstrip("/") for name in names.split(",")}
+    package = ROOT / "libs" / "sanicms" / "sanicms"
+    present = {p.name.rstrip("/") for p in package.iterdir()
+               if p.name not in ("__pycache__", "py.typed") and (p.is_dir() or p.suffix in (".py", ".yml"))}
+    assert listed == present
