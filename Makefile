@@ -7,10 +7,11 @@ PYTEST := $(BIN)/python -m pytest
 
 PACKAGES := -e 'libs/sanicms[testing]' -e services/city -e services/role -e services/user
 
-.PHONY: help install lock test test-lib test-city test-role test-user test-e2e contract resilience demo bench bench-instructions profile up down clean
+.PHONY: help install lock lint test test-lib test-city test-role test-user test-e2e contract resilience demo bench bench-instructions profile up down clean
 
 help:
-	@echo "make test        install everything into $(VENV) and run every test"
+	@echo "make test        install everything into $(VENV), lint, and run every test"
+	@echo "make lint        ruff check . and mypy (strict on the library), as configured in pyproject.toml"
 	@echo "make demo        PostgreSQL + migrations + seed data + the three services (Ctrl-C stops)"
 	@echo "make contract    Schemathesis, every check, against each running service's /openapi/spec.json"
 	@echo "make resilience  soak test: 60 s of concurrent load on the real services (SOAK_SECONDS=...)"
@@ -45,7 +46,11 @@ lock:
 
 install: $(STAMP)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: $(STAMP) lint
 	$(PYTEST)
 
 test-lib: $(STAMP)
