@@ -18,7 +18,7 @@ from sanicms.testing.localdb import throwaway_server
 #: Access control is on in the demo, with the public development key.
 AUTH_ENV = {"AUTH_ENABLED": "true", "AUTH_SECRET": DEVELOPMENT_SECRET}
 READ = ["city:read", "role:read", "user:read"]
-WRITE = READ + ["city:write", "role:write", "user:write"]
+WRITE = [*READ, "city:write", "role:write", "user:write"]
 
 CITIES = [{"name": "Shanghai", "province": "Shanghai"}, {"name": "Hangzhou", "province": "Zhejiang"},
           {"name": "Chengdu", "province": "Sichuan"}]

@@ -93,7 +93,8 @@ def docker(*args: str, timeout: float = DOCKER_TIMEOUT, check: bool = True, env:
     except subprocess.TimeoutExpired as exc:
         raise Failed(f"docker {' '.join(args[:2])} took more than {timeout:.0f} s") from exc
     if check and proc.returncode != 0:
-        raise Failed(f"docker {' '.join(args[:2])} failed ({proc.returncode}): {(proc.stderr or proc.stdout).strip()[-2000:]}")
+        output = (proc.stderr or proc.stdout).strip()[-2000:]
+        raise Failed(f"docker {' '.join(args[:2])} failed ({proc.returncode}): {output}")
     return proc
 
 
@@ -352,7 +353,8 @@ class Check:
             body = {"name": "Image Check", "age": 33, "sex": "female", "city_id": city["id"], "role_id": role["id"]}
             user = expect("POST", f"{base}/users", 201, body)
             got = expect("GET", f"{base}/users/{user['id']}", 200)
-            if (got.get("city") or {}).get("name") != city["name"] or (got.get("role") or {}).get("name") != role["name"]:
+            if ((got.get("city") or {}).get("name") != city["name"]
+                    or (got.get("role") or {}).get("name") != role["name"]):
                 raise Failed(f"GET /users/{user['id']} did not carry the city and role from their containers: {got}")
             done.append(f"POST /users 201, GET /users/{user['id']} 200 with its city and role "
                         f"fetched from the city and role containers")

@@ -33,7 +33,7 @@ class LocalStack:
             env.update(CITY_SERVICE_URL=self.url("city"), ROLE_SERVICE_URL=self.url("role"))
         return env
 
-    def start(self) -> "LocalStack":
+    def start(self) -> LocalStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
             for name, package, _ in SERVICES:

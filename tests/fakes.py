@@ -39,7 +39,7 @@ class FakeService:
             raise
         return web.json_response({"code": 0, "data": self.answer(request)})
 
-    def start(self) -> "FakeService":
+    def start(self) -> FakeService:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
         return self
@@ -94,7 +94,7 @@ class FakeZipkin:
     def trace(self, trace_id: str) -> list[dict]:
         return [span for span in list(self.spans) if span["traceId"] == trace_id]
 
-    def start(self) -> "FakeZipkin":
+    def start(self) -> FakeZipkin:
         if not self._thread.is_alive():
             self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)

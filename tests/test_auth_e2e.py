@@ -42,7 +42,8 @@ def user(secured):
     role = call("POST", secured.url("role") + "/roles", admin, json={"name": "auditor"})
     assert city.status_code == role.status_code == 201, (city.text, role.text)
     res = call("POST", secured.url("user") + "/users", admin, json={
-        "name": "Ann", "age": 30, "sex": "f", "city_id": city.json()["data"]["id"], "role_id": role.json()["data"]["id"]})
+        "name": "Ann", "age": 30, "sex": "f",
+        "city_id": city.json()["data"]["id"], "role_id": role.json()["data"]["id"]})
     assert res.status_code == 201, res.text
     return res.json()["data"]
 
@@ -84,8 +85,8 @@ def attacks() -> dict[str, dict[str, str]]:
         "expired": token(*EVERYTHING, ttl=-600),
         "not yet valid": token(*EVERYTHING, nbf=claims["iat"] + 3600),
         "wrong key": {"Authorization": "Bearer " + mint(EVERYTHING, secret="another-" + "k" * 40)},
-        "tampered payload": {"Authorization": "Bearer " + ".".join([head, forged({**claims, "sub": "root"}, {}).split(".")[1],
-                                                                    signature])},
+        "tampered payload": {"Authorization": "Bearer " + ".".join(
+            [head, forged({**claims, "sub": "root"}, {}).split(".")[1], signature])},
         "read scope only": token("city:read", "role:read", "user:read"),
     }
 

@@ -90,7 +90,7 @@ class Load:
             async with self.session.request(method, self.base_url + path, json=body) as resp:
                 text = await resp.text()
                 status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             self.failures.append(f"{method} {path}: no answer ({type(exc).__name__}: {exc})")
             return 0, None
         problem, envelope = judge(status, text)

@@ -112,7 +112,7 @@ def test_every_environment_variable_is_a_setting_the_service_reads(compose):
 
 def test_ports_match_the_settings_and_do_not_collide(compose):
     published = []
-    for name, service in compose["services"].items():
+    for service in compose["services"].values():
         for port in service.get("ports", []):
             published.append(str(port).split(":")[0] + ("/udp" if str(port).endswith("/udp") else ""))
     assert len(published) == len(set(published)), published
@@ -446,7 +446,8 @@ def test_secret_generators_provide_the_secrets_the_deployments_use():
     auth = example_env("auth.env.example")
     assert set(auth) <= {key for name, key in refs if name == "sanicms-auth"} == {"jwks-url", "secret"}
     # what the example gives the pods is settings a service starts with
-    settings = load_settings("city_service.settings", environ={"AUTH_ENABLED": "true", "AUTH_JWKS_URL": auth["jwks-url"]},
+    settings = load_settings("city_service.settings",
+                             environ={"AUTH_ENABLED": "true", "AUTH_JWKS_URL": auth["jwks-url"]},
                              overrides={"DATABASE_URL": "postgresql://x@h/db"})
     assert settings["AUTH_ENABLED"] and settings["AUTH_JWKS_URL"].startswith("https://")
 
@@ -478,8 +479,8 @@ def test_entrypoint_migrates_then_serves_and_stops_on_sigterm(pg_server, tmp_pat
     env = {**os.environ, "SERVICE": "city", "HOST": "127.0.0.1", "PORT": str(port),
            "DATABASE_URL": create_database(pg_server, "entrypoint_city", fresh=True),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    log = open(tmp_path / "entrypoint.log", "wb")
-    proc = subprocess.Popen(["sh", str(DEPLOY / "entrypoint.sh")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(tmp_path / "entrypoint.log", "wb") as log:  # the child writes to its own copy of the descriptor
+        proc = subprocess.Popen(["sh", str(DEPLOY / "entrypoint.sh")], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -499,5 +500,4 @@ def test_entrypoint_migrates_then_serves_and_stops_on_sigterm(pg_server, tmp_pat
     finally:
         if proc.poll() is None:
             proc.kill()
-        log.close()
     assert re.search(r"created table|applied", (tmp_path / "entrypoint.log").read_text())

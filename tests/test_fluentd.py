@@ -25,7 +25,7 @@ import signal
 import socket
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -128,7 +128,7 @@ def canonical(value) -> str:
 
 def parse_utc(text: str) -> datetime:
     """The services' time format: 2026-11-25T19:50:51.983Z."""
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 # ---- Docker's fluentd logging driver, as far as fluentd can tell -------------------------------
@@ -190,7 +190,7 @@ class Fluentd:
         self.command = [FLUENTD, "-c", str(config)]  # with its supervisor, as the image runs it
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Fluentd":
+    def start(self) -> Fluentd:
         with open(self.output, "wb") as out:
             self.proc = subprocess.Popen(self.command, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                          cwd=self.output.parent, start_new_session=True)
@@ -243,7 +243,7 @@ class Fluentd:
             if match:
                 stamp = datetime.strptime(f"{match['second']}.{match['nanos'][:6]} {match['offset']}",
                                           "%Y-%m-%d %H:%M:%S.%f %z")
-                events.append((stamp.astimezone(timezone.utc), match["tag"], json.loads(match["record"])))
+                events.append((stamp.astimezone(UTC), match["tag"], json.loads(match["record"])))
         return events
 
 
@@ -329,10 +329,10 @@ def test_log_events_carry_the_time_the_service_wrote_and_other_lines_the_time_do
             expected[(parse_utc(parsed["time"]), tag, canonical({**record_without_log(record), **parsed}))] += 1
         elif kind_of(line) == "span":
             parsed = json.loads(line)
-            expected[(datetime.fromtimestamp(event_time, timezone.utc), tag,
+            expected[(datetime.fromtimestamp(event_time, UTC), tag,
                       canonical({**record_without_log(record), **parsed}))] += 1
         else:  # kept as it came
-            expected[(datetime.fromtimestamp(event_time, timezone.utc), tag, canonical(record))] += 1
+            expected[(datetime.fromtimestamp(event_time, UTC), tag, canonical(record))] += 1
     got = collections.Counter((stamp, tag, canonical(record)) for stamp, tag, record in printed)
     wrong = sorted(got - expected, key=str)[:3]
     assert got == expected, f"printed events not as sent, e.g. {wrong}"
@@ -358,10 +358,10 @@ def test_the_log_file_of_a_day_is_named_for_it_and_written_during_it(run):
             day = parse_utc(parsed["time"])
             expected[f"sanicms.{day:%Y%m%d}.log"][canonical({**record_without_log(record), **parsed})] += 1
         else:
-            day = datetime.fromtimestamp(event_time, timezone.utc)
+            day = datetime.fromtimestamp(event_time, UTC)
             body = record if kind_of(line) == "plain" else {**record_without_log(record), **json.loads(line)}
             expected[f"sanicms.{day:%Y%m%d}.log"][canonical(body)] += 1
-    today = f"sanicms.{datetime.now(timezone.utc):%Y%m%d}.log"
+    today = f"sanicms.{datetime.now(UTC):%Y%m%d}.log"
     assert today in files or today not in expected, f"no {today}: {sorted(files)}"
     assert sorted(files) == sorted(expected)
     for name, records in files.items():

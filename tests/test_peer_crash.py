@@ -90,7 +90,7 @@ class Load:
         try:
             async with self.session.request(method, self.url + path, json=body) as resp:
                 status, text = resp.status, await resp.text()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             self.problems.append(f"{method} {path}: no answer ({exc!r})")
             return 0, None
         try:
@@ -233,7 +233,7 @@ class RawPeer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "RawPeer":
+    def start(self) -> RawPeer:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
             asyncio.start_server(self._connection, "127.0.0.1", self.port), self._loop).result(10)

@@ -104,7 +104,7 @@ def test_one_request_is_one_trace_across_three_services(traced_stack, schema):
 
 
 def test_log_lines_of_a_request_name_its_trace(traced_stack):
-    stack, zipkin = traced_stack
+    stack, _ = traced_stack
     res = httpx.get(f"{stack.url('user')}/users", timeout=10)
     assert res.status_code == 200
     trace = res.headers["x-trace-id"]

@@ -11,6 +11,7 @@ otherwise to pytest's temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import shutil
@@ -37,7 +38,8 @@ try:
 except ImportError:
     _missing("the playwright package is not installed (make test-browser installs it, from requirements-browser.txt)")
 if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-    _missing(f"no Chromium at {CHROMIUM} (apt-get install chromium, or make test-browser; CHROMIUM=... for another path)")
+    _missing(f"no Chromium at {CHROMIUM} "
+             "(apt-get install chromium, or make test-browser; CHROMIUM=... for another path)")
 
 #: Chromium headless and sandbox-free, asked not to call home; it still tries (update and
 #: account checks), so it also resolves no name but localhost and has a proxy that is a trap.
@@ -90,10 +92,8 @@ class Trap:
                 self.caught.append(first.decode("latin-1") or "(connection without a request line)")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() (close alone does not)
-        except OSError:
-            pass
         self.sock.close()
         self._thread.join(5)
 

@@ -40,7 +40,7 @@ log = logging.getLogger("sanicms.auth")
 HANDLER_SCOPES = "__sanicms_scopes__"  # attribute set on a handler by require()/public
 #: The key ``make demo`` and ``python -m sanicms token`` use; public, so never for production
 #: (a service started with it says so in a warning).
-DEVELOPMENT_SECRET = "sanicms-development-key-public-never-use-in-production"  # the JWKS server cannot be reached and the token's key is not cached
+DEVELOPMENT_SECRET = "sanicms-development-key-public-never-use-in-production"
 
 #: The caller of the request being handled (for log lines); None outside requests.
 current_principal: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
@@ -187,7 +187,7 @@ class JwksKeys:
                 resp.raise_for_status()
                 data = await resp.json(content_type=None)
             keys = jwt.PyJWKSet.from_dict(data).keys
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError, jwt.PyJWKSetError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError, jwt.PyJWKSetError) as exc:
             if self._reachable:
                 log.warning("JWKS %s unavailable: %s", self.url, type(exc).__name__)
             self._reachable = False

@@ -58,7 +58,7 @@ async def readyz(request: Request):
 async def _check(probe: Any) -> str:
     try:
         await asyncio.wait_for(probe, READY_CHECK_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return "timeout"
     except ApiError as exc:
         return f"failed: {exc.message}"

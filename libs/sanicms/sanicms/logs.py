@@ -69,7 +69,8 @@ class TraceContextFilter(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC, ms), level, logger, message, service, traceId,
-    spanId, the caller's subject when a token was checked, any ``extra`` fields, and ``exception`` text when there is one."""
+    spanId, the caller's subject when a token was checked, any ``extra`` fields, and
+    ``exception`` text when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {

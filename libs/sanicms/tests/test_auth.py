@@ -86,7 +86,7 @@ def good(**claims) -> str:
 def assert_refused(res, status=401, error="invalid_token"):
     assert res.status_code == status, res.text
     body = res.json()
-    assert body["code"] == status and set(body) == {"code", "message", "error"} or body["code"] == status
+    assert (body["code"] == status and set(body) == {"code", "message", "error"}) or body["code"] == status
     challenge = res.headers["www-authenticate"]
     assert challenge.startswith('Bearer realm="notes"')
     if error:
@@ -228,7 +228,7 @@ class JwksServer:
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
+            def do_GET(self):
                 owner.fetches += 1
                 if owner.down:
                     self.send_response(503)
@@ -254,7 +254,8 @@ class JwksServer:
 
 
 def jwk_of(private_key, kid: str) -> dict:
-    algorithm = jwt.algorithms.RSAAlgorithm if isinstance(private_key, rsa.RSAPrivateKey) else jwt.algorithms.ECAlgorithm
+    rsa_key = isinstance(private_key, rsa.RSAPrivateKey)
+    algorithm = jwt.algorithms.RSAAlgorithm if rsa_key else jwt.algorithms.ECAlgorithm
     return {**algorithm.to_jwk(private_key.public_key(), as_dict=True), "kid": kid, "use": "sig"}
 
 
@@ -277,14 +278,17 @@ def jwks_app(keys):
 
 def test_rs256_and_es256_tokens_from_the_jwks_pass(jwks_app, keys):
     live, jwks = jwks_app
-    assert live.request("GET", "/notes", headers=bearer(token(keys["rsa"], "RS256", headers={"kid": "k1"}))).status_code == 200
-    assert live.request("GET", "/notes", headers=bearer(token(keys["ec"], "ES256", headers={"kid": "k2"}))).status_code == 200
+    rs256 = token(keys["rsa"], "RS256", headers={"kid": "k1"})
+    es256 = token(keys["ec"], "ES256", headers={"kid": "k2"})
+    assert live.request("GET", "/notes", headers=bearer(rs256)).status_code == 200
+    assert live.request("GET", "/notes", headers=bearer(es256)).status_code == 200
     assert jwks.fetches == 1  # fetched once at start, then cached
 
 
 def test_an_hs256_token_signed_with_the_public_key_is_refused(jwks_app, keys):
     live, _ = jwks_app
-    pem = keys["rsa"].public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = keys["rsa"].public_key().public_bytes(serialization.Encoding.PEM,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo)
     forged = _hmac_token(pem)
     assert_refused(live.request("GET", "/notes", headers=bearer(forged)))
 

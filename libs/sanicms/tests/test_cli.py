@@ -12,7 +12,8 @@ def run(*args, **env):
 def test_bad_port_is_one_line_naming_it():
     result = run("check", PORT="abc", DATABASE_URL="postgresql://x/y")
     assert result.returncode == 2
-    assert result.stderr.strip() == "city: configuration error: setting PORT: expected int, got 'abc' from the environment"
+    assert result.stderr.strip() == ("city: configuration error: "
+                                     "setting PORT: expected int, got 'abc' from the environment")
     assert "Traceback" not in result.stderr
 
 

@@ -40,7 +40,8 @@ def cors_headers(response):
 
 
 def exposed(response):
-    return {h.strip().lower() for h in response.headers.get("access-control-expose-headers", "").split(",") if h.strip()}
+    header = response.headers.get("access-control-expose-headers", "")
+    return {h.strip().lower() for h in header.split(",") if h.strip()}
 
 
 def test_the_trace_id_is_exposed_to_allowed_origins_by_default():

@@ -1,6 +1,6 @@
 """The user service through HTTP, with the city and role services mocked."""
 
-import asyncio
+from typing import Any, ClassVar
 
 from sanicms.testing import APITestCase
 from user_service.migrations import MIGRATIONS
@@ -16,7 +16,7 @@ class UserApiTest(APITestCase):
     app_factory = staticmethod(create_app)
     migrations = MIGRATIONS
     _blueprint = "users"
-    settings = {"CLIENT_TIMEOUT": 0.5}
+    settings: ClassVar[dict[str, Any]] = {"CLIENT_TIMEOUT": 0.5}
 
     def setUp(self):
         super().setUp()
@@ -92,11 +92,12 @@ class UserDownstreamFailureTest(APITestCase):
     app_factory = staticmethod(create_app)
     migrations = MIGRATIONS
     _blueprint = "users"
-    settings = {"CLIENT_TIMEOUT": 0.5}
+    settings: ClassVar[dict[str, Any]] = {"CLIENT_TIMEOUT": 0.5}
 
     def setUp(self):
         super().setUp()
-        self.db_execute("INSERT INTO users (name, age, sex, city_id, role_id, create_time) VALUES ('A', 1, 'f', 1, 1, now())")
+        self.db_execute("INSERT INTO users (name, age, sex, city_id, role_id, create_time) "
+                        "VALUES ('A', 1, 'f', 1, 1, now())")
         self._mock.get("/roles/1", payload=ADMIN)
 
     def test_downstream_down_is_a_503(self):
@@ -106,7 +107,7 @@ class UserDownstreamFailureTest(APITestCase):
         self.assertEqual(res.json()["error"], {"service": "city"})
 
     def test_downstream_timeout_is_a_504(self):
-        self._mock.get("/cities/1", exception=asyncio.TimeoutError())
+        self._mock.get("/cities/1", exception=TimeoutError())
         res = self.client.get_user(id=1)
         self.assertEqual(res.status_code, 504)
         self.assertEqual(res.json()["message"], "city service did not answer in time")

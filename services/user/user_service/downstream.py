@@ -69,8 +69,8 @@ async def check_references(request: Request, data: dict[str, Any]) -> dict[str, 
     found = await gather(*(get_one(request, service, data[field]) for field, service in wanted))
     problems = [
         {"field": field, "message": f"{service} {data[field]} does not exist"}
-        for (field, service), obj in zip(wanted, found) if obj is None
+        for (field, service), obj in zip(wanted, found, strict=True) if obj is None
     ]
     if problems:
         raise ValidationError("the user refers to records that do not exist", error=problems)
-    return {service: obj for (_, service), obj in zip(wanted, found)}
+    return {service: obj for (_, service), obj in zip(wanted, found, strict=True)}

@@ -155,7 +155,7 @@ class ServiceClient:
             async with self.session.request(method, url, **kwargs) as resp:
                 raw = await resp.read()
                 return self._unwrap(resp.status, raw)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise GatewayTimeout(f"{self.name} service did not answer in time", code=ErrorCode.DOWNSTREAM_TIMEOUT,
                                  error={"service": self.name}) from None
         except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
@@ -223,7 +223,7 @@ class Clients:
         self._clients = dict(clients)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> "Clients":
+    def from_settings(cls, settings: Mapping[str, Any]) -> Clients:
         return cls({
             name: ServiceClient(
                 name,

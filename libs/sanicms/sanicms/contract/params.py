@@ -82,7 +82,8 @@ def ids_from(request: Any, name: str = "ids") -> list[int] | None:
         try:
             value = _strict_int(part)
         except ValueError:
-            raise ValidationError(f"invalid {name}", error=[{"field": name, "message": f"{part[:40]!r} is not an integer"}]) from None
+            raise ValidationError(f"invalid {name}",
+                                  error=[{"field": name, "message": f"{part[:40]!r} is not an integer"}]) from None
         if not INT32[0] <= value <= INT32[1]:
             raise ValidationError(f"invalid {name}", error=[{"field": name, "message": f"{value} is out of range"}])
         if value not in ids:

@@ -67,7 +67,7 @@ class DatabaseUnavailable(ServiceUnavailable):
 class Cursor:
     """One connection, with results as dicts and errors as API errors."""
 
-    __slots__ = ("_conn", "_request", "_observe")
+    __slots__ = ("_conn", "_observe", "_request")
 
     def __init__(self, conn: asyncpg.Connection, request: Any, observe: StatementObserver | None) -> None:
         self._conn = conn
@@ -139,7 +139,7 @@ class _Outage:
     """One stretch of "no database", from the first request it failed to the first request
     served on a connection opened after that."""
 
-    __slots__ = ("epoch", "started", "refused", "discarded", "commits_unknown")
+    __slots__ = ("commits_unknown", "discarded", "epoch", "refused", "started")
 
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
@@ -180,7 +180,7 @@ class Database:
         self.commits_unknown = 0
 
     @classmethod
-    def from_settings(cls, settings: dict) -> "Database":
+    def from_settings(cls, settings: dict) -> Database:
         return cls(
             settings["DATABASE_URL"],
             min_size=settings["DB_POOL_MIN_SIZE"],
@@ -226,11 +226,11 @@ class Database:
                 pool.terminate()
                 log.warning("database pool terminated: %s", type(exc).__name__)
 
-    def acquire(self, request: Any = None) -> "Checkout":
+    def acquire(self, request: Any = None) -> Checkout:
         """A connection for reads, no transaction (each statement commits on its own)."""
         return Checkout(self, request, transactional=False)
 
-    def transaction(self, request: Any = None) -> "Checkout":
+    def transaction(self, request: Any = None) -> Checkout:
         """A connection inside a transaction: committed on success, rolled back on any error."""
         return Checkout(self, request, transactional=True)
 
@@ -308,7 +308,7 @@ class Database:
 
     # Outage bookkeeping: one WARNING when it begins, one INFO when it ends.
 
-    def _refuse(self, error: "DatabaseUnavailable", epoch: int, cause: BaseException, during: str) -> None:
+    def _refuse(self, error: DatabaseUnavailable, epoch: int, cause: BaseException, during: str) -> None:
         """Count a request answered 503 because the database failed it (once per error)."""
         if error.counted:
             return
@@ -377,7 +377,7 @@ class Checkout:
     released. Lost or in an unknown state (a connection error at any step, a rollback that
     fails, a cancelled statement): terminated, and a lost database is a 503."""
 
-    __slots__ = ("_db", "_request", "_transactional", "_conn", "_tx", "_epoch")
+    __slots__ = ("_conn", "_db", "_epoch", "_request", "_transactional", "_tx")
 
     def __init__(self, db: Database, request: Any, *, transactional: bool) -> None:
         self._db = db

@@ -51,7 +51,7 @@ def info(version: str, author: str | None = None, description: str | None = None
 
     def mark(method: Callable) -> Callable:
         @functools.wraps(method)
-        def wrapper(self: "MigrationModel", *args: Any, **kwargs: Any) -> Any:
+        def wrapper(self: MigrationModel, *args: Any, **kwargs: Any) -> Any:
             return method(self, *args, **kwargs)
 
         wrapper.migration_info = {

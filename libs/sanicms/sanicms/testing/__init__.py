@@ -127,7 +127,7 @@ class RouteClient:
     string, ``headers`` extra headers; ``content`` sends raw bytes instead of JSON. With access
     control on, calls carry the test case's token; ``token=`` sends another, ``token=None`` none."""
 
-    def __init__(self, server: "LiveServer", blueprint: str | None, token: str | None = None) -> None:
+    def __init__(self, server: LiveServer, blueprint: str | None, token: str | None = None) -> None:
         self._server = server
         self._blueprint = blueprint
         self._token = token

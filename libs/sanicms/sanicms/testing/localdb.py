@@ -92,7 +92,7 @@ class LocalPostgres:
         self._server.cleanup()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
-    def __enter__(self) -> "LocalPostgres":
+    def __enter__(self) -> LocalPostgres:
         return self
 
     def __exit__(self, *exc: object) -> None:

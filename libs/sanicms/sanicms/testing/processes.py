@@ -54,8 +54,9 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> "ServiceProcess":
-        self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+    def start(self, timeout: float = 30) -> ServiceProcess:
+        # open for as long as the process runs: closed by stop()
+        self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen([self.python, "-m", self.package, "serve"], env=self.env,
                                      stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_ready(timeout)

@@ -140,7 +140,8 @@ def note_error(exception: BaseException) -> None:
         return
     # An API error's message is meant for clients; anything else is named by its type only.
     message = getattr(exception, "message", None) if hasattr(exception, "code") else None
-    active.log_kv({"event": "error", "error.kind": type(exception).__name__, "message": message or type(exception).__name__})
+    kind = type(exception).__name__
+    active.log_kv({"event": "error", "error.kind": kind, "message": message or kind})
 
 
 class ClientSpans:
@@ -151,7 +152,7 @@ class ClientSpans:
         parts = urlsplit(base_url)
         self._host, self._port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
-    def __call__(self, request: Any, service: str, method: str, url: str, headers: dict) -> "_SpanScope":
+    def __call__(self, request: Any, service: str, method: str, url: str, headers: dict) -> _SpanScope:
         span = self.tracer.start_span(f"{method} {service}", tags={
             ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_CLIENT, "http.method": method,
             "http.url": url, ot_tags.PEER_SERVICE: service})
@@ -174,7 +175,7 @@ class SqlSpans:
             self._base_tags[ot_tags.DATABASE_INSTANCE] = database
         self._statements: dict[str, tuple[str, dict[str, str]]] = {}
 
-    def __call__(self, request: Any, sql: str) -> "_SpanScope | None":
+    def __call__(self, request: Any, sql: str) -> _SpanScope | None:
         active = active_span()
         if active is None or not active.context.sampled:
             # Outside a traced request (health checks, start-up): no orphan spans. In an
@@ -234,5 +235,5 @@ async def _local_ip(host: str) -> str | None:
     try:
         loop = asyncio.get_running_loop()
         return await asyncio.wait_for(loop.run_in_executor(None, socket.gethostbyname, socket.gethostname()), 1.0)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return None

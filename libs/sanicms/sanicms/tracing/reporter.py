@@ -11,6 +11,7 @@ memory stays bounded and requests never wait for tracing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -73,7 +74,7 @@ class HttpTransport:
                     problem = f"HTTP {resp.status}"
                     if resp.status < 500:
                         break  # the collector refuses this batch: sending it again will not help
-            except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 problem = type(exc).__name__
         raise TransportError(f"{self.url}: {problem}")
 
@@ -161,7 +162,7 @@ class SpanReporter:
             self._wake.set()
         try:
             await asyncio.wait_for(asyncio.shield(flushing), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             flushing.cancel()
             await asyncio.gather(flushing, return_exceptions=True)
             log.warning("span flush timed out after %.1f s; %d spans not sent", timeout, len(self._queue))
@@ -176,10 +177,8 @@ class SpanReporter:
         Spans arriving meanwhile wait for the next wake, so that batches stay large under
         load instead of one small POST per round trip."""
         while not self._closing:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval)
-            except asyncio.TimeoutError:
-                pass
             self._wake.clear()
             await self._drain(len(self._queue))
             self._log_drops()
@@ -248,7 +247,7 @@ class SpanReporter:
 class _Failing:
     """A transport failing since ``since``: the batches and spans it lost so far."""
 
-    __slots__ = ("since", "batches", "spans")
+    __slots__ = ("batches", "since", "spans")
 
     def __init__(self) -> None:
         self.since = time.monotonic()

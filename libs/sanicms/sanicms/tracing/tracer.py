@@ -35,10 +35,10 @@ def new_span_id() -> str:
 
 #: The active scope of the running task. Tasks copy it when created, so concurrent calls
 #: started from a request see the request's span, and never each other's.
-_ACTIVE: ContextVar["Scope | None"] = ContextVar("sanicms_active_scope", default=None)
+_ACTIVE: ContextVar[Scope | None] = ContextVar("sanicms_active_scope", default=None)
 
 
-def active_span() -> "Span | None":
+def active_span() -> Span | None:
     """The span of the innermost active scope here (in this task), or None."""
     scope = _ACTIVE.get()
     return scope._span if scope is not None else None
@@ -47,9 +47,9 @@ def active_span() -> "Span | None":
 class Scope(opentracing.Scope):
     """An activated span; closing it restores the previous one (and finishes the span)."""
 
-    __slots__ = ("_manager", "_span", "_finish_on_close", "_token")
+    __slots__ = ("_finish_on_close", "_manager", "_span", "_token")
 
-    def __init__(self, manager: "ScopeManager", span: "Span", finish_on_close: bool) -> None:
+    def __init__(self, manager: ScopeManager, span: Span, finish_on_close: bool) -> None:
         self._manager = manager
         self._span = span
         self._finish_on_close = finish_on_close
@@ -67,7 +67,7 @@ class ScopeManager(opentracing.ScopeManager):
     """What opentracing's ``ContextVarsScopeManager`` does, in fewer calls: it runs twice per
     request on every service."""
 
-    def activate(self, span: "Span", finish_on_close: bool) -> Scope:
+    def activate(self, span: Span, finish_on_close: bool) -> Scope:
         return Scope(self, span, finish_on_close)
 
     @property
@@ -76,13 +76,13 @@ class ScopeManager(opentracing.ScopeManager):
 
 
 class Reporter(Protocol):
-    def report(self, span: "Span") -> None: ...
+    def report(self, span: Span) -> None: ...
 
 
 class SpanContext(opentracing.SpanContext):
     """What crosses process boundaries: ids plus the sampling decision."""
 
-    __slots__ = ("trace_id", "span_id", "parent_id", "sampled", "debug", "_baggage")
+    __slots__ = ("_baggage", "debug", "parent_id", "sampled", "span_id", "trace_id")
 
     def __init__(self, trace_id: str, span_id: str, parent_id: str | None = None,
                  sampled: bool = True, debug: bool = False, baggage: Mapping[str, str] | None = None) -> None:
@@ -106,9 +106,9 @@ class SpanContext(opentracing.SpanContext):
 class Span(opentracing.Span):
     """One timed operation. Unsampled spans keep ids (for propagation) and record nothing."""
 
-    __slots__ = ("_tracer", "_context", "name", "start", "end", "kind", "tags", "logs", "remote")
+    __slots__ = ("_context", "_tracer", "end", "kind", "logs", "name", "remote", "start", "tags")
 
-    def __init__(self, tracer: "Tracer", context: SpanContext, name: str, start: float,
+    def __init__(self, tracer: Tracer, context: SpanContext, name: str, start: float,
                  tags: dict[str, Any] | None) -> None:
         # opentracing.Span.__init__ only stores these two; set directly on this hot path.
         self._tracer = tracer
@@ -122,11 +122,11 @@ class Span(opentracing.Span):
         self.logs: list[tuple[float, dict[str, Any]]] = []
         self.remote: dict[str, Any] | None = None  # Zipkin remoteEndpoint, when known
 
-    def set_operation_name(self, operation_name: str) -> "Span":
+    def set_operation_name(self, operation_name: str) -> Span:
         self.name = operation_name
         return self
 
-    def set_tag(self, key: str, value: Any) -> "Span":
+    def set_tag(self, key: str, value: Any) -> Span:
         if self._context.sampled:
             if key == ot_tags.SPAN_KIND:
                 self.kind = _KINDS.get(value)
@@ -134,12 +134,12 @@ class Span(opentracing.Span):
                 self.tags[key] = value
         return self
 
-    def log_kv(self, key_values: Mapping[str, Any], timestamp: float | None = None) -> "Span":
+    def log_kv(self, key_values: Mapping[str, Any], timestamp: float | None = None) -> Span:
         if self._context.sampled:
             self.logs.append((timestamp or time.time(), dict(key_values)))
         return self
 
-    def set_baggage_item(self, key: str, value: str) -> "Span":
+    def set_baggage_item(self, key: str, value: str) -> Span:
         self._context.baggage[key] = value
         return self
 
