@@ -16,7 +16,7 @@ from collections import Counter
 
 import orjson
 from aiohttp import web
-from sanicms.processes import free_port
+from sanicms.testing.processes import free_port
 
 
 def sender(span: dict) -> str:

@@ -14,13 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from collector import SpanCollector
 from run import HERE, LOAD_CPUS, pin_load_side, seed, service
-
-sys.path.insert(0, str(HERE.parent / "tests"))
-from fakes import FakeZipkin  # noqa: E402
-
-from sanicms.localdb import create_database, throwaway_server  # noqa: E402
-from sanicms.processes import migrate  # noqa: E402
+from sanicms.testing.localdb import create_database, throwaway_server
+from sanicms.testing.processes import migrate
 
 
 def main() -> None:
@@ -34,7 +31,7 @@ def main() -> None:
     raw = args.out / f"profile-tracing-{args.tracing}.txt"
     with throwaway_server() as pg:
         pin_load_side()
-        zipkin = FakeZipkin().start()
+        zipkin = SpanCollector().start()
         db = create_database(pg, "profile_city", fresh=True)
         migrate("city_service", {"DATABASE_URL": db})
         env = {"DATABASE_URL": db, "ZIPKIN_URL": zipkin.url, "TRACING_ENABLED": str(args.tracing == "on").lower()}

@@ -22,9 +22,12 @@ class Run:
         return asdict(self)
 
 
-def wrk(url: str, *, connections: int, duration: float, cpus: str | None, script: Path | None = None) -> Run:
-    """One wrk run (one thread); ``cpus`` pins it with taskset."""
+def wrk(url: str, *, connections: int, duration: float, cpus: str | None, script: Path | None = None,
+        headers: dict[str, str] | None = None) -> Run:
+    """One wrk run (one thread); ``cpus`` pins it with taskset; ``headers`` go on every request."""
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s", "--latency", "--timeout", "5s"]
+    for name, value in (headers or {}).items():
+        cmd += ["-H", f"{name}: {value}"]
     if script is not None:
         cmd += ["-s", str(script)]
     cmd.append(url)
@@ -48,5 +51,5 @@ def parse(out: str) -> Run:
 
 
 def _latency(out: str, percentile: str) -> float:
-    value, unit = re.search(rf"^\s+{re.escape(percentile)}\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M).groups()
+    value, unit = re.search(rf"^\s+{re.escape(percentile)}\s+([\d.]+)(us|ms|s|m)\s*$", out, re.MULTILINE).groups()
     return float(value) * _UNITS[unit]

@@ -10,8 +10,12 @@ on), exporting through a BatchSpanProcessor to the Zipkin JSON exporter (peers/o
 - city: fastapi_city.py's ``GET /cities/{id}``, traced.
 - role: ``GET /roles/{id}``, the role service's query and JSON.
 - user: ``GET /users/{id}``: the user's row, then its city and role fetched from the city
-  and role services concurrently (``asyncio.gather`` over one shared ``httpx.AsyncClient``),
-  answered as sanicms's user service answers: the user with ``city`` and ``role`` objects.
+  and role services concurrently (``asyncio.gather`` over one shared client), answered as
+  sanicms's user service answers: the user with ``city`` and ``role`` objects. The client is
+  ``PEER_HTTP_CLIENT``: ``aiohttp`` (the default: what sanicms itself uses, so the comparison
+  is not about the client library; traced by -aiohttp-client) or ``httpx`` (an
+  ``httpx.AsyncClient``, traced by -httpx; on this machine its throughput collapses at 64
+  concurrent requests, see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -27,12 +31,17 @@ from otel import setup_tracing
 SERVICE = sys.argv[1] if len(sys.argv) > 1 else "city"
 if SERVICE not in ("city", "role", "user"):
     raise SystemExit(f"usage: {sys.argv[0]} city|role|user")
+CLIENT = os.environ.get("PEER_HTTP_CLIENT", "aiohttp")
+if CLIENT not in ("aiohttp", "httpx"):
+    raise SystemExit("PEER_HTTP_CLIENT: aiohttp or httpx")
 provider = setup_tracing(f"fastapi-otel-{SERVICE}")
 
+import aiohttp
 import asyncpg
 import httpx
 import uvicorn
 from fastapi import FastAPI, HTTPException
+from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -104,19 +113,30 @@ def user_app() -> FastAPI:
         # As many connections as sanicms's client keeps (CLIENT_POOL_SIZE 100 per neighbour).
         # Timeouts as sanicms's (CLIENT_TIMEOUT 5 s, connect 1 s); PEER_CLIENT_TIMEOUT for callgrind.
         timeout = float(os.environ.get("PEER_CLIENT_TIMEOUT", "5"))
-        app.state.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=timeout if timeout > 5 else 1.0),
-                                             limits=httpx.Limits(max_connections=200, max_keepalive_connections=200))
+        connect = timeout if timeout > 5 else 1.0
+        if CLIENT == "httpx":
+            app.state.client = httpx.AsyncClient(timeout=httpx.Timeout(timeout, connect=connect), limits=httpx.Limits(
+                max_connections=200, max_keepalive_connections=200))
+        else:
+            app.state.client = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout, connect=connect),
+                connector=aiohttp.TCPConnector(limit=200, limit_per_host=100))
         yield
-        await app.state.client.aclose()
+        await (app.state.client.aclose() if CLIENT == "httpx" else app.state.client.close())
         await app.state.pool.close()
 
     async def fetch(url: str) -> dict | None:
-        resp = await app.state.client.get(url)
-        if resp.status_code == 404:
+        if CLIENT == "httpx":
+            resp = await app.state.client.get(url)
+            status, body = resp.status_code, (resp.json() if resp.status_code == 200 else None)
+        else:
+            async with app.state.client.get(url) as resp:
+                status, body = resp.status, (await resp.json() if resp.status == 200 else None)
+        if status == 404:
             return None
-        if resp.status_code != 200:
-            raise HTTPException(502, f"{url} answered {resp.status_code}")
-        return resp.json()["data"]
+        if status != 200:
+            raise HTTPException(502, f"{url} answered {status}")
+        return body["data"]
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
 
@@ -138,7 +158,10 @@ if SERVICE == "city":
 elif SERVICE == "role":
     app = role_app()
 else:
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    if CLIENT == "httpx":
+        HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    else:
+        AioHttpClientInstrumentor().instrument(tracer_provider=provider)
     app = user_app()
 FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
 
