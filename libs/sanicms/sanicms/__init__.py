@@ -14,7 +14,7 @@ from . import auth
 from .app import create_app
 from .calls.client import Clients, DownstreamError, ServiceClient, gather
 from .cli import main
-from .config import ConfigError, load_settings, service_url_setting
+from .config import ConfigError, Settings, load_settings, service_url_setting
 from .contract import doc
 from .contract.params import Page, ids_from, page_from
 from .data.db import Cursor, Database
@@ -55,6 +55,7 @@ __all__ = [
     "ServerError",
     "ServiceClient",
     "ServiceUnavailable",
+    "Settings",
     "Table",
     "Unauthorized",
     "ValidationError",

@@ -1,4 +1,4 @@
-"""``python -m sanicms token --scope city:read --ttl 3600``: development tools."""
+"""``python -m sanicms token --scope city:read --ttl 3600`` | ``settings``: development tools."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import os
 from collections.abc import Sequence
 
 from .auth import DEVELOPMENT_SECRET, mint
+from .config import reference
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sanicms", description="sanicms development tools")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("settings", help="print every setting, its default and meaning (Markdown)")
     token = commands.add_parser("token", help="mint an HS256 bearer token for development")
     token.add_argument("--scope", action="append", default=[], help="a scope to grant (repeat for more)")
     token.add_argument("--ttl", type=float, default=3600, help="seconds until it expires (default 3600)")
@@ -19,6 +21,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     token.add_argument("--iss", help="issuer claim, when the services check AUTH_ISSUER")
     token.add_argument("--aud", help="audience claim, when the services check AUTH_AUDIENCE")
     args = parser.parse_args(argv)
+    if args.command == "settings":
+        print(reference())
+        return
     claims = {k: v for k, v in (("iss", args.iss), ("aud", args.aud)) if v}
     secret = os.environ.get("AUTH_SECRET") or DEVELOPMENT_SECRET
     print(mint(args.scope, subject=args.sub, ttl=args.ttl, secret=secret, **claims))

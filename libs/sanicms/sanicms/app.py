@@ -7,7 +7,7 @@ two apps in one process never share state; the test suite builds dozens.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from sanic import Blueprint, Sanic
@@ -15,6 +15,7 @@ from sanic_ext import Extend
 
 from . import auth, tracing
 from .calls.client import Clients
+from .config import Settings
 from .contract import openapi
 from .contract.params import check_path_params
 from .data.db import Database
@@ -23,16 +24,12 @@ from .health import health_blueprint
 from .logs import configure_logging
 from .responses import EnvelopeRequest, dumps
 
-# Sanic's own settings that the service's settings feed straight through.
-_SANIC_SETTINGS = ("REQUEST_MAX_SIZE", "REQUEST_TIMEOUT", "RESPONSE_TIMEOUT",
-                   "KEEP_ALIVE_TIMEOUT", "GRACEFUL_SHUTDOWN_TIMEOUT")
 
-
-def create_app(settings: Mapping[str, Any], blueprints: Iterable[Blueprint] = (), *,
+def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
                name: str | None = None) -> Sanic:
     """Build a service app from checked settings (see :func:`sanicms.load_settings`)."""
     app = Sanic(
-        name or _app_name(settings["SERVICE_NAME"]),
+        name or _app_name(settings.service.name),
         request_class=EnvelopeRequest,
         error_handler=ErrorHandler(),
         dumps=dumps,
@@ -41,10 +38,10 @@ def create_app(settings: Mapping[str, Any], blueprints: Iterable[Blueprint] = ()
         configure_logging=False,  # logging.yml is applied when the server starts (LOG_CONFIGURE)
     )
     app.config.update(_sanic_config(settings))
-    app.ctx.settings = dict(settings)
-    app.ctx.db = Database.from_settings(settings)
-    app.ctx.clients = Clients.from_settings(settings)
-    app.ctx.untraced_paths = tuple(settings["TRACING_UNTRACED_PATHS"])
+    app.ctx.settings = settings
+    app.ctx.db = Database.from_settings(settings.database)
+    app.ctx.clients = Clients.from_settings(settings.clients)
+    app.ctx.untraced_paths = settings.tracing.untraced_paths
     Extend(app)
     app.blueprint(health_blueprint())
     for bp in blueprints:
@@ -64,8 +61,18 @@ def _app_name(service: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in service)
 
 
-def _sanic_config(settings: Mapping[str, Any]) -> dict[str, Any]:
-    config = dict(settings)
+def _sanic_config(settings: Settings) -> dict[str, Any]:
+    """What Sanic and sanic-ext read from ``app.config``: their own names, written once."""
+    http, api = settings.http, settings.api
+    config: dict[str, Any] = {
+        "REQUEST_MAX_SIZE": http.request_max_size, "REQUEST_TIMEOUT": http.request_timeout,
+        "RESPONSE_TIMEOUT": http.response_timeout, "KEEP_ALIVE_TIMEOUT": http.keep_alive_timeout,
+        "GRACEFUL_SHUTDOWN_TIMEOUT": http.graceful_shutdown_timeout,
+        "API_TITLE": api.title, "API_VERSION": api.version, "API_DESCRIPTION": api.description,
+        "CORS_ORIGINS": list(http.cors_origins), "CORS_ALLOW_HEADERS": list(http.cors_allow_headers),
+        "CORS_EXPOSE_HEADERS": list(http.cors_expose_headers), "CORS_METHODS": list(http.cors_methods),
+        "CORS_SUPPORTS_CREDENTIALS": http.cors_supports_credentials, "CORS_MAX_AGE": http.cors_max_age,
+    }
     config.update({
         # sanic-ext: spec at /openapi/spec.json, Swagger UI at /openapi/.
         "OAS_URL_PREFIX": "/openapi",
@@ -82,8 +89,8 @@ def _sanic_config(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _open_resources(app: Sanic) -> None:
-    if app.ctx.settings["LOG_CONFIGURE"]:
-        configure_logging(app.ctx.settings)
+    if app.ctx.settings.logging.configure:
+        configure_logging(app.ctx.settings.logging, service=app.ctx.settings.service.name)
     await tracing.start(app)
     await app.ctx.db.connect()
     await app.ctx.clients.open()

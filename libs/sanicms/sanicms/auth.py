@@ -31,7 +31,7 @@ import aiohttp
 import jwt
 from sanic import Request, Sanic
 
-from .config import auth_algorithms
+from .config import AuthSettings
 from .errors import ErrorCode, Forbidden, ServiceUnavailable, Unauthorized
 from .tracing.tracer import active_span
 
@@ -58,39 +58,6 @@ class Principal:
     claims: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class AuthSettings:
-    """The ``AUTH_*`` settings of one service."""
-
-    enabled: bool
-    service: str
-    secret: str
-    jwks_url: str
-    algorithms: tuple[str, ...]
-    issuer: str
-    audience: str
-    leeway: float
-    default_policy: str  # "scopes": <service>:read / :write; "authenticated": any valid token
-    public_paths: tuple[str, ...]
-    jwks_ttl: float
-    jwks_min_refresh: float
-    jwks_timeout: float
-    max_token_bytes: int
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> AuthSettings:
-        return cls(
-            enabled=settings["AUTH_ENABLED"], service=settings["SERVICE_NAME"],
-            secret=settings["AUTH_SECRET"], jwks_url=settings["AUTH_JWKS_URL"],
-            algorithms=auth_algorithms(settings),
-            issuer=settings["AUTH_ISSUER"], audience=settings["AUTH_AUDIENCE"],
-            leeway=float(settings["AUTH_LEEWAY"]), default_policy=settings["AUTH_DEFAULT_POLICY"],
-            public_paths=tuple(settings["AUTH_PUBLIC_PATHS"]), jwks_ttl=float(settings["AUTH_JWKS_TTL"]),
-            jwks_min_refresh=float(settings["AUTH_JWKS_MIN_REFRESH"]),
-            jwks_timeout=float(settings["AUTH_JWKS_TIMEOUT"]), max_token_bytes=settings["AUTH_MAX_TOKEN_BYTES"],
-        )
-
-
 # ---- the policy, declared on handlers --------------------------------------------------------
 
 def require(*scopes: str) -> Callable[[F], F]:
@@ -110,14 +77,14 @@ def public(handler: F) -> F:
 _READS = frozenset({"GET", "HEAD"})
 
 
-def scopes_for(handler: Any, method: str, settings: AuthSettings) -> frozenset[str] | None:
+def scopes_for(handler: Any, method: str, settings: AuthSettings, service: str) -> frozenset[str] | None:
     """The scopes ``handler`` needs for ``method``; None: open to anyone."""
     declared = getattr(handler, HANDLER_SCOPES, ...)
     if declared is not ...:
         return declared
     if settings.default_policy == "authenticated":
         return frozenset()
-    return frozenset({f"{settings.service}:{'read' if method in _READS else 'write'}"})
+    return frozenset({f"{service}:{'read' if method in _READS else 'write'}"})
 
 
 # ---- keys ------------------------------------------------------------------------------------
@@ -204,16 +171,18 @@ class JwksKeys:
 class Authenticator:
     """Verifies bearer tokens against one service's settings; lives on ``app.ctx.auth``."""
 
-    def __init__(self, settings: AuthSettings) -> None:
+    def __init__(self, settings: AuthSettings, service: str) -> None:
         self.settings = settings
+        self.service = service
+        self.algorithms = settings.allowed_algorithms
         self.keys = (JwksKeys(settings.jwks_url, ttl=settings.jwks_ttl, min_refresh=settings.jwks_min_refresh,
                               timeout=settings.jwks_timeout) if settings.jwks_url else None)
         self._options: dict[str, Any] = {"require": ["exp"] + [c for c, v in (("iss", settings.issuer),
                                                                               ("aud", settings.audience)) if v]}
 
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> Authenticator:
-        return cls(AuthSettings.from_settings(settings))
+    def scopes_for(self, handler: Any, method: str) -> frozenset[str] | None:
+        """The scopes ``handler`` needs for ``method``; None: open to anyone."""
+        return scopes_for(handler, method, self.settings, self.service)
 
     async def open(self) -> None:
         if not self.settings.enabled:
@@ -234,7 +203,7 @@ class Authenticator:
             raise jwt.InvalidTokenError("token too long")
         header = jwt.get_unverified_header(token)
         algorithm = header.get("alg")
-        if algorithm not in self.settings.algorithms:  # "none" and HS/RS confusion end here
+        if algorithm not in self.algorithms:  # "none" and HS/RS confusion end here
             raise jwt.InvalidAlgorithmError(f"algorithm {algorithm!r} not allowed")
         key: Any = self.settings.secret
         if self.keys is not None:
@@ -277,7 +246,7 @@ def mint(scopes: Iterable[str], *, subject: str = "developer", ttl: float = 3600
 
 def install(app: Sanic) -> None:
     """Check every request of ``app`` when ``AUTH_ENABLED`` (after the server span opens)."""
-    app.ctx.auth = Authenticator.from_settings(app.ctx.settings)
+    app.ctx.auth = Authenticator(app.ctx.settings.auth, app.ctx.settings.service.name)
     if app.ctx.auth.settings.enabled:
         app.on_request(_authenticate, priority=900)
 
@@ -288,11 +257,11 @@ async def _authenticate(request: Request) -> None:
     route = request.route
     if route is None or request.method == "OPTIONS" or request.path.startswith(auth.settings.public_paths):
         return  # unknown routes get their 404/405, preflights their CORS answer
-    needed = scopes_for(route.handler, request.method, auth.settings)
+    needed = auth.scopes_for(route.handler, request.method)
     if needed is None:
         return
     token = bearer_token(request)
-    realm = f'Bearer realm="{auth.settings.service}"'
+    realm = f'Bearer realm="{auth.service}"'
     if token is None:
         raise Unauthorized("authentication required", headers={"WWW-Authenticate": realm})
     try:

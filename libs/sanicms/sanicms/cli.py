@@ -16,11 +16,11 @@ from typing import Any
 from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
-from .config import ConfigError, load_settings
+from .config import ConfigError, Settings, load_settings
 
 
 def main(*, service: str, settings_module: str, factory: Callable[[], Sanic],
-         migrate: Callable[[dict], Any] | None = None, argv: Sequence[str] | None = None) -> None:
+         migrate: Callable[[Settings], Any] | None = None, argv: Sequence[str] | None = None) -> None:
     """Entry point shared by the services; ``factory`` must be a module-level function."""
     parser = argparse.ArgumentParser(prog=service, description=f"the {service} service")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", "check", "healthcheck"],
@@ -35,7 +35,7 @@ def main(*, service: str, settings_module: str, factory: Callable[[], Sanic],
     if args.command == "check":
         print(f"{service}: settings OK")
     elif args.command == "healthcheck":
-        raise SystemExit(0 if healthy(settings["PORT"]) else 1)
+        raise SystemExit(0 if healthy(settings.service.port) else 1)
     elif args.command == "migrate":
         if migrate is None:
             print(f"{service}: no migrations", file=sys.stderr)
@@ -55,18 +55,19 @@ def healthy(port: int, timeout: float = 2.0) -> bool:
         return False
 
 
-def serve(factory: Callable[[], Sanic], settings: dict) -> None:
+def serve(factory: Callable[[], Sanic], settings: Settings) -> None:
     """Run with Sanic's own runner: one worker per ``WORKERS``, graceful on SIGTERM/SIGINT."""
     loader = AppLoader(factory=factory)
     app = loader.load()
-    workers = settings["WORKERS"]
+    service = settings.service
+    workers = service.workers
     app.prepare(
-        host=settings["HOST"],
-        port=settings["PORT"],
+        host=service.host,
+        port=service.port,
         workers=workers,
         single_process=workers == 1,
-        debug=settings["DEBUG"],
-        access_log=settings["ACCESS_LOG"],
+        debug=service.debug,
+        access_log=settings.http.access_log,
         motd=False,
     )
     if workers == 1:

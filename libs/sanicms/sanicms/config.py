@@ -1,132 +1,315 @@
-"""Settings: Django-like modules of UPPER_CASE names, overridable from the environment.
+"""Settings: one frozen value per service, made of typed parts (database, clients, tracing...).
 
-Resolution order, later wins:
-  1. the library defaults below (``DEFAULTS``),
-  2. the service's settings module (``SANIC_CONFIG_MODULE`` or the service's default),
-  3. environment variables with the same name as a setting.
+Every setting has one UPPER_CASE name, declared once on its field with its default, bounds
+and a line of documentation. Resolution order, later wins:
 
-Environment values are coerced to the type of the value they replace, so
-``PORT=abc`` is refused with one line naming ``PORT`` instead of a traceback at bind time.
+  1. the field's default,
+  2. the service's settings module (``SANIC_CONFIG_MODULE`` or the service's default), a
+     Django-style module of UPPER_CASE names,
+  3. environment variables of the same names, converted to the field's type,
+  4. ``overrides`` (tests use them instead of changing ``os.environ``).
+
+Types, bounds and choices are checked from the fields, so ``PORT=abc`` stops start-up with one
+line naming ``PORT``. Parts go to the code that needs them: ``Database.from_settings`` reads
+``settings.database``, and so on. Names the library does not know (a service's own) are kept
+in ``settings.extra``, typed like their value in the settings module; a service that wants
+typed fields of its own subclasses :class:`Settings` with another part and passes ``cls=``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
-from collections.abc import Mapping
+import typing
+from collections.abc import Iterator, Mapping
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 CONFIG_MODULE_ENV = "SANIC_CONFIG_MODULE"
 
-#: Every setting the library reads, with its default. Services add their own names.
-DEFAULTS: dict[str, Any] = {
-    "SERVICE_NAME": "service",
-    "HOST": "127.0.0.1",
-    "PORT": 8000,
-    "WORKERS": 1,
-    "DEBUG": False,
-    # PostgreSQL, one database per service.
-    "DATABASE_URL": "",
-    "DB_POOL_MIN_SIZE": 2,
-    "DB_POOL_MAX_SIZE": 10,
-    "DB_CONNECT_TIMEOUT": 5.0,  # seconds to open a connection or wait for a free one
-    "DB_COMMAND_TIMEOUT": 10.0,  # seconds one statement may run
-    # Downstream services: each name in DOWNSTREAM_SERVICES needs <NAME>_SERVICE_URL.
-    "DOWNSTREAM_SERVICES": [],
-    "CLIENT_TIMEOUT": 5.0,  # seconds for a whole downstream call
-    "CLIENT_CONNECT_TIMEOUT": 1.0,
-    "CLIENT_POOL_SIZE": 100,  # open connections per downstream
-    "CLIENT_RETRIES": 2,  # extra attempts for GET on connection errors and 502/503/504
-    "CLIENT_RETRY_BACKOFF": 0.05,  # seconds, doubled per attempt, full jitter
-    "CLIENT_RETRY_BACKOFF_MAX": 1.0,
-    "CLIENT_BREAKER_THRESHOLD": 5,  # consecutive failures that open the circuit (0: never)
-    "CLIENT_BREAKER_RESET": 5.0,  # seconds open before one probe call is let through
-    # HTTP limits (Sanic's own names).
-    "REQUEST_MAX_SIZE": 1_000_000,
-    "REQUEST_TIMEOUT": 30,
-    "RESPONSE_TIMEOUT": 30,
-    "KEEP_ALIVE_TIMEOUT": 5,
-    "GRACEFUL_SHUTDOWN_TIMEOUT": 15.0,
-    # CORS, applied by sanic-ext (same names). No "*" by default: list the origins
-    # of the front ends that may call the API.
-    "CORS_ORIGINS": [],
-    "CORS_ALLOW_HEADERS": ["content-type", "authorization", "x-request-id"],
-    "CORS_EXPOSE_HEADERS": ["x-trace-id"],  # response headers the allowed origins' code may read
-    "CORS_METHODS": ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
-    "CORS_SUPPORTS_CREDENTIALS": False,
-    "CORS_MAX_AGE": 600,
-    # Pagination.
-    "PAGE_SIZE_DEFAULT": 20,
-    "PAGE_SIZE_MAX": 100,
-    # Tracing (Zipkin v2 spans). Transports: "http" (POST to ZIPKIN_URL) and/or "log"
-    # (one span per line on the sanicms.spans logger); empty: "http" if ZIPKIN_URL is set.
-    "TRACING_ENABLED": True,
-    "TRACING_SAMPLE_RATE": 1.0,  # share of new traces kept; a caller's decision is followed
-    "TRACING_TRANSPORTS": [],
-    "ZIPKIN_URL": "",  # e.g. http://127.0.0.1:9411
-    "TRACING_QUEUE_SIZE": 10_000,  # finished spans held at most; more are dropped and counted
-    "TRACING_BATCH_SIZE": 500,
-    "TRACING_FLUSH_INTERVAL": 1.0,  # seconds between sends while fewer than a batch wait
-    "TRACING_SEND_TIMEOUT": 2.0,  # seconds per POST to the collector
-    "TRACING_SEND_RETRIES": 1,
-    "TRACING_FLUSH_TIMEOUT": 5.0,  # seconds spent sending what is left at shutdown
-    "TRACING_DROP_LOG_INTERVAL": 10.0,  # seconds between warnings that spans were dropped
-    "TRACING_UNTRACED_PATHS": ["/healthz", "/readyz", "/openapi"],  # path prefixes
-    # Access control (sanicms.auth): JWT bearer tokens, a shared secret (HS256) or a JWKS URL.
-    "AUTH_ENABLED": False,
-    "AUTH_SECRET": "",  # HS256 key, at least 32 bytes; or:
-    "AUTH_JWKS_URL": "",  # the identity provider's public keys (RS256 / ES256)
-    "AUTH_ALGORITHMS": [],  # allowed "alg"s; empty: HS256 with a secret, RS256 and ES256 with JWKS
-    "AUTH_ISSUER": "",  # required "iss" when set
-    "AUTH_AUDIENCE": "",  # required "aud" when set
-    "AUTH_LEEWAY": 30.0,  # seconds of clock skew allowed on exp / nbf
-    "AUTH_DEFAULT_POLICY": "scopes",  # scopes: <service>:read / <service>:write; or authenticated
-    "AUTH_PUBLIC_PATHS": ["/healthz", "/readyz", "/metrics", "/openapi"],  # path prefixes
-    "AUTH_JWKS_TTL": 300.0,  # seconds keys are trusted before a refetch
-    "AUTH_JWKS_MIN_REFRESH": 30.0,  # seconds between refetches for unknown kids
-    "AUTH_JWKS_TIMEOUT": 2.0,  # seconds per JWKS fetch
-    "AUTH_MAX_TOKEN_BYTES": 8192,  # longer tokens are refused unread
-    "AUTH_FORWARD_TOKEN": True,  # pass the caller's token on to downstream services
-    "AUTH_SERVICE_TOKEN": "",  # or call them with this token of the service's own
-    # Logging, from logging.yml (LOG_CONFIG: your own file instead of the library's).
-    "LOG_CONFIGURE": True,  # configure Python logging when the server starts
-    "LOG_CONFIG": "",
-    "LOG_FORMAT": "json",  # json or text
-    "LOG_LEVEL": "INFO",
-    "ACCESS_LOG": False,  # a line per request from sanic.access (health checks included)
-}
-
-#: Settings that must hold a non-empty value before the service may start.
-REQUIRED = ("SERVICE_NAME", "DATABASE_URL")
+S = TypeVar("S", bound="Settings")
 
 
 class ConfigError(Exception):
     """A setting is missing or invalid; the message is one line naming it."""
 
 
-def load_settings(
-    default_module: str | None = None,
-    *,
-    environ: Mapping[str, str] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Build the settings of one service and check them.
+def setting(name: str, default: Any, doc: str, *, minimum: float | None = None, maximum: float | None = None,
+            positive: bool = False, choices: tuple[str, ...] = ()) -> Any:
+    """A field of a settings part: its environment name, default, bounds and documentation."""
+    meta = {"name": name, "doc": doc, "minimum": minimum, "maximum": maximum, "positive": positive,
+            "choices": choices}
+    if isinstance(default, list):  # lists are held as tuples: frozen all the way down
+        return dataclasses.field(default_factory=lambda: tuple(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
-    ``default_module`` is used when ``SANIC_CONFIG_MODULE`` is unset; ``overrides`` win
-    over everything (tests use them instead of mutating ``os.environ``).
-    """
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ServiceSettings:
+    name: str = setting("SERVICE_NAME", "service", "name in logs, traces and the app")
+    host: str = setting("HOST", "127.0.0.1", "address Sanic listens on")
+    port: int = setting("PORT", 8000, "port Sanic listens on", minimum=0, maximum=65535)
+    workers: int = setting("WORKERS", 1, "worker processes", positive=True)
+    debug: bool = setting("DEBUG", False, "500s carry the traceback in `error`")
+
+    def check(self) -> None:
+        if not self.name:
+            raise ConfigError("setting SERVICE_NAME is required but empty (set it in the environment)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DatabaseSettings:
+    url: str = setting("DATABASE_URL", "", "`postgresql://user:pass@host:5432/db` (or `?host=/socket/dir`)")
+    pool_min_size: int = setting("DB_POOL_MIN_SIZE", 2, "connections kept open per worker", minimum=0)
+    pool_max_size: int = setting("DB_POOL_MAX_SIZE", 10, "connections at most per worker", positive=True)
+    connect_timeout: float = setting("DB_CONNECT_TIMEOUT", 5.0, "seconds to open a connection or wait for a free one",
+                                     positive=True)
+    command_timeout: float = setting("DB_COMMAND_TIMEOUT", 10.0, "seconds one statement may run", positive=True)
+
+    def check(self) -> None:
+        if not self.url:
+            raise ConfigError("setting DATABASE_URL is required but empty (set it in the environment)")
+        check_url("DATABASE_URL", self.url, ("postgres", "postgresql"))
+        if self.pool_min_size > self.pool_max_size:
+            raise ConfigError("setting DB_POOL_MIN_SIZE: must not exceed DB_POOL_MAX_SIZE")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClientSettings:
+    downstream: tuple[str, ...] = setting("DOWNSTREAM_SERVICES", [], "services this one calls; each needs "
+                                          "`<NAME>_SERVICE_URL`")
+    urls: dict[str, str] = dataclasses.field(default_factory=dict, metadata={"derived": True})
+    timeout: float = setting("CLIENT_TIMEOUT", 5.0, "seconds for a whole downstream call", positive=True)
+    connect_timeout: float = setting("CLIENT_CONNECT_TIMEOUT", 1.0, "seconds to connect to a downstream",
+                                     positive=True)
+    pool_size: int = setting("CLIENT_POOL_SIZE", 100, "keep-alive connections per downstream", positive=True)
+    retries: int = setting("CLIENT_RETRIES", 2, "extra attempts of a GET on connection errors and 502/503/504",
+                           minimum=0)
+    retry_backoff: float = setting("CLIENT_RETRY_BACKOFF", 0.05, "seconds before the first retry, doubled "
+                                   "per attempt, full jitter", minimum=0)
+    retry_backoff_max: float = setting("CLIENT_RETRY_BACKOFF_MAX", 1.0, "longest wait between retries", minimum=0)
+    breaker_threshold: int = setting("CLIENT_BREAKER_THRESHOLD", 5, "failed calls in a row that open the circuit "
+                                     "(0: never)", minimum=0)
+    breaker_reset: float = setting("CLIENT_BREAKER_RESET", 5.0, "seconds open before one probe call",
+                                   positive=True)
+    forward_token: bool = setting("AUTH_FORWARD_TOKEN", True, "calls carry the caller's bearer token")
+    service_token: str = setting("AUTH_SERVICE_TOKEN", "", "or this token of the service's own, when set")
+
+    def check(self) -> None:
+        for service in self.downstream:
+            name = service_url_setting(service)
+            if not self.urls.get(service):
+                raise ConfigError(f"setting {name} is required: base URL of the {service} service")
+            check_url(name, self.urls[service], ("http", "https"))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HttpSettings:
+    request_max_size: int = setting("REQUEST_MAX_SIZE", 1_000_000, "bytes; larger bodies get a 413", positive=True)
+    request_timeout: float = setting("REQUEST_TIMEOUT", 30, "seconds to receive a request (Sanic's)", positive=True)
+    response_timeout: float = setting("RESPONSE_TIMEOUT", 30, "seconds to answer (Sanic's)", positive=True)
+    keep_alive_timeout: float = setting("KEEP_ALIVE_TIMEOUT", 5, "seconds an idle connection stays open",
+                                        positive=True)
+    graceful_shutdown_timeout: float = setting("GRACEFUL_SHUTDOWN_TIMEOUT", 15.0, "seconds in-flight requests may "
+                                               "finish after SIGTERM", minimum=0)
+    access_log: bool = setting("ACCESS_LOG", False, "a line per request from sanic.access")
+    cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", [], "origins allowed to call the API from a browser")
+    cors_allow_headers: tuple[str, ...] = setting("CORS_ALLOW_HEADERS", ["content-type", "authorization",
+                                                                       "x-request-id"], "request headers allowed")
+    cors_expose_headers: tuple[str, ...] = setting("CORS_EXPOSE_HEADERS", ["x-trace-id"],
+                                                   "response headers the allowed origins' code may read")
+    cors_methods: tuple[str, ...] = setting("CORS_METHODS", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                                            "methods allowed")
+    cors_supports_credentials: bool = setting("CORS_SUPPORTS_CREDENTIALS", False, "cookies and auth across origins")
+    cors_max_age: int = setting("CORS_MAX_AGE", 600, "seconds a preflight answer is cached", minimum=0)
+
+    def check(self) -> None:
+        if "*" in self.cors_origins and self.cors_supports_credentials:
+            raise ConfigError("setting CORS_ORIGINS: '*' is not allowed with CORS_SUPPORTS_CREDENTIALS")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ApiSettings:
+    title: str = setting("API_TITLE", "API", "the OpenAPI document's title")
+    version: str = setting("API_VERSION", "1.0.0", "the OpenAPI document's version")
+    description: str = setting("API_DESCRIPTION", "", "the OpenAPI document's description")
+    page_size_default: int = setting("PAGE_SIZE_DEFAULT", 20, "items per page when none is asked for",
+                                     positive=True)
+    page_size_max: int = setting("PAGE_SIZE_MAX", 100, "most items per page", positive=True)
+
+
+TRANSPORTS = ("http", "log")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TracingSettings:
+    enabled: bool = setting("TRACING_ENABLED", True, "server, client, SQL and `@logger` spans")
+    sample_rate: float = setting("TRACING_SAMPLE_RATE", 1.0, "share of new traces kept; a caller's decision is "
+                                 "followed", minimum=0, maximum=1)
+    transports: tuple[str, ...] = setting("TRACING_TRANSPORTS", [], "`http` (POST to ZIPKIN_URL) and/or `log` "
+                                          "(a span per line); empty: `http` if ZIPKIN_URL is set", choices=TRANSPORTS)
+    zipkin_url: str = setting("ZIPKIN_URL", "", "e.g. `http://zipkin:9411`")
+    queue_size: int = setting("TRACING_QUEUE_SIZE", 10_000, "spans held at most; more are dropped and counted",
+                              positive=True)
+    batch_size: int = setting("TRACING_BATCH_SIZE", 500, "spans per send", positive=True)
+    flush_interval: float = setting("TRACING_FLUSH_INTERVAL", 1.0, "longest wait before a partial batch is sent",
+                                    positive=True)
+    send_timeout: float = setting("TRACING_SEND_TIMEOUT", 2.0, "seconds per POST to the collector", positive=True)
+    send_retries: int = setting("TRACING_SEND_RETRIES", 1, "retries of a failed POST", minimum=0)
+    flush_timeout: float = setting("TRACING_FLUSH_TIMEOUT", 5.0, "seconds spent sending what is left at shutdown",
+                                   positive=True)
+    drop_log_interval: float = setting("TRACING_DROP_LOG_INTERVAL", 10.0, "seconds between warnings that spans "
+                                       "were dropped", positive=True)
+    untraced_paths: tuple[str, ...] = setting("TRACING_UNTRACED_PATHS", ["/healthz", "/readyz", "/openapi"],
+                                              "path prefixes without spans")
+
+    def check(self) -> None:
+        if self.zipkin_url or "http" in self.transports:
+            check_url("ZIPKIN_URL", self.zipkin_url, ("http", "https"))
+
+
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LoggingSettings:
+    configure: bool = setting("LOG_CONFIGURE", True, "configure logging when the server starts (test helpers turn "
+                              "it off)")
+    config: str = setting("LOG_CONFIG", "", "your own logging.yml (dictConfig schema)")
+    format: str = setting("LOG_FORMAT", "json", "console format: json or text (or a formatter of LOG_CONFIG)")
+    level: str = setting("LOG_LEVEL", "INFO", "root level", choices=LOG_LEVELS)
+
+    def check(self) -> None:
+        if not self.config and self.format not in LOG_FORMATS:
+            raise ConfigError(f"setting LOG_FORMAT: expected json or text, got {self.format!r}")
+        if self.config and not os.path.isfile(self.config):
+            raise ConfigError(f"setting LOG_CONFIG: no such file {self.config!r}")
+
+
+SYMMETRIC_ALGORITHMS = ("HS256", "HS384", "HS512")
+ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AuthSettings:
+    enabled: bool = setting("AUTH_ENABLED", False, "check `Authorization: Bearer <JWT>` on every route but the "
+                            "public ones")
+    secret: str = setting("AUTH_SECRET", "", "HS256 key, 32 bytes or more; or:")
+    jwks_url: str = setting("AUTH_JWKS_URL", "", "the identity provider's public keys (RS256 / ES256)")
+    algorithms: tuple[str, ...] = setting("AUTH_ALGORITHMS", [], "allowed `alg`s; empty: HS256 with a secret, "
+                                          "RS256 and ES256 with a JWKS URL")
+    issuer: str = setting("AUTH_ISSUER", "", "required `iss` when set")
+    audience: str = setting("AUTH_AUDIENCE", "", "required `aud` when set")
+    leeway: float = setting("AUTH_LEEWAY", 30.0, "seconds of clock skew allowed on `exp` / `nbf`", minimum=0)
+    default_policy: str = setting("AUTH_DEFAULT_POLICY", "scopes", "`scopes`: reads need `<service>:read`, writes "
+                                  "`<service>:write`; `authenticated`: any valid token",
+                                  choices=("scopes", "authenticated"))
+    public_paths: tuple[str, ...] = setting("AUTH_PUBLIC_PATHS", ["/healthz", "/readyz", "/metrics", "/openapi"],
+                                            "path prefixes open to anyone")
+    jwks_ttl: float = setting("AUTH_JWKS_TTL", 300.0, "seconds keys are trusted before a refetch", positive=True)
+    jwks_min_refresh: float = setting("AUTH_JWKS_MIN_REFRESH", 30.0, "seconds between refetches for unknown kids",
+                                      minimum=0)
+    jwks_timeout: float = setting("AUTH_JWKS_TIMEOUT", 2.0, "seconds per JWKS fetch", positive=True)
+    max_token_bytes: int = setting("AUTH_MAX_TOKEN_BYTES", 8192, "longer tokens are refused unread", positive=True)
+
+    @property
+    def allowed_algorithms(self) -> tuple[str, ...]:
+        return self.algorithms or (("HS256",) if self.secret else ("RS256", "ES256"))
+
+    def check(self) -> None:
+        if not self.enabled:
+            return
+        if bool(self.secret) == bool(self.jwks_url):
+            raise ConfigError("setting AUTH_SECRET / AUTH_JWKS_URL: set exactly one of them when AUTH_ENABLED")
+        if self.jwks_url:
+            check_url("AUTH_JWKS_URL", self.jwks_url, ("http", "https"))
+        elif len(self.secret.encode()) < 32:
+            raise ConfigError("setting AUTH_SECRET: use at least 32 bytes")
+        allowed = SYMMETRIC_ALGORITHMS if self.secret else ASYMMETRIC_ALGORITHMS
+        wrong = [a for a in self.allowed_algorithms if a not in allowed]
+        if wrong:  # never "none", and never an HMAC key where public keys are meant (or back)
+            kind = "a shared secret" if self.secret else "a JWKS URL"
+            raise ConfigError(f"setting AUTH_ALGORITHMS: {', '.join(wrong)} cannot be used with {kind}")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    """A service's settings. ``settings.database.pool_max_size``; ``settings["DB_POOL_MAX_SIZE"]``
+    reads the same value by its one name (and ``settings.extra`` a service's own names)."""
+
+    service: ServiceSettings = dataclasses.field(default_factory=ServiceSettings)
+    database: DatabaseSettings = dataclasses.field(default_factory=DatabaseSettings)
+    clients: ClientSettings = dataclasses.field(default_factory=ClientSettings)
+    http: HttpSettings = dataclasses.field(default_factory=HttpSettings)
+    api: ApiSettings = dataclasses.field(default_factory=ApiSettings)
+    tracing: TracingSettings = dataclasses.field(default_factory=TracingSettings)
+    logging: LoggingSettings = dataclasses.field(default_factory=LoggingSettings)
+    auth: AuthSettings = dataclasses.field(default_factory=AuthSettings)
+    extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Any:
+        found = _index(type(self)).get(name)
+        if found is not None:
+            part, attr = found
+            return getattr(getattr(self, part), attr)
+        if name in self.extra:
+            return self.extra[name]
+        downstream = {service_url_setting(s): s for s in self.clients.downstream}
+        if name in downstream:
+            return self.clients.urls[downstream[name]]
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return self.names()
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in set(self.names())
+
+    def get(self, name: str, default: Any = None) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    def names(self) -> Iterator[str]:
+        """Every setting's name (the library's, the service's own, the downstream URLs)."""
+        yield from _index(type(self))
+        yield from self.extra
+        yield from (service_url_setting(s) for s in self.clients.downstream)
+
+    def replace(self: S, **changes: Any) -> S:
+        """A copy with settings changed by name: ``settings.replace(LOG_CONFIGURE=False)``."""
+        return _build(type(self), {**self.flat(), **changes})
+
+    def flat(self) -> dict[str, Any]:
+        """Every setting by name."""
+        return {name: self[name] for name in self.names()}
+
+
+def load_settings(default_module: str | None = None, *, environ: Mapping[str, str] | None = None,
+                  overrides: Mapping[str, Any] | None = None, cls: type[S] = Settings) -> S:  # type: ignore[assignment]
+    """The settings of one service, checked (see the module docstring for the order)."""
     environ = os.environ if environ is None else environ
-    settings = dict(DEFAULTS)
+    values: dict[str, Any] = {}
     module_name = environ.get(CONFIG_MODULE_ENV) or default_module
     if module_name:
-        settings.update(module_settings(_import(module_name)))
-    settings.update(env_overrides(settings, environ))
-    settings.update(overrides or {})
-    validate(settings)
-    return settings
+        values.update(module_settings(_import(module_name)))
+    known = {**_types(cls), **{name: type(value) for name, value in values.items() if name not in _types(cls)}}
+    downstream = overrides.get("DOWNSTREAM_SERVICES") if overrides and "DOWNSTREAM_SERVICES" in overrides else None
+    services = downstream if downstream is not None else values.get("DOWNSTREAM_SERVICES", [])
+    if "DOWNSTREAM_SERVICES" in environ:
+        services = coerce("DOWNSTREAM_SERVICES", environ["DOWNSTREAM_SERVICES"], tuple)
+    for service in services:
+        known.setdefault(service_url_setting(service), str)
+    for name, kind in known.items():
+        if name in environ:
+            values[name] = coerce(name, environ[name], kind)
+    values.update(overrides or {})
+    return _build(cls, values)
 
 
 def module_settings(module: ModuleType) -> dict[str, Any]:
@@ -134,150 +317,130 @@ def module_settings(module: ModuleType) -> dict[str, Any]:
     return {k: getattr(module, k) for k in dir(module) if k.isupper() and not k.startswith("_")}
 
 
-def env_overrides(settings: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    """Environment values for known settings, coerced to the type of the current value."""
-    found = {}
-    for name in _known_names(settings):
-        if name in environ:
-            found[name] = coerce(name, environ[name], settings.get(name, ""))
-    return found
-
-
-def _known_names(settings: Mapping[str, Any]) -> list[str]:
-    names = list(settings)
-    for service in settings.get("DOWNSTREAM_SERVICES") or []:
-        names.append(service_url_setting(service))
-    return names
-
-
 def service_url_setting(service: str) -> str:
     """The setting holding a downstream's base URL: ``city`` -> ``CITY_SERVICE_URL``."""
     return f"{service.upper().replace('-', '_')}_SERVICE_URL"
+
+
+def reference() -> str:
+    """Every setting as Markdown tables, one per part: ``python -m sanicms settings``."""
+    out = []
+    for part, part_cls in _part_types(Settings).items():
+        out += [f"### {part}", "", "| setting | default | meaning |", "|---|---|---|"]
+        for f in dataclasses.fields(part_cls):
+            if "name" not in f.metadata:
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            shown = ", ".join(default) if isinstance(default, tuple) else json.dumps(default)
+            out.append(f"| `{f.metadata['name']}` | `{shown}` | {f.metadata['doc']}{_limits(f.metadata)} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def _limits(meta: Mapping[str, Any]) -> str:
+    parts = []
+    if meta.get("positive"):
+        parts.append("> 0")
+    if meta.get("minimum") is not None:
+        parts.append(f">= {meta['minimum']}")
+    if meta.get("maximum") is not None:
+        parts.append(f"<= {meta['maximum']}")
+    if meta.get("choices"):
+        parts.append("one of " + ", ".join(meta["choices"]))
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+# ---- building and checking -------------------------------------------------------------------
+
+def _build(cls: type[S], values: Mapping[str, Any]) -> S:
+    index = _index(cls)
+    parts: dict[str, dict[str, Any]] = {name: {} for name in _part_types(cls)}
+    extra: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in index:
+            part, attr = index[name]
+            parts[part][attr] = _checked(name, value, _field(cls, part, attr))
+        elif not name.endswith("_SERVICE_URL"):
+            extra[name] = value
+    services = tuple(parts["clients"].get("downstream", ()))
+    parts["clients"]["urls"] = {s: str(values.get(service_url_setting(s), "")) for s in services}
+    built = {name: part_cls(**parts[name]) for name, part_cls in _part_types(cls).items()}
+    for part in built.values():
+        check = getattr(part, "check", None)
+        if check is not None:
+            check()
+    return cls(**built, extra=extra)
+
+
+def _checked(name: str, value: Any, field: dataclasses.Field[Any]) -> Any:
+    kind = _field_type(field)
+    meta = field.metadata
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"setting {name}: expected true or false, got {value!r}")
+    elif kind in (int, float):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or (kind is int and not isinstance(value, int)):
+            raise ConfigError(f"setting {name}: expected {'an integer' if kind is int else 'a number'}, got {value!r}")
+        _bounds(name, value, meta)
+    elif kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"setting {name}: expected text, got {value!r}")
+        if meta.get("choices") and value.upper() not in {c.upper() for c in meta["choices"]}:
+            raise ConfigError(f"setting {name}: expected one of {', '.join(meta['choices'])}, got {value!r}")
+    elif kind is tuple:
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"setting {name}: expected a list, got {value!r}")
+        value = tuple(value)
+        for item in value:
+            if meta.get("choices") and item not in meta["choices"]:
+                raise ConfigError(f"setting {name}: unknown value {item!r} (choose from {', '.join(meta['choices'])})")
+    return value
+
+
+def _bounds(name: str, value: float, meta: Mapping[str, Any]) -> None:
+    if meta.get("positive") and value <= 0:
+        raise ConfigError(f"setting {name}: expected a positive number, got {value!r}")
+    if meta.get("minimum") is not None and value < meta["minimum"]:
+        raise ConfigError(f"setting {name}: expected at least {meta['minimum']}, got {value!r}")
+    if meta.get("maximum") is not None and value > meta["maximum"]:
+        raise ConfigError(f"setting {name}: expected at most {meta['maximum']}, got {value!r}")
 
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def coerce(name: str, raw: str, current: Any) -> Any:
-    """Turn an environment string into the type of ``current``."""
+def coerce(name: str, raw: str, kind: type) -> Any:
+    """An environment string as a value of ``kind`` (lists: comma-separated or JSON)."""
     raw = raw.strip()
     try:
-        if isinstance(current, bool):
+        if kind is bool:
             if raw.lower() in _TRUE | _FALSE:
                 return raw.lower() in _TRUE
             raise ValueError
-        if isinstance(current, int):
+        if kind is int:
             return int(raw)
-        if isinstance(current, float):
+        if kind is float:
             return float(raw)
-        if isinstance(current, (list, tuple)):
+        if kind in (tuple, list):
             if raw.startswith("["):
                 value = json.loads(raw)
                 if not isinstance(value, list):
                     raise ValueError
                 return value
             return [part.strip() for part in raw.split(",") if part.strip()]
-        if isinstance(current, dict):
+        if kind is dict:
             value = json.loads(raw)
             if not isinstance(value, dict):
                 raise ValueError
             return value
     except ValueError:
-        kind = type(current).__name__
-        raise ConfigError(f"setting {name}: expected {kind}, got {raw!r} from the environment") from None
+        raise ConfigError(f"setting {name}: expected {kind.__name__}, got {raw!r} from the environment") from None
     return raw
 
 
-def validate(settings: Mapping[str, Any]) -> None:
-    """Refuse settings the service cannot run with, naming the first bad one."""
-    for name in REQUIRED:
-        if not settings.get(name):
-            raise ConfigError(f"setting {name} is required but empty (set it in the environment)")
-    _check_url("DATABASE_URL", settings["DATABASE_URL"], ("postgres", "postgresql"))
-    _check_port("PORT", settings["PORT"])
-    for name in ("WORKERS", "DB_POOL_MIN_SIZE", "DB_POOL_MAX_SIZE", "CLIENT_POOL_SIZE", "REQUEST_MAX_SIZE"):
-        _check_positive(name, settings[name], allow_zero=name == "DB_POOL_MIN_SIZE")
-    for name in ("CLIENT_TIMEOUT", "CLIENT_CONNECT_TIMEOUT", "DB_CONNECT_TIMEOUT", "DB_COMMAND_TIMEOUT"):
-        _check_positive(name, settings[name])
-    if settings["DB_POOL_MIN_SIZE"] > settings["DB_POOL_MAX_SIZE"]:
-        raise ConfigError("setting DB_POOL_MIN_SIZE: must not exceed DB_POOL_MAX_SIZE")
-    if "*" in settings["CORS_ORIGINS"] and settings["CORS_SUPPORTS_CREDENTIALS"]:
-        raise ConfigError("setting CORS_ORIGINS: '*' is not allowed with CORS_SUPPORTS_CREDENTIALS")
-    _check_tracing(settings)
-    _check_logging(settings)
-    _check_auth(settings)
-    for service in settings["DOWNSTREAM_SERVICES"]:
-        name = service_url_setting(service)
-        if not settings.get(name):
-            raise ConfigError(f"setting {name} is required: base URL of the {service} service")
-        _check_url(name, settings[name], ("http", "https"))
-
-
-TRANSPORTS = ("http", "log")
-LOG_FORMATS = ("json", "text")
-
-
-def _check_tracing(settings: Mapping[str, Any]) -> None:
-    rate = settings["TRACING_SAMPLE_RATE"]
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= rate <= 1.0:
-        raise ConfigError(f"setting TRACING_SAMPLE_RATE: expected a number from 0 to 1, got {rate!r}")
-    for name in ("TRACING_QUEUE_SIZE", "TRACING_BATCH_SIZE", "TRACING_FLUSH_INTERVAL",
-                 "TRACING_SEND_TIMEOUT", "TRACING_FLUSH_TIMEOUT", "TRACING_DROP_LOG_INTERVAL"):
-        _check_positive(name, settings[name])
-    _check_positive("TRACING_SEND_RETRIES", settings["TRACING_SEND_RETRIES"], allow_zero=True)
-    for transport in settings["TRACING_TRANSPORTS"]:
-        if transport not in TRANSPORTS:
-            raise ConfigError(f"setting TRACING_TRANSPORTS: unknown transport {transport!r} "
-                              f"(choose from {', '.join(TRANSPORTS)})")
-    if settings["ZIPKIN_URL"] or "http" in settings["TRACING_TRANSPORTS"]:
-        _check_url("ZIPKIN_URL", settings["ZIPKIN_URL"], ("http", "https"))
-
-
-SYMMETRIC_ALGORITHMS = ("HS256", "HS384", "HS512")
-ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512")
-
-
-def auth_algorithms(settings: Mapping[str, Any]) -> tuple[str, ...]:
-    """``AUTH_ALGORITHMS``, or HS256 with a shared secret, RS256 and ES256 with a JWKS URL."""
-    return tuple(settings["AUTH_ALGORITHMS"]) or (("HS256",) if settings["AUTH_SECRET"] else ("RS256", "ES256"))
-
-
-def _check_auth(settings: Mapping[str, Any]) -> None:
-    if not settings["AUTH_ENABLED"]:
-        return
-    secret, jwks = settings["AUTH_SECRET"], settings["AUTH_JWKS_URL"]
-    if bool(secret) == bool(jwks):
-        raise ConfigError("setting AUTH_SECRET / AUTH_JWKS_URL: set exactly one of them when AUTH_ENABLED")
-    if jwks:
-        _check_url("AUTH_JWKS_URL", jwks, ("http", "https"))
-    elif len(secret.encode()) < 32:
-        raise ConfigError("setting AUTH_SECRET: use at least 32 bytes")
-    allowed = SYMMETRIC_ALGORITHMS if secret else ASYMMETRIC_ALGORITHMS
-    wrong = [a for a in auth_algorithms(settings) if a not in allowed]
-    if wrong:  # never "none", and never an HMAC key where public keys are meant (or back)
-        kind = "a shared secret" if secret else "a JWKS URL"
-        raise ConfigError(f"setting AUTH_ALGORITHMS: {', '.join(wrong)} cannot be used with {kind}")
-    if settings["AUTH_DEFAULT_POLICY"] not in ("scopes", "authenticated"):
-        raise ConfigError(f"setting AUTH_DEFAULT_POLICY: expected scopes or authenticated, "
-                          f"got {settings['AUTH_DEFAULT_POLICY']!r}")
-    for name in ("AUTH_LEEWAY", "AUTH_JWKS_MIN_REFRESH"):
-        _check_positive(name, settings[name], allow_zero=True)
-    for name in ("AUTH_JWKS_TTL", "AUTH_JWKS_TIMEOUT", "AUTH_MAX_TOKEN_BYTES"):
-        _check_positive(name, settings[name])
-
-
-def _check_logging(settings: Mapping[str, Any]) -> None:
-    if not settings["LOG_CONFIG"] and settings["LOG_FORMAT"] not in LOG_FORMATS:
-        raise ConfigError(f"setting LOG_FORMAT: expected json or text, got {settings['LOG_FORMAT']!r}")
-    if str(settings["LOG_LEVEL"]).upper() not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise ConfigError(f"setting LOG_LEVEL: expected DEBUG, INFO, WARNING, ERROR or CRITICAL, "
-                          f"got {settings['LOG_LEVEL']!r}")
-    if settings["LOG_CONFIG"] and not os.path.isfile(settings["LOG_CONFIG"]):
-        raise ConfigError(f"setting LOG_CONFIG: no such file {settings['LOG_CONFIG']!r}")
-
-
-def _check_url(name: str, value: Any, schemes: tuple[str, ...]) -> None:
+def check_url(name: str, value: Any, schemes: tuple[str, ...]) -> None:
     parts = urlsplit(str(value))
     if parts.scheme not in schemes:
         raise ConfigError(f"setting {name}: expected a {'/'.join(schemes)}:// URL, got scheme {parts.scheme!r}")
@@ -285,15 +448,46 @@ def _check_url(name: str, value: Any, schemes: tuple[str, ...]) -> None:
         raise ConfigError(f"setting {name}: URL has no host")
 
 
-def _check_port(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
-        raise ConfigError(f"setting {name}: expected a port number 0-65535, got {value!r}")
+# ---- what the dataclasses declare, worked out once per class ------------------------------------
+
+_INDEXES: dict[type, dict[str, tuple[str, str]]] = {}
 
 
-def _check_positive(name: str, value: Any, *, allow_zero: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        raise ConfigError(f"setting {name}: expected a positive number, got {value!r}")
+def _part_types(cls: type) -> dict[str, type]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])}
+
+
+def _index(cls: type) -> dict[str, tuple[str, str]]:
+    """Setting name -> (part, attribute)."""
+    if cls not in _INDEXES:
+        _INDEXES[cls] = {f.metadata["name"]: (part, f.name)
+                         for part, part_cls in _part_types(cls).items()
+                         for f in dataclasses.fields(part_cls) if "name" in f.metadata}
+    return _INDEXES[cls]
+
+
+def _types(cls: type) -> dict[str, type]:
+    return {name: _field_type(_field(cls, part, attr)) for name, (part, attr) in _index(cls).items()}
+
+
+def _field(cls: type, part: str, attr: str) -> dataclasses.Field[Any]:
+    part_cls = _part_types(cls)[part]
+    return next(f for f in dataclasses.fields(part_cls) if f.name == attr)
+
+
+_FIELD_TYPES: dict[int, type] = {}
+
+
+def _field_type(field: dataclasses.Field[Any]) -> type:
+    """bool, int, float, str or tuple: what a field holds (its annotation is a string here)."""
+    key = id(field)
+    if key not in _FIELD_TYPES:
+        declared = typing.get_origin(field.type) or field.type
+        text = declared.__name__ if isinstance(declared, type) else str(field.type)
+        _FIELD_TYPES[key] = next((t for p, t in (("tuple", tuple), ("dict", dict), ("bool", bool), ("int", int),
+                                                 ("float", float)) if text.startswith(p)), str)
+    return _FIELD_TYPES[key]
 
 
 def _import(module_name: str) -> ModuleType:

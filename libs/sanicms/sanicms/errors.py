@@ -221,7 +221,7 @@ def _allowed_methods(request: Request) -> list[str]:
 
 def _debug(request: Request | None) -> bool:
     try:
-        return bool(request.app.config.get("DEBUG"))
+        return bool(request.app.ctx.settings.service.debug)
     except Exception:  # no app bound yet (errors while parsing the request line)
         return False
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sanic import Blueprint, Request
+from sanic import Blueprint, HTTPResponse, Request
 
 from .contract import doc
 from .errors import ApiError, ErrorCode
@@ -36,7 +36,7 @@ _POOL_STATS = ("size", "idle", "in_use")
                  "collector failed.")
 @doc.produces({"status": str, "database": {name: int for name in _POOL_STATS},
                "tracing": {name: int for name in _SPAN_STATS}})
-async def healthz(request: Request):
+async def healthz(request: Request) -> dict[str, Any]:
     """The process is up and its event loop answers."""
     reporter = getattr(request.app.ctx, "span_reporter", None)
     stats = reporter.stats() if reporter is not None else dict.fromkeys(_SPAN_STATS, 0)
@@ -46,7 +46,7 @@ async def healthz(request: Request):
 @doc.summary("readiness: the database answers")
 @doc.produces({"status": str, "checks": {"database": str}})
 @doc.errors((503, "not ready; `error` holds the status and the result of each check"))
-async def readyz(request: Request):
+async def readyz(request: Request) -> HTTPResponse:
     """Ready when the database answers ``SELECT 1`` within a short timeout."""
     checks = {"database": await _check(request.app.ctx.db.ping())}
     if all(result == "ok" for result in checks.values()):

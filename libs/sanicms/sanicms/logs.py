@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import logging.config
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import orjson
 import yaml
 
 from .auth import current_principal
-from .config import ConfigError
+from .config import ConfigError, LoggingSettings
 from .tracing.tracer import active_span
 
 DEFAULT_CONFIG = Path(__file__).with_name("logging.yml")
@@ -29,23 +28,23 @@ _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 _OWN = {"service", "traceId", "spanId", "subject"}
 
 
-def configure_logging(settings: Mapping[str, Any]) -> None:
+def configure_logging(settings: LoggingSettings, *, service: str = "") -> None:
     """Apply ``LOG_CONFIG`` (default: the library's ``logging.yml``) with the settings'
-    format, level and service name."""
-    path = Path(settings.get("LOG_CONFIG") or DEFAULT_CONFIG)
+    format and level, naming ``service`` in every line."""
+    path = Path(settings.config or DEFAULT_CONFIG)
     config = yaml.safe_load(path.read_text())
     # dictConfig's default would silence every logger created before this call (the library's).
     config.setdefault("disable_existing_loggers", False)
     handlers = config.get("handlers", {})
-    if "console" in handlers and settings.get("LOG_FORMAT"):
-        if settings["LOG_FORMAT"] not in config.get("formatters", {}):
-            raise ConfigError(f"setting LOG_FORMAT: {path} has no formatter {settings['LOG_FORMAT']!r}")
-        handlers["console"]["formatter"] = settings["LOG_FORMAT"]
-    if settings.get("LOG_LEVEL"):
-        config.setdefault("root", {})["level"] = settings["LOG_LEVEL"].upper()
+    if "console" in handlers and settings.format:
+        if settings.format not in config.get("formatters", {}):
+            raise ConfigError(f"setting LOG_FORMAT: {path} has no formatter {settings.format!r}")
+        handlers["console"]["formatter"] = settings.format
+    if settings.level:
+        config.setdefault("root", {})["level"] = settings.level.upper()
     trace_filter = config.get("filters", {}).get("trace_context")
     if trace_filter is not None:
-        trace_filter.setdefault("service", settings.get("SERVICE_NAME"))
+        trace_filter.setdefault("service", service)
     logging.config.dictConfig(config)
 
 

@@ -42,18 +42,18 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     return HTTPResponse(dumps(body), status=status, headers=headers, content_type="application/json")
 
 
-def success_body(data: Any, pagination: dict | None = None) -> dict:
+def success_body(data: Any, pagination: dict[str, Any] | None = None) -> dict[str, Any]:
     body = {"code": 0, "data": data}
     if pagination is not None:
         body["pagination"] = pagination
     return body
 
 
-def error_body(code: int, message: str, error: Any = None) -> dict:
+def error_body(code: int, message: str, error: Any = None) -> dict[str, Any]:
     return {"code": code, "message": message, "error": error}
 
 
-def respond(data: Any = None, *, status: int = 200, pagination: dict | None = None,
+def respond(data: Any = None, *, status: int = 200, pagination: dict[str, Any] | None = None,
             headers: dict[str, str] | None = None) -> HTTPResponse:
     """Build the envelope explicitly, for a status other than 200 (e.g. 201 Created)."""
     return json_response(success_body(data, pagination), status=status, headers=headers)
@@ -72,7 +72,8 @@ def to_response(result: Any) -> BaseHTTPResponse:
 class EnvelopeRequest(Request):
     """A request whose ``respond`` accepts plain data, which is how handlers return it."""
 
-    async def respond(self, response: Any = None, **kwargs: Any):  # type: ignore[override]
+    async def respond(self, response: Any = None, **kwargs: Any) -> BaseHTTPResponse:
         if response is not None and not isinstance(response, BaseHTTPResponse):
             response = to_response(response)
-        return await super().respond(response, **kwargs)
+        sent: BaseHTTPResponse = await super().respond(response, **kwargs)  # Sanic declares no return type
+        return sent

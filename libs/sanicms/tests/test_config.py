@@ -28,7 +28,8 @@ def test_module_then_environment_then_overrides(settings_module):
     settings = load_settings(settings_module, environ=env, overrides={"WORKERS": 3})
     assert settings["SERVICE_NAME"] == "fake"
     assert settings["PORT"] == 9100 and settings["DEBUG"] is True and settings["WORKERS"] == 3
-    assert settings["CORS_ORIGINS"] == ["https://a.example", "https://b.example"]
+    assert settings["CORS_ORIGINS"] == ("https://a.example", "https://b.example")
+    assert settings.http.cors_origins == settings["CORS_ORIGINS"]  # one value, two ways to read it
     assert settings["CITY_SERVICE_URL"] == "http://10.0.0.5:8050"
     assert "lowercase_is_ignored" not in settings
 
@@ -70,8 +71,41 @@ def test_unimportable_module_is_a_config_error():
 
 
 def test_coerce_json_lists_and_dicts():
-    assert coerce("X", '["a", "b"]', []) == ["a", "b"]
-    assert coerce("X", '{"a": 1}', {}) == {"a": 1}
-    assert coerce("X", " 2.5 ", 1.0) == 2.5
+    assert coerce("X", '["a", "b"]', tuple) == ["a", "b"]
+    assert coerce("X", '{"a": 1}', dict) == {"a": 1}
+    assert coerce("X", " 2.5 ", float) == 2.5
     with pytest.raises(ConfigError):
-        coerce("X", "[1", [])
+        coerce("X", "[1", tuple)
+
+
+def test_the_configuration_reference_is_the_settings_fields():
+    from pathlib import Path
+
+    from sanicms.config import reference
+
+    page = (Path(__file__).resolve().parents[3] / "docs" / "configuration.md").read_text()
+    start = page.index("<!-- settings: generated")
+    block = page[page.index("\n", start) + 1:page.index("<!-- end of settings -->")]
+    assert block.strip() == reference().strip(), "run: python -m sanicms settings, and paste it into the page"
+
+
+def test_a_service_extends_the_settings_with_its_own_typed_part():
+    import dataclasses
+
+    from sanicms.config import Settings, setting
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class Shop:
+        currency: str = setting("SHOP_CURRENCY", "EUR", "prices are in this currency")
+        max_items: int = setting("SHOP_MAX_ITEMS", 50, "items per order", positive=True)
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class ShopSettings(Settings):
+        shop: Shop = dataclasses.field(default_factory=Shop)
+
+    settings = load_settings(environ={"SHOP_MAX_ITEMS": "7", "DATABASE_URL": DB}, cls=ShopSettings)
+    assert settings.shop == Shop(currency="EUR", max_items=7) and settings["SHOP_MAX_ITEMS"] == 7
+    with pytest.raises(ConfigError, match="SHOP_MAX_ITEMS: expected a positive number"):
+        load_settings(environ={"SHOP_MAX_ITEMS": "0", "DATABASE_URL": DB}, cls=ShopSettings)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.shop.max_items = 8  # type: ignore[misc]

@@ -86,4 +86,4 @@ def test_exposed_headers_come_from_the_environment_as_a_list():
     settings = sanicms.load_settings(
         environ={"CORS_EXPOSE_HEADERS": "x-trace-id, x-request-id"},
         overrides={"SERVICE_NAME": "x", "DATABASE_URL": DEAD_DB})
-    assert settings["CORS_EXPOSE_HEADERS"] == ["x-trace-id", "x-request-id"]
+    assert settings["CORS_EXPOSE_HEADERS"] == ("x-trace-id", "x-request-id")

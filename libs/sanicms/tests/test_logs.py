@@ -83,7 +83,7 @@ def settings(**overrides):
 
 @pytest.mark.parametrize("fmt", ["json", "text"])
 def test_configure_logging_from_the_library_logging_yml(fmt, capsys, restore_logging):
-    configure_logging(settings(LOG_FORMAT=fmt, LOG_LEVEL="debug"))
+    configure_logging(settings(LOG_FORMAT=fmt, LOG_LEVEL="debug").logging, service="city")
     logging.getLogger("probe").debug("visible at debug")
     logging.getLogger("sanicms.spans").info('{"traceId": "x"}')
     out = capsys.readouterr().out.splitlines()
@@ -100,7 +100,7 @@ def test_log_config_points_at_your_own_file(tmp_path, capsys, restore_logging):
     own.write_text("version: 1\nformatters: {short: {format: 'SHORT %(message)s'}}\n"
                    "handlers: {console: {class: logging.StreamHandler, stream: ext://sys.stdout, formatter: short}}\n"
                    "root: {level: INFO, handlers: [console]}\n")
-    configure_logging(settings(LOG_CONFIG=str(own), LOG_FORMAT="short"))
+    configure_logging(settings(LOG_CONFIG=str(own), LOG_FORMAT="short").logging, service="city")
     logging.getLogger("probe").info("mine")
     assert capsys.readouterr().out.strip() == "SHORT mine"
 

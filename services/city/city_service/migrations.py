@@ -1,6 +1,7 @@
 """Migrations of the city database: ``python -m city_service migrate``."""
 
-from sanicms.data.migrations import MigrationModel, run_migrations
+from sanicms import Settings
+from sanicms.migrations import MigrationModel, run_migrations
 
 from .models import City
 
@@ -12,5 +13,5 @@ class CityMigration(MigrationModel):
 MIGRATIONS = [CityMigration]
 
 
-def migrate(settings: dict) -> dict:
-    return run_migrations(settings["DATABASE_URL"], MIGRATIONS)
+def migrate(settings: Settings) -> dict[str, list[str]]:
+    return run_migrations(settings.database.url, MIGRATIONS)

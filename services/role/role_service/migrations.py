@@ -1,6 +1,7 @@
 """Migrations of the role database: ``python -m role_service migrate``."""
 
-from sanicms.data.migrations import MigrationModel, run_migrations
+from sanicms import Settings
+from sanicms.migrations import MigrationModel, run_migrations
 
 from .models import Role
 
@@ -12,5 +13,5 @@ class RoleMigration(MigrationModel):
 MIGRATIONS = [RoleMigration]
 
 
-def migrate(settings: dict) -> dict:
-    return run_migrations(settings["DATABASE_URL"], MIGRATIONS)
+def migrate(settings: Settings) -> dict[str, list[str]]:
+    return run_migrations(settings.database.url, MIGRATIONS)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import aiohttp
 import orjson
 
-from ..config import service_url_setting
+from ..config import ClientSettings
 from ..errors import ApiError, BadGateway, ErrorCode, GatewayTimeout, ServiceUnavailable
 from .resilience import IDEMPOTENT, RETRY_STATUSES, CircuitBreaker, RetryPolicy
 
@@ -223,21 +223,20 @@ class Clients:
         self._clients = dict(clients)
 
     @classmethod
-    def from_settings(cls, settings: Mapping[str, Any]) -> Clients:
+    def from_settings(cls, settings: ClientSettings) -> Clients:
         return cls({
             name: ServiceClient(
                 name,
-                settings[service_url_setting(name)],
-                timeout=settings["CLIENT_TIMEOUT"],
-                connect_timeout=settings["CLIENT_CONNECT_TIMEOUT"],
-                pool_size=settings["CLIENT_POOL_SIZE"],
-                retry=RetryPolicy(settings["CLIENT_RETRIES"], settings["CLIENT_RETRY_BACKOFF"],
-                                  settings["CLIENT_RETRY_BACKOFF_MAX"]),
-                breaker=CircuitBreaker(settings["CLIENT_BREAKER_THRESHOLD"], settings["CLIENT_BREAKER_RESET"]),
-                forward_token=settings["AUTH_FORWARD_TOKEN"],
-                token=settings["AUTH_SERVICE_TOKEN"],
+                settings.urls[name],
+                timeout=settings.timeout,
+                connect_timeout=settings.connect_timeout,
+                pool_size=settings.pool_size,
+                retry=RetryPolicy(settings.retries, settings.retry_backoff, settings.retry_backoff_max),
+                breaker=CircuitBreaker(settings.breaker_threshold, settings.breaker_reset),
+                forward_token=settings.forward_token,
+                token=settings.service_token,
             )
-            for name in settings["DOWNSTREAM_SERVICES"]
+            for name in settings.downstream
         })
 
     def __getattr__(self, name: str) -> ServiceClient:

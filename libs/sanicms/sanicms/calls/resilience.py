@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 log = logging.getLogger("sanicms.calls.client")
@@ -38,7 +39,7 @@ class RetryPolicy:
 
 
 class CircuitBreaker:
-    def __init__(self, threshold: int = 5, reset_after: float = 5.0, clock=time.monotonic, *,
+    def __init__(self, threshold: int = 5, reset_after: float = 5.0, clock: Callable[[], float] = time.monotonic, *,
                  name: str = "") -> None:
         self.threshold = threshold
         self.reset_after = reset_after

@@ -24,18 +24,20 @@ from .validation import json_body, validate
 
 Handler = Callable[..., Any]
 Decorator = Callable[[Handler], Handler]
+HANDLER_DOC = "__sanicms_doc__"  # attribute set on a handler by the decorators
 
 
 def meta_of(handler: Handler) -> dict[str, Any]:
     """What the decorators recorded on ``handler`` (empty if none)."""
-    return getattr(handler, "__sanicms_doc__", {})
+    return getattr(handler, HANDLER_DOC, {})
 
 
 def _record(**values: Any) -> Decorator:
     def mark(handler: Handler) -> Handler:
-        meta = getattr(handler, "__sanicms_doc__", None)
+        meta = getattr(handler, HANDLER_DOC, None)
         if meta is None:
-            meta = handler.__sanicms_doc__ = {}
+            meta = {}
+            setattr(handler, HANDLER_DOC, meta)
         meta.update(values)
         return handler
     return mark
@@ -90,8 +92,8 @@ def consumes(shape: Any, *, partial: bool = False) -> Decorator:
             request.ctx.data = check(json_body(request))
             return await handler(request, *args, **kwargs)
 
-        checked.__sanicms_doc__ = {**meta_of(handler), "consumes": shape, "partial": partial}
-        store = OperationStore()
+        setattr(checked, HANDLER_DOC, {**meta_of(handler), "consumes": shape, "partial": partial})
+        store = OperationStore()  # type: ignore[no-untyped-call]  # sanic-ext leaves its __init__ unannotated
         if handler in store:  # keep what sanic_ext.openapi decorators below this one recorded
             store[checked] = store.pop(handler)
         return checked

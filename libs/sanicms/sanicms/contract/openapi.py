@@ -31,7 +31,8 @@ from sanic_ext.extensions.openapi.builders import OperationBuilder, OperationSto
 from sanic_ext.extensions.openapi.definitions import Parameter
 from sanic_routing.route import Route
 
-from ..auth import AuthSettings, scopes_for
+from ..auth import Authenticator
+from ..config import ApiSettings
 from .doc import meta_of
 from .params import MAX_IDS, MAX_PAGE, PATH_INT
 from .shapes import as_model, is_field_class, is_model, is_record, is_scalar, reference_name, referenced_shape
@@ -255,13 +256,13 @@ def path_parameter(name: str, cast: Any) -> Parameter:
     return Parameter(name, schema, "path", required=True)
 
 
-def page_parameters(config: Any) -> list[Parameter]:
+def page_parameters(api: ApiSettings) -> list[Parameter]:
     """``page`` and ``page_size``, with the bounds :func:`sanicms.page_from` enforces."""
     return [
         Parameter("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
                   "query", description="page number, from 1"),
-        Parameter("page_size", {"type": "integer", "minimum": 1, "maximum": config.PAGE_SIZE_MAX,
-                                "default": config.PAGE_SIZE_DEFAULT},
+        Parameter("page_size", {"type": "integer", "minimum": 1, "maximum": api.page_size_max,
+                                "default": api.page_size_default},
                   "query", description="items per page"),
     ]
 
@@ -323,16 +324,16 @@ def document(app: Sanic) -> None:
     spec = SpecificationBuilder()
     schemas = Schemas()
     docs_prefix = str(app.config.OAS_URL_PREFIX).strip("/")
-    auth: AuthSettings = app.ctx.auth.settings
+    auth: Authenticator = app.ctx.auth
     for route in app.router.routes:
         if docs_prefix and route.path.startswith(docs_prefix):
             continue  # the spec, the Swagger UI and its assets themselves
         operation = OperationStore()[route.handler]
-        describe_operation(operation, route, meta_of(route.handler), schemas, app.config)
+        describe_operation(operation, route, meta_of(route.handler), schemas, app.ctx.settings.api)
         secure_operation(operation, route, auth, declared=meta_of(route.handler).get("errors", {}))
     for name, schema in schemas.components.items():
         spec.add_component("schemas", name, schema)
-    if auth.enabled:  # Swagger UI's Authorize button takes the token
+    if auth.settings.enabled:  # Swagger UI's Authorize button takes the token
         spec.add_component("securitySchemes", BEARER, {
             "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
             "description": "A JWT; each operation's 403 response names the scopes it needs."})
@@ -341,14 +342,14 @@ def document(app: Sanic) -> None:
 BEARER = "bearer"
 
 
-def secure_operation(operation: OperationBuilder, route: Route, auth: AuthSettings, *,
+def secure_operation(operation: OperationBuilder, route: Route, auth: Authenticator, *,
                      declared: dict[int, Any]) -> None:
     """The token an operation needs: ``security``, and its 401 / 403 answers (sanic-ext's
     store outlives the app, so another app's answers are taken off first)."""
     operation.responses = {k: v for k, v in operation.responses.items() if k not in (401, 403) or k in declared}
     method = next((m for m in sorted(route.methods) if m not in ("HEAD", "OPTIONS")), "GET")
-    public = not auth.enabled or ("/" + route.path).startswith(auth.public_paths)
-    needed = None if public else scopes_for(route.handler, method, auth)
+    public = not auth.settings.enabled or ("/" + route.path).startswith(auth.settings.public_paths)
+    needed = None if public else auth.scopes_for(route.handler, method)
     operation.security = [] if needed is None else [{BEARER: []}]
     if needed is None:
         return
@@ -360,7 +361,7 @@ def secure_operation(operation: OperationBuilder, route: Route, auth: AuthSettin
 
 
 def describe_operation(operation: OperationBuilder, route: Route, meta: dict[str, Any],
-                       schemas: Schemas, config: Any) -> None:
+                       schemas: Schemas, api: ApiSettings) -> None:
     """Set what the doc decorators recorded on sanic-ext's operation. Values are replaced,
     not appended, because sanic-ext's store outlives the app (it is keyed by handler)."""
     if "summary" in meta or "description" in meta:
@@ -370,7 +371,7 @@ def describe_operation(operation: OperationBuilder, route: Route, meta: dict[str
 
     parameters = [path_parameter(p.name, p.cast) for p in route.params.values()]
     if meta.get("paginated"):
-        parameters += page_parameters(config)
+        parameters += page_parameters(api)
     if meta.get("ids"):
         parameters.append(ids_parameter(meta["ids"]))
     ours = {p.fields["name"] for p in parameters}

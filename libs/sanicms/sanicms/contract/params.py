@@ -42,10 +42,10 @@ MAX_PAGE = 1_000_000  # keeps OFFSET within what PostgreSQL can answer quickly a
 
 def page_from(request: Any) -> Page:
     """Read ``page`` and ``page_size``; bad values are a 400 naming the parameter."""
-    config = request.app.config
-    problems = []
+    api = request.app.ctx.settings.api
+    problems: list[dict[str, str]] = []
     page = _int_arg(request, "page", 1, 1, MAX_PAGE, problems)
-    size = _int_arg(request, "page_size", config.PAGE_SIZE_DEFAULT, 1, config.PAGE_SIZE_MAX, problems)
+    size = _int_arg(request, "page_size", api.page_size_default, 1, api.page_size_max, problems)
     if problems:
         raise ValidationError("invalid pagination parameters", error=problems)
     return Page(page, size)

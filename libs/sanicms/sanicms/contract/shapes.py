@@ -15,7 +15,7 @@ import inspect
 import types
 import typing
 import uuid
-from typing import Any
+from typing import Any, TypeGuard
 
 import peewee
 
@@ -34,7 +34,7 @@ PYTHON_TYPES: dict[Any, type[peewee.Field]] = {
 }
 
 
-def is_model(shape: Any) -> bool:
+def is_model(shape: Any) -> TypeGuard[type[peewee.Model]]:
     return inspect.isclass(shape) and issubclass(shape, peewee.Model)
 
 

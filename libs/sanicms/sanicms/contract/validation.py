@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +109,7 @@ def _check_bounds(field: peewee.Field) -> dict[str, Any]:
     return bounds
 
 
-def _tighter(a: float | None, b: float | None, pick: Any) -> float | None:
+def _tighter(a: float | None, b: float | None, pick: Callable[[float, float], float]) -> float | None:
     if a is None or b is None:
         return b if a is None else a
     return pick(a, b)
@@ -213,7 +214,7 @@ def _uuid(value: Any) -> uuid.UUID:
         raise ValueError("must be a UUID") from None
 
 
-_CONVERT = {
+_CONVERT: dict[str, Callable[[Any], Any]] = {
     "integer": _integer,
     "number": _number,
     "string": _string,

@@ -17,7 +17,8 @@ from typing import Any
 
 import asyncpg
 
-from ..errors import BadRequest, Conflict, ServiceUnavailable
+from ..config import DatabaseSettings
+from ..errors import BadRequest, Conflict, ErrorCode, ServiceUnavailable
 
 log = logging.getLogger("sanicms.data.db")
 
@@ -60,7 +61,7 @@ class DatabaseUnavailable(ServiceUnavailable):
     logged = True
 
     def __init__(self, message: str = UNAVAILABLE_MESSAGE, *, error: Any = None) -> None:
-        super().__init__(message, code=50301, error=error)
+        super().__init__(message, code=ErrorCode.DATABASE_UNAVAILABLE, error=error)
         self.counted = False  # in the outage's count of refused requests
 
 
@@ -180,14 +181,9 @@ class Database:
         self.commits_unknown = 0
 
     @classmethod
-    def from_settings(cls, settings: dict) -> Database:
-        return cls(
-            settings["DATABASE_URL"],
-            min_size=settings["DB_POOL_MIN_SIZE"],
-            max_size=settings["DB_POOL_MAX_SIZE"],
-            connect_timeout=settings["DB_CONNECT_TIMEOUT"],
-            command_timeout=settings["DB_COMMAND_TIMEOUT"],
-        )
+    def from_settings(cls, settings: DatabaseSettings) -> Database:
+        return cls(settings.url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
+                   connect_timeout=settings.connect_timeout, command_timeout=settings.command_timeout)
 
     async def connect(self) -> None:
         """Open the pool. A database that is down at start-up is retried lazily: the
@@ -238,7 +234,7 @@ class Database:
         """A pooled connection, or a 503 within ``connect_timeout``."""
         pool = self.pool
         if pool is None:
-            raise ServiceUnavailable("the database pool is not open", code=50302)
+            raise ServiceUnavailable("the database pool is not open", code=ErrorCode.DATABASE_NOT_OPEN)
         try:
             if pool.get_idle_size():
                 # A connection is free: acquiring cannot wait on other requests, and

@@ -22,7 +22,7 @@ import functools
 import logging
 import zlib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import peewee
@@ -46,19 +46,31 @@ class MigrateRecord(peewee.Model):
         indexes = ((("table_name", "version"), True),)
 
 
-def info(version: str, author: str | None = None, description: str | None = None) -> Callable:
+MIGRATION_INFO = "migration_info"  # attribute set on a migrate_* method by @info
+
+
+class Migration(Protocol):
+    """A bound ``migrate_*`` method marked by :func:`info`."""
+
+    migration_info: dict[str, Any]
+
+    def __call__(self) -> Any: ...
+
+
+def info(version: str, author: str | None = None,
+         description: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Mark a ``migrate_*`` method with the version it brings the table to."""
 
-    def mark(method: Callable) -> Callable:
+    def mark(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
         def wrapper(self: MigrationModel, *args: Any, **kwargs: Any) -> Any:
             return method(self, *args, **kwargs)
 
-        wrapper.migration_info = {
+        setattr(wrapper, MIGRATION_INFO, {
             "version": str(version),
             "author": author,
             "description": description or (method.__doc__ or "").strip() or None,
-        }
+        })
         return wrapper
 
     return mark
@@ -75,14 +87,15 @@ class MigrationModel:
 
     @property
     def table(self) -> str:
-        return self._model._meta.table_name
+        name: str = self._model._meta.table_name
+        return name
 
     def auto_migrate(self) -> list[str]:
         """Bring the table up to date; returns the versions applied now."""
         with self.db.bind_ctx([self._model, MigrateRecord]):
             MigrateRecord.create_table(safe=True)
             done = {r.version for r in MigrateRecord.select().where(MigrateRecord.table_name == self.table)}
-            if not self._model.table_exists():
+            if not self._model.table_exists():  # type: ignore[no-untyped-call]  # unannotated in peewee's stubs
                 self._model.create_table(safe=True)
                 log.info("created table %s", self.table)
                 return self._record(m for m in self.pending(done))
@@ -93,17 +106,17 @@ class MigrationModel:
                 log.info("applied %s %s", self.table, method.migration_info["version"])
             return applied
 
-    def pending(self, done: set[str]) -> list[Callable]:
+    def pending(self, done: set[str]) -> list[Migration]:
         """``migrate_*`` methods not yet applied, in the order the class defines them."""
         methods = []
         for name in _definition_order(type(self)):
             method = getattr(self, name)
-            meta = getattr(method, "migration_info", None)
+            meta = getattr(method, MIGRATION_INFO, None)
             if name.startswith("migrate_") and meta and meta["version"] not in done:
                 methods.append(method)
         return methods
 
-    def _record(self, methods: Iterable[Callable]) -> list[str]:
+    def _record(self, methods: Iterable[Migration]) -> list[str]:
         versions = []
         for method in methods:
             meta = method.migration_info
@@ -149,7 +162,8 @@ def run_migrations(database_url: str, migrations: Iterable[type[MigrationModel]]
     db = connect(database_url)
     applied: dict[str, list[str]] = {}
     with db.connection_context(), db.atomic():
-        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_lock_key(database_url),))
+        db.execute_sql(  # type: ignore[no-untyped-call]  # unannotated in peewee's stubs
+            "SELECT pg_advisory_xact_lock(%s)", (_lock_key(database_url),))
         for migration in migrations:
             runner = migration(db)
             applied[runner.table] = runner.auto_migrate()

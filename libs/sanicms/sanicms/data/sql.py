@@ -27,6 +27,8 @@ class Table:
         meta = model._meta
         self.name = _q(meta.table_name)
         self.columns = {f.name: f.column_name for f in meta.sorted_fields}
+        if not meta.primary_key:  # peewee's models without one say so with False
+            raise TypeError(f"{model.__name__} has no primary key, which Table needs")
         self.pk = _q(meta.primary_key.column_name)
         self.defaults = {f.name: f.default for f in meta.sorted_fields if f.default is not None}
         select = ", ".join(_q(c) for c in self.columns.values())
@@ -37,27 +39,29 @@ class Table:
         self._count = f"SELECT count(*) FROM {self.name}"
         self._delete = f"DELETE FROM {self.name} WHERE {self.pk} = $1 RETURNING {self.pk}"
 
-    async def get(self, cur: Cursor, pk: Any) -> dict | None:
+    async def get(self, cur: Cursor, pk: Any) -> dict[str, Any] | None:
         return await cur.fetchrow(self._get, pk)
 
-    async def get_many(self, cur: Cursor, pks: Sequence[int]) -> list[dict]:
+    async def get_many(self, cur: Cursor, pks: Sequence[int]) -> list[dict[str, Any]]:
         return await cur.fetch(self._get_many, list(pks))
 
-    async def page(self, cur: Cursor, page: Page) -> tuple[list[dict], int]:
+    async def page(self, cur: Cursor, page: Page) -> tuple[list[dict[str, Any]], int]:
         """One page of rows in primary-key order, and the total row count."""
         rows = await cur.fetch(self._page, page.limit, page.offset)
         total = await cur.fetchval(self._count)
         return rows, total
 
-    async def insert(self, cur: Cursor, data: Mapping[str, Any]) -> dict:
+    async def insert(self, cur: Cursor, data: Mapping[str, Any]) -> dict[str, Any]:
         values = {**{k: _value(v) for k, v in self.defaults.items() if k not in data}, **data}
         columns = self._columns(values)
         marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
         sql = (f"INSERT INTO {self.name} ({', '.join(columns)}) VALUES ({marks}) "
                f"RETURNING {self._select}")
-        return await cur.fetchrow(sql, *values.values())
+        row = await cur.fetchrow(sql, *values.values())
+        assert row is not None  # INSERT ... RETURNING answers its row or raises
+        return row
 
-    async def update(self, cur: Cursor, pk: Any, data: Mapping[str, Any]) -> dict | None:
+    async def update(self, cur: Cursor, pk: Any, data: Mapping[str, Any]) -> dict[str, Any] | None:
         columns = self._columns(data)
         sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
         sql = f"UPDATE {self.name} SET {sets} WHERE {self.pk} = $1 RETURNING {self._select}"

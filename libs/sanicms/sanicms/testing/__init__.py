@@ -166,7 +166,7 @@ class LiveServer:
 
     def __init__(self, app: Sanic) -> None:
         self.app = app
-        app.ctx.settings["LOG_CONFIGURE"] = False  # pytest owns logging (and caplog) in tests
+        app.ctx.settings = app.ctx.settings.replace(LOG_CONFIGURE=False)  # pytest owns logging (and caplog)
         self.loop = asyncio.new_event_loop()
         self.server = None
         self.http: httpx.AsyncClient | None = None
@@ -224,11 +224,12 @@ class APITestCase(unittest.TestCase):
         super().setUpClass()
         Sanic.test_mode = True  # many apps with the same name in one process
         probe = cls.app_factory(DATABASE_URL="postgresql://placeholder/none", **cls.settings)
-        service = probe.ctx.settings["SERVICE_NAME"]
+        settings = probe.ctx.settings
+        service = settings.service.name
         Sanic.unregister_app(probe)
-        overrides = {service_url_setting(n): MOCK_BASE_URL for n in probe.ctx.settings["DOWNSTREAM_SERVICES"]}
+        overrides: dict[str, Any] = {service_url_setting(n): MOCK_BASE_URL for n in settings.clients.downstream}
         overrides["DATABASE_URL"] = postgres.database(f"test_{service}", cls.migrations)
-        if probe.ctx.settings["AUTH_ENABLED"]:  # tokens signed with a key of the tests' own
+        if settings.auth.enabled:  # tokens signed with a key of the tests' own
             overrides.update(AUTH_SECRET=TEST_SECRET, AUTH_JWKS_URL="", AUTH_ISSUER="", AUTH_AUDIENCE="")
             scopes = cls.scopes if cls.scopes is not None else (f"{service}:read", f"{service}:write")
             cls.token = mint(scopes, subject="test", secret=TEST_SECRET)

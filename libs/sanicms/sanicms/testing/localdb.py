@@ -15,10 +15,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 from psycopg2 import sql
+
+if TYPE_CHECKING:
+    import psutil  # imported where used: only the crash tests need it
 
 
 @contextlib.contextmanager
@@ -39,12 +43,13 @@ class LocalPostgres:
         import pgserver  # only needed when no server is given
 
         self.data_dir = tempfile.mkdtemp(prefix="sanicms-pg-")
-        self._server = pgserver.get_server(self.data_dir, cleanup_mode="delete")
+        # pgserver's __init__ re-exports get_server without saying so (no __all__, no "as")
+        self._server = pgserver.get_server(self.data_dir, cleanup_mode="delete")  # type: ignore[attr-defined]
         self.url = self._server.get_uri("postgres")
 
     def stop(self) -> None:
         """Shut the server down fast, as a crash or failover would (clients are cut off)."""
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import, by name
 
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata, user=self._server.system_user)
 
@@ -99,7 +104,7 @@ class LocalPostgres:
         self.close()
 
 
-def _alive(proc) -> bool:
+def _alive(proc: psutil.Process) -> bool:
     import psutil
 
     try:

@@ -16,13 +16,15 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def migrate(package: str, env: Mapping[str, str], timeout: float = 60, *, python: str = sys.executable) -> None:
@@ -47,8 +49,8 @@ class ServiceProcess:
         self.port = port
         self.env = {**os.environ, **env, "HOST": "127.0.0.1", "PORT": str(port)}
         self.log_path = log_path
-        self.proc: subprocess.Popen | None = None
-        self._log = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -56,13 +58,15 @@ class ServiceProcess:
 
     def start(self, timeout: float = 30) -> ServiceProcess:
         # open for as long as the process runs: closed by stop()
-        self._log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self._log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         self.proc = subprocess.Popen([self.python, "-m", self.package, "serve"], env=self.env,
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+                                     stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout: float = 30) -> None:
+        assert self.proc is not None, "start() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -75,7 +79,8 @@ class ServiceProcess:
     def ready(self) -> bool:
         try:
             with urllib.request.urlopen(self.url + "/readyz", timeout=1) as resp:
-                return resp.status == 200
+                status: int = resp.status
+                return status == 200
         except (urllib.error.URLError, OSError):
             return False
 
@@ -90,7 +95,7 @@ class ServiceProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
-        if self._log not in (None, subprocess.DEVNULL):
+        if self._log is not None:
             self._log.close()
         code, self.proc = self.proc.returncode, None
         return code

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +19,7 @@ from opentracing import tags as ot_tags
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse
 
+from ..config import TracingSettings
 from .reporter import HttpTransport, LogTransport, SpanReporter, Transport
 from .tracer import Span, Tracer, active_span
 from .zipkin import endpoint, peer
@@ -31,7 +31,7 @@ _MAX_STATEMENT = 2000  # characters of SQL kept on a span
 
 def install(app: Sanic) -> None:
     """Trace every request of ``app`` when ``TRACING_ENABLED`` (spans start once it serves)."""
-    if not app.ctx.settings["TRACING_ENABLED"]:
+    if not app.ctx.settings.tracing.enabled:
         return
     # Highest priority: the span is open before any other middleware can refuse the request.
     app.ctx.span_names = {}
@@ -41,18 +41,18 @@ def install(app: Sanic) -> None:
 
 async def start(app: Sanic) -> None:
     """Create the tracer and reporter, and hook the database and clients (server start)."""
-    settings = app.ctx.settings
-    if not settings["TRACING_ENABLED"]:
+    settings, service = app.ctx.settings.tracing, app.ctx.settings.service
+    if not settings.enabled:
         return
     reporter = SpanReporter(
         transports_from(settings),
-        queue_size=settings["TRACING_QUEUE_SIZE"],
-        batch_size=settings["TRACING_BATCH_SIZE"],
-        flush_interval=settings["TRACING_FLUSH_INTERVAL"],
-        drop_log_interval=settings["TRACING_DROP_LOG_INTERVAL"],
+        queue_size=settings.queue_size,
+        batch_size=settings.batch_size,
+        flush_interval=settings.flush_interval,
+        drop_log_interval=settings.drop_log_interval,
     )
-    local = endpoint(settings["SERVICE_NAME"], await _local_ip(settings["HOST"]), settings["PORT"])
-    tracer = Tracer(settings["SERVICE_NAME"], reporter, sample_rate=settings["TRACING_SAMPLE_RATE"],
+    local = endpoint(service.name, await _local_ip(service.host), service.port)
+    tracer = Tracer(service.name, reporter, sample_rate=settings.sample_rate,
                     endpoint=local)
     await reporter.start()
     app.ctx.tracer = tracer
@@ -66,19 +66,19 @@ async def stop(app: Sanic) -> None:
     """Flush queued spans, bounded by ``TRACING_FLUSH_TIMEOUT`` (server stop, after requests)."""
     reporter = getattr(app.ctx, "span_reporter", None)
     if reporter is not None:
-        await reporter.close(app.ctx.settings["TRACING_FLUSH_TIMEOUT"])
+        await reporter.close(app.ctx.settings.tracing.flush_timeout)
         log.info("tracing stopped: %s", reporter.stats())
 
 
-def transports_from(settings: Mapping[str, Any]) -> list[Transport]:
+def transports_from(settings: TracingSettings) -> list[Transport]:
     """``TRACING_TRANSPORTS`` lists ``http`` and/or ``log``; empty means ``http`` when
     ``ZIPKIN_URL`` is set, else nothing (ids still propagate and appear in logs)."""
-    names = list(settings["TRACING_TRANSPORTS"]) or (["http"] if settings["ZIPKIN_URL"] else [])
+    names = list(settings.transports) or (["http"] if settings.zipkin_url else [])
     transports: list[Transport] = []
     for name in names:
         if name == "http":
-            transports.append(HttpTransport(settings["ZIPKIN_URL"], timeout=settings["TRACING_SEND_TIMEOUT"],
-                                            retries=settings["TRACING_SEND_RETRIES"]))
+            transports.append(HttpTransport(settings.zipkin_url, timeout=settings.send_timeout,
+                                            retries=settings.send_retries))
         elif name == "log":
             transports.append(LogTransport())
     return transports

@@ -8,9 +8,10 @@ continues the trace. Incoming headers are read in the order ``b3``, ``X-B3-*``,
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+Getter = Callable[[str], str | None]  # a header by its lowercase name
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _TRACE_ID = re.compile(r"[0-9a-f]{16}|[0-9a-f]{32}")
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
@@ -49,7 +50,7 @@ def extract(carrier: Mapping[str, str]) -> Extracted | None:
     return _from_b3_single(get("b3")) or _from_b3_multi(get) or _from_traceparent(get("traceparent"))
 
 
-def _getter(carrier: Mapping[str, str]):
+def _getter(carrier: Mapping[str, str]) -> Getter:
     if hasattr(carrier, "getone"):  # multidict-style (Sanic, aiohttp): already case-insensitive
         return carrier.get
     lowered = {str(k).lower(): v for k, v in carrier.items()}
@@ -97,7 +98,7 @@ def _from_b3_single(value: str | None) -> Extracted | None:
     return Extracted(trace, span, parent, sampled, len(parts) >= 3 and parts[2] == "d")
 
 
-def _from_b3_multi(get) -> Extracted | None:
+def _from_b3_multi(get: Getter) -> Extracted | None:
     trace, span = _trace_id(get("x-b3-traceid")), _span_id(get("x-b3-spanid"))
     if trace is None or span is None:
         return None

@@ -67,6 +67,7 @@ class HttpTransport:
             if attempt:
                 await asyncio.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
             try:
+                assert self._session is not None, "open() first"
                 async with self._session.post(self.url, data=body,
                                               headers={"content-type": "application/json"}) as resp:
                     if resp.status < 300:
@@ -115,9 +116,9 @@ class SpanReporter:
         self.batch_size = batch_size
         self.flush_interval = flush_interval
         self.drop_log_interval = drop_log_interval
-        self._queue: deque = deque()
+        self._queue: deque[bytes] = deque()
         self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.reported = 0  # accepted on the queue
         self.dropped = 0  # refused because the queue was full
@@ -176,10 +177,12 @@ class SpanReporter:
         """Wake when a batch is full or the interval passed; send what was queued then.
         Spans arriving meanwhile wait for the next wake, so that batches stay large under
         load instead of one small POST per round trip."""
+        wake = self._wake
+        assert wake is not None, "start() makes it before this task"
         while not self._closing:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_interval)
-            self._wake.clear()
+                await asyncio.wait_for(wake.wait(), self.flush_interval)
+            wake.clear()
             await self._drain(len(self._queue))
             self._log_drops()
         await self._drain()  # what arrived while the last batch was on its way

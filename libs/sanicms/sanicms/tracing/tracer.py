@@ -44,7 +44,7 @@ def active_span() -> Span | None:
     return scope._span if scope is not None else None
 
 
-class Scope(opentracing.Scope):
+class Scope(opentracing.Scope):  # type: ignore[misc]  # opentracing ships no types
     """An activated span; closing it restores the previous one (and finishes the span)."""
 
     __slots__ = ("_finish_on_close", "_manager", "_span", "_token")
@@ -63,7 +63,7 @@ class Scope(opentracing.Scope):
             self._span.finish()
 
 
-class ScopeManager(opentracing.ScopeManager):
+class ScopeManager(opentracing.ScopeManager):  # type: ignore[misc]  # opentracing ships no types
     """What opentracing's ``ContextVarsScopeManager`` does, in fewer calls: it runs twice per
     request on every service."""
 
@@ -79,13 +79,13 @@ class Reporter(Protocol):
     def report(self, span: Span) -> None: ...
 
 
-class SpanContext(opentracing.SpanContext):
+class SpanContext(opentracing.SpanContext):  # type: ignore[misc]  # opentracing ships no types
     """What crosses process boundaries: ids plus the sampling decision."""
 
     __slots__ = ("_baggage", "debug", "parent_id", "sampled", "span_id", "trace_id")
 
     def __init__(self, trace_id: str, span_id: str, parent_id: str | None = None,
-                 sampled: bool = True, debug: bool = False, baggage: Mapping[str, str] | None = None) -> None:
+                 sampled: bool | None = True, debug: bool = False, baggage: Mapping[str, str] | None = None) -> None:
         self.trace_id = trace_id
         self.span_id = span_id
         self.parent_id = parent_id
@@ -103,7 +103,7 @@ class SpanContext(opentracing.SpanContext):
         return f"SpanContext({self.trace_id}/{self.span_id} parent={self.parent_id} sampled={self.sampled})"
 
 
-class Span(opentracing.Span):
+class Span(opentracing.Span):  # type: ignore[misc]  # opentracing ships no types
     """One timed operation. Unsampled spans keep ids (for propagation) and record nothing."""
 
     __slots__ = ("_context", "_tracer", "end", "kind", "logs", "name", "remote", "start", "tags")
@@ -154,7 +154,7 @@ class Span(opentracing.Span):
             self._tracer.reporter.report(self)
 
 
-class Tracer(opentracing.Tracer):
+class Tracer(opentracing.Tracer):  # type: ignore[misc]  # opentracing ships no types
     """Makes spans for one service. ``sample_rate`` decides new traces only: a caller's
     decision, when it sent one, is followed so that a trace is kept or dropped whole."""
 
@@ -194,7 +194,7 @@ class Tracer(opentracing.Tracer):
             incoming.sampled = self._sample()
         return incoming
 
-    def inject(self, span_context: SpanContext, format: str, carrier: dict) -> None:
+    def inject(self, span_context: SpanContext, format: str, carrier: dict[str, str]) -> None:
         if format not in (opentracing.Format.HTTP_HEADERS, opentracing.Format.TEXT_MAP):
             raise opentracing.UnsupportedFormatException(format)
         carrier.update(propagation.headers_for(span_context))
@@ -215,9 +215,10 @@ class Tracer(opentracing.Tracer):
         return rate >= 1.0 or (rate > 0.0 and _random.random() < rate)
 
     @staticmethod
-    def _parent(child_of: Any, references: Any) -> SpanContext | None:
+    def _parent(child_of: opentracing.Span | SpanContext | None, references: Any) -> SpanContext | None:
         if isinstance(child_of, opentracing.Span):
-            return child_of.context
+            context: SpanContext = child_of.context  # ours: opentracing declares no types
+            return context
         if child_of is not None:
             return child_of
         return references[0].referenced_context if references else None

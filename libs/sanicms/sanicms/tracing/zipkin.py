@@ -14,6 +14,7 @@ _UNSHOWN = {"error.object", "stack", "python.exception.tb"}
 def to_zipkin(span: Span) -> dict[str, Any]:
     """One span as the JSON object Zipkin's ``POST /api/v2/spans`` accepts."""
     context = span._context  # runs for every span: attribute access, not the property
+    assert span.end is not None, "only finished spans are reported"
     out: dict[str, Any] = {
         "traceId": context.trace_id,
         "id": context.span_id,
