@@ -330,7 +330,7 @@ def reference() -> str:
         for f in dataclasses.fields(part_cls):
             if "name" not in f.metadata:
                 continue
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = getattr(part_cls(), f.name)
             shown = ", ".join(default) if isinstance(default, tuple) else json.dumps(default)
             out.append(f"| `{f.metadata['name']}` | `{shown}` | {f.metadata['doc']}{_limits(f.metadata)} |")
         out.append("")
