@@ -406,9 +406,9 @@ def run_scenarios(bench: Bench, args, pg: str, jwks: JwksServer, servers: list, 
         # Three services on two cores: pinning them all to one core would serialise the very
         # calls whose concurrency is measured, so here the scheduler places them (ALL_CPUS).
         c4, r4, u4 = system("fanout", ALL_CPUS)
-        sequential = up(service("sanicms-user-sequential", "user_service", {
-            "DATABASE_URL": user_db, **traced, "CITY_SERVICE_URL": c4.url, "ROLE_SERVICE_URL": r4.url,
-            "FETCH_CONCURRENTLY": "false"}, traced_as="user", cpus=ALL_CPUS))
+        sequential = up(service("sanicms-user-sequential", "peers.sequential_user", {
+            "DATABASE_URL": user_db, **traced, "CITY_SERVICE_URL": c4.url, "ROLE_SERVICE_URL": r4.url},
+            traced_as="user", cpus=ALL_CPUS))
         upath = f"/users/{user_id}"
         print(f"GET {upath}: concurrent vs sequential fan-out")
         bench.compare("GET /users/<id>, 1 connection", {

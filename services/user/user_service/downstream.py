@@ -41,10 +41,6 @@ def service_path(service: str) -> str:
 
 async def with_relations(request: Request, user: dict) -> dict:
     """The user with its ``city`` and ``role`` objects, fetched concurrently."""
-    if not request.app.ctx.settings["FETCH_CONCURRENTLY"]:  # the benchmark's comparison only
-        city = await get_one(request, "city", user["city_id"])
-        role = await get_one(request, "role", user["role_id"])
-        return {**user, "city": city, "role": role}
     city, role = await gather(
         get_one(request, "city", user["city_id"]),
         get_one(request, "role", user["role_id"]),

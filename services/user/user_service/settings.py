@@ -10,6 +10,3 @@ DATABASE_URL = ""  # e.g. postgresql://postgres@127.0.0.1:5432/user
 DOWNSTREAM_SERVICES = ["city", "role"]
 CITY_SERVICE_URL = "http://127.0.0.1:8050"
 ROLE_SERVICE_URL = "http://127.0.0.1:8020"
-# Fetch city and role at the same time (False: one after the other, which `make bench`
-# measures to show what the concurrent fan-out saves).
-FETCH_CONCURRENTLY = True
