@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sanic import Request
+
 from user_service import downstream, views
 from user_service.__main__ import run
 
