@@ -26,7 +26,7 @@ from .responses import EnvelopeRequest, dumps
 
 
 def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
-               name: str | None = None) -> Sanic:
+               name: str | None = None) -> Sanic[Any, Any]:
     """Build a service app from checked settings (see :func:`sanicms.load_settings`)."""
     app = Sanic(
         name or _app_name(settings.service.name),
@@ -88,7 +88,7 @@ def _sanic_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-async def _open_resources(app: Sanic) -> None:
+async def _open_resources(app: Sanic[Any, Any]) -> None:
     if app.ctx.settings.logging.configure:
         configure_logging(app.ctx.settings.logging, service=app.ctx.settings.service.name)
     await tracing.start(app)
@@ -100,7 +100,7 @@ async def _open_resources(app: Sanic) -> None:
     gc.freeze()
 
 
-async def _close_resources(app: Sanic) -> None:
+async def _close_resources(app: Sanic[Any, Any]) -> None:
     """After in-flight requests finished (Sanic drains them before this event); spans go
     last so that those of the final requests are sent too."""
     await app.ctx.clients.close()

@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import EllipsisType
 from typing import Any, TypeVar
 
 import aiohttp
@@ -79,7 +80,7 @@ _READS = frozenset({"GET", "HEAD"})
 
 def scopes_for(handler: Any, method: str, settings: AuthSettings, service: str) -> frozenset[str] | None:
     """The scopes ``handler`` needs for ``method``; None: open to anyone."""
-    declared = getattr(handler, HANDLER_SCOPES, ...)
+    declared: frozenset[str] | EllipsisType | None = getattr(handler, HANDLER_SCOPES, ...)
     if declared is not ...:
         return declared
     if settings.default_policy == "authenticated":
@@ -244,7 +245,7 @@ def mint(scopes: Iterable[str], *, subject: str = "developer", ttl: float = 3600
 
 # ---- the middleware --------------------------------------------------------------------------
 
-def install(app: Sanic) -> None:
+def install(app: Sanic[Any, Any]) -> None:
     """Check every request of ``app`` when ``AUTH_ENABLED`` (after the server span opens)."""
     app.ctx.auth = Authenticator(app.ctx.settings.auth, app.ctx.settings.service.name)
     if app.ctx.auth.settings.enabled:

@@ -19,7 +19,7 @@ from sanic.worker.loader import AppLoader
 from .config import ConfigError, Settings, load_settings
 
 
-def main(*, service: str, settings_module: str, factory: Callable[[], Sanic],
+def main(*, service: str, settings_module: str, factory: Callable[[], Sanic[Any, Any]],
          migrate: Callable[[Settings], Any] | None = None, argv: Sequence[str] | None = None) -> None:
     """Entry point shared by the services; ``factory`` must be a module-level function."""
     parser = argparse.ArgumentParser(prog=service, description=f"the {service} service")
@@ -50,12 +50,13 @@ def healthy(port: int, timeout: float = 2.0) -> bool:
     """Whether the server on this machine's ``port`` answers ``/healthz`` with 200."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=timeout) as resp:
-            return resp.status == 200
+            status: int = resp.status
+            return status == 200
     except (OSError, ValueError):
         return False
 
 
-def serve(factory: Callable[[], Sanic], settings: Settings) -> None:
+def serve(factory: Callable[[], Sanic[Any, Any]], settings: Settings) -> None:
     """Run with Sanic's own runner: one worker per ``WORKERS``, graceful on SIGTERM/SIGINT."""
     loader = AppLoader(factory=factory)
     app = loader.load()

@@ -43,14 +43,8 @@ async def get_role(request: Request, id: int):
 @doc.ids_param()
 @doc.errors(503)
 async def list_roles(request: Request):
-    page = page_from(request)
-    ids = ids_from(request)
     async with request.app.ctx.db.acquire(request) as cur:
-        if ids is not None:
-            rows = await roles.get_many(cur, ids)
-            return rows, {"page": 1, "page_size": len(ids), "total": len(rows), "pages": 1}
-        rows, total = await roles.page(cur, page)
-    return rows, page.info(total)
+        return await roles.listing(cur, page_from(request), ids_from(request))
 
 
 @bp.put("/<id:int>")

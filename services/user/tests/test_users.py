@@ -73,6 +73,17 @@ class UserApiTest(APITestCase):
         self.assertEqual(len(self._mock.requests("GET", "/cities?ids=1,2")), 1)
         self.assertEqual(len(self._mock.requests("GET", "/roles?ids=1")), 1)
 
+    def test_list_by_ids_is_one_lookup_with_relations(self):
+        first, _, third = self.create(), self.create(name="Bob", city_id=2), self.create(name="Carol")
+        self._mock.get("/cities?ids=1", payload=[SHANGHAI])
+        self._mock.get("/roles?ids=1", payload=[ADMIN])
+        res = self.client.list_users(params={"ids": f"{first['id']},{third['id']},999"})
+        body = res.json()
+        self.assertEqual(res.status_code, 200, res.text)
+        self.assertEqual([u["name"] for u in body["data"]], ["Alice", "Carol"])
+        self.assertEqual({u["city"]["name"] for u in body["data"]}, {"Shanghai"})
+        self.assertEqual(body["pagination"], {"page": 1, "page_size": 3, "total": 2, "pages": 1})
+
     def test_patch_checks_a_new_city(self):
         user = self.create()
         res = self.client.update_user(id=user["id"], data={"city_id": 7}, method="PATCH")

@@ -2,7 +2,7 @@
 
 from sanic import Blueprint, Request
 
-from sanicms import NotFound, Table, doc, page_from, respond
+from sanicms import NotFound, Table, doc, ids_from, page_from, respond
 
 from .downstream import check_references, with_relations, with_relations_many
 from .models import User
@@ -46,14 +46,14 @@ async def get_user(request: Request, id: int):
 
 @bp.get("/")
 @doc.tag("users")
-@doc.summary("list users, a page at a time, with their cities and roles")
+@doc.summary("list users, a page at a time or those with the given ids, with their cities and roles")
 @doc.produces([User], paginated=True)
+@doc.ids_param()
 @doc.errors(*DOWNSTREAM)
 async def list_users(request: Request):
-    page = page_from(request)
     async with request.app.ctx.db.acquire(request) as cur:
-        rows, total = await users.page(cur, page)
-    return await with_relations_many(request, rows), page.info(total)
+        rows, pagination = await users.listing(cur, page_from(request), ids_from(request))
+    return await with_relations_many(request, rows), pagination
 
 
 @bp.put("/<id:int>")

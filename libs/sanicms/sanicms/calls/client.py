@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import aiohttp
@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 #: Hook around each call: ``observer(request, service, method, url, headers)`` may add
 #: headers (trace propagation) and returns a context manager, or None.
-CallObserver = Callable[[Any, str, str, str, dict], Any]
+CallObserver = Callable[[Any, str, str, str, dict[str, str]], Any]
 
 
 class DownstreamError(BadGateway):
@@ -107,7 +107,7 @@ class ServiceClient:
         with observer:
             return await self._call_with_retries(method, url, params, json, headers, timeout)
 
-    async def _call_with_retries(self, method: str, url: str, params: Any, json: Any, headers: dict,
+    async def _call_with_retries(self, method: str, url: str, params: Any, json: Any, headers: dict[str, str],
                                  timeout: float | None) -> Any:
         """Idempotent calls are retried on connection errors and 502/503/504, with jittered
         backoff; the breaker fails calls fast while the downstream is known to be down.
@@ -146,8 +146,9 @@ class ServiceClient:
         error.logged = True  # the breaker logged the outage when it opened, and logs its end
         return error
 
-    async def _send(self, method: str, url: str, params: Any, json: Any, headers: dict,
+    async def _send(self, method: str, url: str, params: Any, json: Any, headers: dict[str, str],
                     timeout: float | None) -> Any:
+        assert self.session is not None, "call() found it open"
         kwargs: dict[str, Any] = {"params": _query(params), "json": json, "headers": headers}
         if timeout is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, connect=min(self.connect_timeout, timeout))
@@ -248,7 +249,7 @@ class Clients:
     def __getitem__(self, name: str) -> ServiceClient:
         return self._clients[name]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ServiceClient]:
         return iter(self._clients.values())
 
     async def open(self) -> None:

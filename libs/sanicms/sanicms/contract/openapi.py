@@ -308,7 +308,7 @@ def swagger_ui_dist() -> Path:
     return Path(found.origin).parent / "static"
 
 
-def install(app: Sanic) -> None:
+def install(app: Sanic[Any, Any]) -> None:
     """Serve the Swagger UI's assets, and document ``app`` when it starts: just before
     sanic-ext assembles the spec, and a fix-up just after."""
     if app.config.OAS and app.config.OAS_UI_SWAGGER:
@@ -318,7 +318,7 @@ def install(app: Sanic) -> None:
     app.before_server_start(split_shared_operations, priority=SANIC_EXT_PRIORITY - 1)
 
 
-def document(app: Sanic) -> None:
+def document(app: Sanic[Any, Any]) -> None:
     """Hand sanic-ext this app's operations and schemas (it builds the spec right after)."""
     SpecificationBuilder.reset()  # one spec per process: start from this app's alone
     spec = SpecificationBuilder()
@@ -408,7 +408,7 @@ def _responses(meta: dict[str, Any], route: Route, schemas: Schemas) -> dict[int
     return out
 
 
-def split_shared_operations(app: Sanic) -> None:
+def split_shared_operations(app: Sanic[Any, Any]) -> None:
     """One handler serving several methods shares one sanic-ext operation, which then
     carries the last method's operationId for all of them: an invalid spec. Give each
     method its own copy and id."""

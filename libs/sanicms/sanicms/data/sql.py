@@ -51,6 +51,16 @@ class Table:
         total = await cur.fetchval(self._count)
         return rows, total
 
+    async def listing(self, cur: Cursor, page: Page, ids: Sequence[int] | None = None,
+                      ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """What a list route answers: the rows with ``ids`` (one page holding them all), or
+        one page of rows in primary-key order; with the ``pagination`` block."""
+        if ids is not None:
+            rows = await self.get_many(cur, ids)
+            return rows, Page(1, max(len(ids), 1)).info(len(rows))
+        rows, total = await self.page(cur, page)
+        return rows, page.info(total)
+
     async def insert(self, cur: Cursor, data: Mapping[str, Any]) -> dict[str, Any]:
         values = {**{k: _value(v) for k, v in self.defaults.items() if k not in data}, **data}
         columns = self._columns(values)

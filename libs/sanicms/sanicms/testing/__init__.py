@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import re
 import unittest
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -164,7 +165,7 @@ class RouteClient:
 class LiveServer:
     """A Sanic app serving on a free loopback port, driven from a private event loop."""
 
-    def __init__(self, app: Sanic) -> None:
+    def __init__(self, app: Sanic[Any, Any]) -> None:
         self.app = app
         app.ctx.settings = app.ctx.settings.replace(LOG_CONFIGURE=False)  # pytest owns logging (and caplog)
         self.loop = asyncio.new_event_loop()
@@ -205,7 +206,7 @@ class LiveServer:
 class APITestCase(unittest.TestCase):
     """Base class of a service's HTTP tests (see the module docstring)."""
 
-    app_factory: ClassVar[Callable[..., Sanic]]
+    app_factory: ClassVar[Callable[..., Sanic[Any, Any]]]
     migrations: ClassVar[Sequence[type[MigrationModel]]] = ()
     _blueprint: ClassVar[str | None] = None
     #: Extra settings for the app under test.
@@ -216,7 +217,7 @@ class APITestCase(unittest.TestCase):
     #: The token ``self.client`` sends (None when the service does not check tokens).
     token: ClassVar[str | None] = None
 
-    app: ClassVar[Sanic]
+    app: ClassVar[Sanic[Any, Any]]
     live: ClassVar[LiveServer]
 
     @classmethod
@@ -287,3 +288,36 @@ def zipkin_span_validator(spec_path: str | Path) -> Any:
     spec = yaml.safe_load(Path(spec_path).read_text())
     schema = {"definitions": spec["definitions"], "$ref": "#/definitions/Span"}
     return jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+class SpecTestCase(APITestCase):
+    """The service's own OpenAPI document: valid OpenAPI 3, and every route it serves is in it
+    (no more, no less). Subclass it with ``app_factory`` (and ``migrations``) to get the test."""
+
+    spec: ClassVar[dict[str, Any]]
+    __test__ = False  # a base to subclass: its subclasses are the tests
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__test__ = True
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        cls.spec = cls.live.request("GET", "/openapi/spec.json").json()
+
+    def test_spec_is_valid_and_has_every_route(self) -> None:
+        from openapi_spec_validator import validate
+
+        validate(self.spec)
+        self.assertEqual(self.spec["info"]["title"], self.app.ctx.settings.api.title)
+        documented = {(m.upper(), p) for p, item in self.spec["paths"].items() for m in item}
+        served = {(m, "/" + _openapi_path(r.path).rstrip("/"))
+                  for r in self.app.router.routes for m in r.methods
+                  if m not in ("HEAD", "OPTIONS") and not r.path.startswith("openapi")}
+        self.assertEqual(documented, served)
+
+
+def _openapi_path(path: str) -> str:
+    """``users/<id:int>`` -> ``users/{id}``."""
+    return re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", path)

@@ -29,7 +29,7 @@ log = logging.getLogger("sanicms.tracing")
 _MAX_STATEMENT = 2000  # characters of SQL kept on a span
 
 
-def install(app: Sanic) -> None:
+def install(app: Sanic[Any, Any]) -> None:
     """Trace every request of ``app`` when ``TRACING_ENABLED`` (spans start once it serves)."""
     if not app.ctx.settings.tracing.enabled:
         return
@@ -39,7 +39,7 @@ def install(app: Sanic) -> None:
     app.on_response(_finish_server_span, priority=-1000)
 
 
-async def start(app: Sanic) -> None:
+async def start(app: Sanic[Any, Any]) -> None:
     """Create the tracer and reporter, and hook the database and clients (server start)."""
     settings, service = app.ctx.settings.tracing, app.ctx.settings.service
     if not settings.enabled:
@@ -62,7 +62,7 @@ async def start(app: Sanic) -> None:
         client.observe = ClientSpans(tracer, client.base_url)
 
 
-async def stop(app: Sanic) -> None:
+async def stop(app: Sanic[Any, Any]) -> None:
     """Flush queued spans, bounded by ``TRACING_FLUSH_TIMEOUT`` (server stop, after requests)."""
     reporter = getattr(app.ctx, "span_reporter", None)
     if reporter is not None:
