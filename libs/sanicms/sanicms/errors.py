@@ -165,7 +165,7 @@ class ErrorHandler(SanicErrorHandler):
             headers["Allow"] = ", ".join(_allowed_methods(request))
         if status >= 500 and not isinstance(exception, ApiError):
             log.error("unhandled error on %s %s", _method(request), _path(request), exc_info=exception)
-        elif status >= 500 and exception.logged:
+        elif status >= 500 and isinstance(exception, ApiError) and exception.logged:
             log.debug("%s on %s %s: %s", status, _method(request), _path(request), message)
         elif status >= 500:
             log.warning("%s on %s %s: %s", status, _method(request), _path(request), message)
@@ -176,7 +176,7 @@ class ErrorHandler(SanicErrorHandler):
 CLIENT_CLOSED = 499
 
 
-def describe(exception: BaseException, *, debug: bool = False) -> tuple[int, int, str, Any, dict]:
+def describe(exception: BaseException, *, debug: bool = False) -> tuple[int, int, str, Any, dict[str, str]]:
     """Map any exception to (status, code, message, error, headers)."""
     if isinstance(exception, RequestCancelled):
         return CLIENT_CLOSED, CLIENT_CLOSED, "client closed the request", None, {}
@@ -201,7 +201,7 @@ def _debug_detail(exception: BaseException, debug: bool) -> Any:
     return "".join(traceback.format_exception(exception)).splitlines()
 
 
-def _headers(exception: BaseException) -> dict:
+def _headers(exception: BaseException) -> dict[str, str]:
     headers = getattr(exception, "headers", None) or {}
     return {k: v for k, v in dict(headers).items() if k.lower() != "content-type"}
 
@@ -209,7 +209,7 @@ def _headers(exception: BaseException) -> dict:
 def _allowed_methods(request: Request) -> list[str]:
     """The methods the request's path answers. A 405 must say (RFC 9110), and sanic-routing
     drops them for paths with parameters, so ask the router method by method."""
-    allowed = []
+    allowed: list[str] = []
     for method in HTTP_METHODS:
         try:
             request.app.router.get(request.path, method, request.headers.getone("host", None))
@@ -220,6 +220,8 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 def _debug(request: Request | None) -> bool:
+    if request is None:
+        return False
     try:
         return bool(request.app.ctx.settings.service.debug)
     except Exception:  # no app bound yet (errors while parsing the request line)

@@ -79,9 +79,10 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
             "service": getattr(record, "service", ""),
         }
-        if getattr(record, "traceId", ""):
-            out["traceId"] = record.traceId
-            out["spanId"] = record.spanId
+        trace_id = getattr(record, "traceId", "")  # set by TraceContextFilter, with spanId
+        if trace_id:
+            out["traceId"] = trace_id
+            out["spanId"] = getattr(record, "spanId", "")
         principal = current_principal.get()
         if principal is not None:
             out["subject"] = principal.subject

@@ -138,7 +138,8 @@ class Schemas:
             return {"type": "object", "required": list(shape),
                     "properties": {key: self.of(value) for key, value in shape.items()}}
         if is_scalar(shape):
-            return self.record(as_model({"value": shape}), mode)["properties"]["value"]
+            value: dict[str, Any] = self.record(as_model({"value": shape}), mode)["properties"]["value"]
+            return value
         raise TypeError(f"cannot describe {shape!r}")
 
     def ref(self, shape: Any, mode: str = READ) -> dict[str, str]:
@@ -236,6 +237,8 @@ def success_envelope(data: dict[str, Any], *, paginated: bool = False) -> dict[s
 
 
 # --------------------------------------------------------------------------- parameters
+# sanic-ext annotates Parameter's schema as ``type | Schema``, yet takes a plain dict (and
+# writes it into the spec as it is): the ``type: ignore[arg-type]`` below are for that.
 
 
 class QueryParameter(Parameter):
@@ -253,15 +256,15 @@ def path_parameter(name: str, cast: Any) -> Parameter:
         schema = {"type": "number"}
     else:
         schema = {"type": "string"}
-    return Parameter(name, schema, "path", required=True)
+    return Parameter(name, schema, "path", required=True)  # type: ignore[arg-type]
 
 
 def page_parameters(api: ApiSettings) -> list[Parameter]:
     """``page`` and ``page_size``, with the bounds :func:`sanicms.page_from` enforces."""
     return [
-        Parameter("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
+        Parameter("page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},  # type: ignore[arg-type]
                   "query", description="page number, from 1"),
-        Parameter("page_size", {"type": "integer", "minimum": 1, "maximum": api.page_size_max,
+        Parameter("page_size", {"type": "integer", "minimum": 1, "maximum": api.page_size_max,  # type: ignore[arg-type]
                                 "default": api.page_size_default},
                   "query", description="items per page"),
     ]
@@ -271,7 +274,7 @@ def ids_parameter(name: str) -> Parameter:
     """``?ids=1,2,3``, with the bounds :func:`sanicms.ids_from` enforces."""
     items = {"type": "integer", "format": "int32", "minimum": INT32[0], "maximum": INT32[1]}
     return QueryParameter(
-        name, {"type": "array", "items": items, "minItems": 1, "maxItems": MAX_IDS}, "query",
+        name, {"type": "array", "items": items, "minItems": 1, "maxItems": MAX_IDS}, "query",  # type: ignore[arg-type]
         description=f"only the records with these ids, comma-separated (at most {MAX_IDS}); "
                     "ids that do not exist are left out",
         style="form", explode=False,
@@ -320,7 +323,8 @@ def install(app: Sanic[Any, Any]) -> None:
 
 def document(app: Sanic[Any, Any]) -> None:
     """Hand sanic-ext this app's operations and schemas (it builds the spec right after)."""
-    SpecificationBuilder.reset()  # one spec per process: start from this app's alone
+    # one spec per process: start from this app's alone (sanic-ext leaves reset() unannotated)
+    SpecificationBuilder.reset()  # type: ignore[no-untyped-call]
     spec = SpecificationBuilder()
     schemas = Schemas()
     docs_prefix = str(app.config.OAS_URL_PREFIX).strip("/")
@@ -328,7 +332,7 @@ def document(app: Sanic[Any, Any]) -> None:
     for route in app.router.routes:
         if docs_prefix and route.path.startswith(docs_prefix):
             continue  # the spec, the Swagger UI and its assets themselves
-        operation = OperationStore()[route.handler]
+        operation = OperationStore()[route.handler]  # type: ignore[no-untyped-call]  # unannotated in sanic-ext
         describe_operation(operation, route, meta_of(route.handler), schemas, app.ctx.settings.api)
         secure_operation(operation, route, auth, declared=meta_of(route.handler).get("errors", {}))
     for name, schema in schemas.components.items():
@@ -346,7 +350,9 @@ def secure_operation(operation: OperationBuilder, route: Route, auth: Authentica
                      declared: dict[int, Any]) -> None:
     """The token an operation needs: ``security``, and its 401 / 403 answers (sanic-ext's
     store outlives the app, so another app's answers are taken off first)."""
-    operation.responses = {k: v for k, v in operation.responses.items() if k not in (401, 403) or k in declared}
+    # sanic-ext declares ``responses`` keyed by str; response() keys it by the status given, int here
+    operation.responses = {k: v for k, v in operation.responses.items()
+                           if k not in (401, 403) or k in declared}  # type: ignore[comparison-overlap]
     method = next((m for m in sorted(route.methods) if m not in ("HEAD", "OPTIONS")), "GET")
     public = not auth.settings.enabled or ("/" + route.path).startswith(auth.settings.public_paths)
     needed = None if public else auth.scopes_for(route.handler, method)
@@ -365,7 +371,8 @@ def describe_operation(operation: OperationBuilder, route: Route, meta: dict[str
     """Set what the doc decorators recorded on sanic-ext's operation. Values are replaced,
     not appended, because sanic-ext's store outlives the app (it is keyed by handler)."""
     if "summary" in meta or "description" in meta:
-        operation.describe(meta.get("summary"), meta.get("description"))
+        # sanic-ext: ``summary: str = None``, an optional str (each is set only when given)
+        operation.describe(meta.get("summary"), meta.get("description"))  # type: ignore[arg-type]
     if meta.get("tags"):
         operation.tags = list(meta["tags"])
 
@@ -383,7 +390,8 @@ def describe_operation(operation: OperationBuilder, route: Route, meta: dict[str
         operation.body({"application/json": {"schema": schemas.of(body, mode)}}, required=True)
 
     responses = _responses(meta, route, schemas)
-    operation.responses = {k: v for k, v in operation.responses.items() if k not in responses}
+    operation.responses = {k: v for k, v in operation.responses.items()
+                           if k not in responses}  # type: ignore[comparison-overlap]  # int keys, as above
     for status, (description, schema) in responses.items():
         operation.response(status, {"application/json": {"schema": schema}}, description)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+
+from sanic import Request
 
 from ..errors import ValidationError
 from .validation import INT32
@@ -40,7 +41,7 @@ class Page:
 MAX_PAGE = 1_000_000  # keeps OFFSET within what PostgreSQL can answer quickly and bigint allows
 
 
-def page_from(request: Any) -> Page:
+def page_from(request: Request) -> Page:
     """Read ``page`` and ``page_size``; bad values are a 400 naming the parameter."""
     api = request.app.ctx.settings.api
     problems: list[dict[str, str]] = []
@@ -51,7 +52,7 @@ def page_from(request: Any) -> Page:
     return Page(page, size)
 
 
-def _int_arg(request: Any, name: str, default: int, low: int, high: int, problems: list) -> int:
+def _int_arg(request: Request, name: str, default: int, low: int, high: int, problems: list[dict[str, str]]) -> int:
     raw = _arg(request, name)
     if raw is None:
         return default
@@ -68,7 +69,7 @@ def _int_arg(request: Any, name: str, default: int, low: int, high: int, problem
 MAX_IDS = 100
 
 
-def ids_from(request: Any, name: str = "ids") -> list[int] | None:
+def ids_from(request: Request, name: str = "ids") -> list[int] | None:
     """``?ids=1,2,3`` as a list of distinct ints (at most ``MAX_IDS``), or None if absent."""
     raw = _arg(request, name)
     if raw is None:
@@ -91,7 +92,7 @@ def ids_from(request: Any, name: str = "ids") -> list[int] | None:
     return ids
 
 
-def _arg(request: Any, name: str) -> str | None:
+def _arg(request: Request, name: str) -> str | None:
     """The raw value; ``?page=`` is an empty string (a 400), not a missing parameter."""
     return request.get_args(keep_blank_values=True).get(name)
 
@@ -106,7 +107,7 @@ def _strict_int(raw: str) -> int:
 PATH_INT = INT32
 
 
-async def check_path_params(request: Any) -> None:
+async def check_path_params(request: Request) -> None:
     """Request middleware: an integer path parameter out of 32-bit range is a 400 naming
     it, before the handler runs (the router only checks that it is digits)."""
     route = request.route

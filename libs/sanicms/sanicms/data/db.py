@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -75,11 +75,11 @@ class Cursor:
         self._request = request
         self._observe = observe
 
-    async def fetch(self, sql: str, *args: Any) -> list[dict]:
+    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         rows = await self._run(self._conn.fetch, sql, args)
         return [dict(row) for row in rows]
 
-    async def fetchrow(self, sql: str, *args: Any) -> dict | None:
+    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
         row = await self._run(self._conn.fetchrow, sql, args)
         return None if row is None else dict(row)
 
@@ -87,7 +87,8 @@ class Cursor:
         return await self._run(self._conn.fetchval, sql, args, column=column)
 
     async def execute(self, sql: str, *args: Any) -> str:
-        return await self._run(self._conn.execute, sql, args)
+        status: str = await self._run(self._conn.execute, sql, args)  # asyncpg's command tag
+        return status
 
     async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> None:
         await self._run(self._conn.executemany, sql, (args,))
@@ -97,7 +98,7 @@ class Cursor:
         """The raw asyncpg connection, for what the cursor does not wrap (COPY, LISTEN)."""
         return self._conn
 
-    async def _run(self, method: Callable, sql: str, args: Sequence[Any], **kwargs: Any) -> Any:
+    async def _run(self, method: Callable[..., Awaitable[Any]], sql: str, args: Sequence[Any], **kwargs: Any) -> Any:
         observer = self._observe(self._request, sql) if self._observe else None
         try:
             if observer is None:
@@ -204,13 +205,15 @@ class Database:
             self._begin_outage(exc, "starting up", quiet=True)
 
     async def _warm_up(self) -> None:
+        pool = self.pool
+        assert pool is not None, "connect() opens it first"
         conns = []
         try:
             for _ in range(self.min_size):
-                conns.append(await asyncio.wait_for(self.pool.acquire(), self.connect_timeout))
+                conns.append(await asyncio.wait_for(pool.acquire(), self.connect_timeout))
         finally:
             for conn in conns:
-                await self.pool.release(conn)
+                await pool.release(conn)
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -351,7 +354,8 @@ class Database:
 
 def _closed(conn: asyncpg.Connection) -> bool:
     try:
-        return conn.is_closed()
+        closed: bool = conn.is_closed()
+        return closed
     except asyncpg.InterfaceError:  # asyncpg took it back to the pool when it closed
         return True
 
@@ -441,10 +445,10 @@ class Checkout:
                 return
         elif connection_lost(exc):
             # A driver error straight from the raw connection (``cur.connection``).
-            error = DatabaseUnavailable()
-            db._refuse(error, self._epoch, exc, "running a statement")
+            lost = DatabaseUnavailable()
+            db._refuse(lost, self._epoch, exc, "running a statement")
             db._discard(conn)
-            raise error from exc
+            raise lost from exc
         elif isinstance(exc, asyncio.CancelledError):
             # Cut off mid-statement perhaps: what the server did and will send is unknown.
             db._discard(conn)
@@ -479,10 +483,10 @@ class Checkout:
         if isinstance(error, _NOT_SENT):
             # Refused by the driver before anything went out (the connection was closed,
             # or its protocol stuck in an operation a crash cut off): not committed.
-            failure = DatabaseUnavailable()
-            db._refuse(failure, self._epoch, error, "committing")
+            unsent = DatabaseUnavailable()
+            db._refuse(unsent, self._epoch, error, "committing")
             db._discard(conn)
-            return failure
+            return unsent
         failure: BaseException = error  # a cancelled request: nobody left to answer
         if not isinstance(error, asyncio.CancelledError):
             failure = DatabaseUnavailable(COMMIT_UNKNOWN_MESSAGE, error={"commit": "unknown"})

@@ -36,7 +36,7 @@ def install(app: Sanic[Any, Any]) -> None:
     # Highest priority: the span is open before any other middleware can refuse the request.
     app.ctx.span_names = {}
     app.on_request(_start_server_span, priority=1000)
-    app.on_response(_finish_server_span, priority=-1000)
+    app.on_response(_finish_server_span, priority=-1000)  # type: ignore[no-untyped-call]  # unannotated in Sanic
 
 
 async def start(app: Sanic[Any, Any]) -> None:
@@ -110,9 +110,10 @@ def _names(ctx: Any, request: Request) -> tuple[str, str]:
     if request.route is None:
         return f"{request.method} {request.path}", request.path
     key = (request.route.path, request.method)
-    found = ctx.span_names.get(key)
+    found: tuple[str, str] | None = ctx.span_names.get(key)
     if found is None:
         route = request.uri_template
+        assert route is not None, "a request with a route has its template"
         found = ctx.span_names[key] = (f"{request.method} {route}", route)
     return found
 
@@ -152,7 +153,7 @@ class ClientSpans:
         parts = urlsplit(base_url)
         self._host, self._port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
-    def __call__(self, request: Any, service: str, method: str, url: str, headers: dict) -> _SpanScope:
+    def __call__(self, request: Any, service: str, method: str, url: str, headers: dict[str, str]) -> _SpanScope:
         span = self.tracer.start_span(f"{method} {service}", tags={
             ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_CLIENT, "http.method": method,
             "http.url": url, ot_tags.PEER_SERVICE: service})
