@@ -27,6 +27,7 @@ def main(*, service: str, settings_module: str, factory: Callable[[], Sanic[Any,
                         help="serve (default), migrate the database, check the settings, or ask the "
                              "running server's /healthz (exit 0 when it answers 200: container health checks)")
     args = parser.parse_args(argv)
+    settings: Settings  # load_settings() is generic in its cls=, which mypy cannot infer from the default
     try:
         settings = load_settings(settings_module)
     except ConfigError as exc:

@@ -25,18 +25,21 @@ import atexit
 import contextlib
 import re
 import unittest
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 from aiohttp import ClientResponse
 from aioresponses import aioresponses
+from aioresponses.core import RequestCall
 from sanic import Sanic
+from sanic.server.async_server import AsyncioServer
 
 from ..auth import mint
 from ..config import service_url_setting
+from ..data.db import Database
 from ..data.migrations import MigrationModel, run_migrations
 from .localdb import create_database, throwaway_server
 from .processes import free_port
@@ -45,6 +48,7 @@ from .processes import free_port
 MOCK_BASE_URL = "http://downstream.mock"
 #: The HS256 key of services under test when they check tokens.
 TEST_SECRET = "sanicms-test-key-" + "0" * 32
+T = TypeVar("T")
 
 
 class _Postgres:
@@ -93,7 +97,7 @@ class ServiceMocks:
         return path if path.startswith("http") else self.base_url + path
 
     def add(self, method: str, path: str, payload: Any = None, *, status: int = 200,
-            message: str | None = None, exception: BaseException | None = None,
+            message: str | None = None, exception: Exception | None = None,
             repeat: bool = True, body: Any = None) -> None:
         """Register one answer. ``payload`` is the ``data`` of a success; ``status`` >= 400
         sends an error envelope with ``message``; ``exception`` makes the call fail."""
@@ -114,7 +118,7 @@ class ServiceMocks:
     def post(self, path: str, payload: Any = None, **kwargs: Any) -> None:
         self.add("POST", path, payload, **kwargs)
 
-    def requests(self, method: str, path: str) -> list:
+    def requests(self, method: str, path: str) -> list[RequestCall]:
         """The calls the app made to ``path`` (aioresponses' record)."""
         from yarl import URL
 
@@ -137,7 +141,7 @@ class RouteClient:
         if handler.startswith("_"):
             raise AttributeError(handler)
 
-        def call(*, data: Any = None, params: dict | None = None, headers: dict | None = None,
+        def call(*, data: Any = None, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
                  content: bytes | None = None, method: str | None = None, token: Any = ...,
                  **path_params: Any) -> httpx.Response:
             route_method, path = self._resolve(handler, path_params)
@@ -153,7 +157,7 @@ class RouteClient:
 
         return call
 
-    def _resolve(self, handler: str, path_params: dict) -> tuple[str, str]:
+    def _resolve(self, handler: str, path_params: dict[str, Any]) -> tuple[str, str]:
         app = self._server.app
         name = f"{self._blueprint}.{handler}" if self._blueprint else handler
         path = app.url_for(name, **path_params)
@@ -169,37 +173,41 @@ class LiveServer:
         self.app = app
         app.ctx.settings = app.ctx.settings.replace(LOG_CONFIGURE=False)  # pytest owns logging (and caplog)
         self.loop = asyncio.new_event_loop()
-        self.server = None
+        self.server: AsyncioServer | None = None
         self.http: httpx.AsyncClient | None = None
         self.base_url = ""
 
     def start(self) -> None:
         asyncio.set_event_loop(self.loop)
         port = free_port()  # Sanic reads port=0 as "use the default 8000"
-        self.server = self.run(self.app.create_server(
+        self.server = server = self.run(self.app.create_server(
             host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False))
-        self.run(self.server.startup())
-        self.run(self.server.before_start())
-        self.run(self.server.after_start())
+        assert server is not None, "return_asyncio_server=True returns it"
+        # Sanic leaves AsyncioServer's methods unannotated: hence the no-untyped-call ignores.
+        self.run(server.startup())  # type: ignore[no-untyped-call]
+        self.run(server.before_start())  # type: ignore[no-untyped-call]
+        self.run(server.after_start())  # type: ignore[no-untyped-call]
         self.base_url = f"http://127.0.0.1:{port}"
         self.http = httpx.AsyncClient(base_url=self.base_url, timeout=30)
 
     def stop(self) -> None:
         if self.server is None:
             return
+        assert self.http is not None, "start() made it with the server"
         self.run(self.http.aclose())
-        self.run(self.server.before_stop())
-        self.run(self.server.close())
+        self.run(self.server.before_stop())  # type: ignore[no-untyped-call]
+        self.run(self.server.close())  # type: ignore[no-untyped-call]
         for connection in list(self.server.connections):
             connection.close_if_idle()
-        self.run(self.server.after_stop())
+        self.run(self.server.after_stop())  # type: ignore[no-untyped-call]
         self.server = None
         self.loop.close()
 
-    def run(self, awaitable: Any) -> Any:
+    def run(self, awaitable: Awaitable[T]) -> T:
         return self.loop.run_until_complete(awaitable)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        assert self.http is not None, "start() first"
         return self.run(self.http.request(method, path, **kwargs))
 
 
@@ -270,8 +278,9 @@ class APITestCase(unittest.TestCase):
         """Run SQL on the app's database (to arrange data or check what was written)."""
         return self.live.run(self._db_fetch(sql, args))
 
-    async def _db_fetch(self, sql: str, args: tuple) -> list[dict]:
-        async with self.app.ctx.db.acquire() as cur:
+    async def _db_fetch(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        db: Database = self.app.ctx.db
+        async with db.acquire() as cur:
             return await cur.fetch(sql, *args)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
