@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 import orjson
+from sanic import Request
 
 from ..config import ClientSettings
 from ..errors import ApiError, BadGateway, ErrorCode, GatewayTimeout, ServiceUnavailable
@@ -25,7 +26,7 @@ T = TypeVar("T")
 
 #: Hook around each call: ``observer(request, service, method, url, headers)`` may add
 #: headers (trace propagation) and returns a context manager, or None.
-CallObserver = Callable[[Any, str, str, str, dict[str, str]], Any]
+CallObserver = Callable[[Request | None, str, str, str, dict[str, str]], Any]
 
 
 class DownstreamError(BadGateway):
@@ -78,20 +79,22 @@ class ServiceClient:
             session, self.session = self.session, None
             await session.close()
 
-    async def get(self, request: Any, path: str, *, params: Mapping[str, Any] | None = None,
+    async def get(self, request: Request | None, path: str, *, params: Mapping[str, Any] | None = None,
                   timeout: float | None = None) -> Any:
         return await self.call(request, "GET", path, params=params, timeout=timeout)
 
-    async def post(self, request: Any, path: str, *, json: Any = None, timeout: float | None = None) -> Any:
+    async def post(self, request: Request | None, path: str, *, json: Any = None,
+                   timeout: float | None = None) -> Any:
         return await self.call(request, "POST", path, json=json, timeout=timeout)
 
-    async def put(self, request: Any, path: str, *, json: Any = None, timeout: float | None = None) -> Any:
+    async def put(self, request: Request | None, path: str, *, json: Any = None,
+                  timeout: float | None = None) -> Any:
         return await self.call(request, "PUT", path, json=json, timeout=timeout)
 
-    async def delete(self, request: Any, path: str, *, timeout: float | None = None) -> Any:
+    async def delete(self, request: Request | None, path: str, *, timeout: float | None = None) -> Any:
         return await self.call(request, "DELETE", path, timeout=timeout)
 
-    async def call(self, request: Any, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+    async def call(self, request: Request | None, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                    json: Any = None, timeout: float | None = None) -> Any:
         """One call; returns the downstream's ``data``. ``timeout`` overrides the default."""
         if self.session is None:

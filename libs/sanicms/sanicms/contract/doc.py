@@ -16,6 +16,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from sanic import Request
 from sanic_ext.extensions.openapi.builders import OperationStore
 
 from ..errors import ValidationError
@@ -88,7 +89,7 @@ def consumes(shape: Any, *, partial: bool = False) -> Decorator:
 
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
-        async def checked(request: Any, *args: Any, **kwargs: Any) -> Any:
+        async def checked(request: Request, *args: Any, **kwargs: Any) -> Any:
             request.ctx.data = check(json_body(request))
             return await handler(request, *args, **kwargs)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import peewee
+from sanic import Request
 
 from ..errors import ValidationError
 
@@ -242,7 +243,7 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def json_body(request: Any) -> Any:
+def json_body(request: Request) -> Any:
     """The parsed JSON body; malformed JSON or a missing body is a 400, not a 500."""
     if not request.body:
         raise ValidationError("a JSON body is required", error=[{"field": "", "message": "empty body"}])

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
+from sanic import Request
 
 from ..config import DatabaseSettings
 from ..errors import BadRequest, Conflict, ErrorCode, ServiceUnavailable
@@ -24,7 +25,7 @@ log = logging.getLogger("sanicms.data.db")
 
 #: Hook called around each statement: ``observer(request, sql)`` returns a context
 #: manager, or None. Tracing installs one; without it, statements run bare.
-StatementObserver = Callable[[Any, str], Any]
+StatementObserver = Callable[[Request | None, str], Any]
 
 # Failures that mean "no database right now" rather than "bad statement". Whatever the
 # connection was doing when one of these came, it is not trusted again: it is terminated.
@@ -70,7 +71,7 @@ class Cursor:
 
     __slots__ = ("_conn", "_observe", "_request")
 
-    def __init__(self, conn: asyncpg.Connection, request: Any, observe: StatementObserver | None) -> None:
+    def __init__(self, conn: asyncpg.Connection, request: Request | None, observe: StatementObserver | None) -> None:
         self._conn = conn
         self._request = request
         self._observe = observe
@@ -225,11 +226,11 @@ class Database:
                 pool.terminate()
                 log.warning("database pool terminated: %s", type(exc).__name__)
 
-    def acquire(self, request: Any = None) -> Checkout:
+    def acquire(self, request: Request | None = None) -> Checkout:
         """A connection for reads, no transaction (each statement commits on its own)."""
         return Checkout(self, request, transactional=False)
 
-    def transaction(self, request: Any = None) -> Checkout:
+    def transaction(self, request: Request | None = None) -> Checkout:
         """A connection inside a transaction: committed on success, rolled back on any error."""
         return Checkout(self, request, transactional=True)
 
@@ -379,7 +380,7 @@ class Checkout:
 
     __slots__ = ("_conn", "_db", "_epoch", "_request", "_transactional", "_tx")
 
-    def __init__(self, db: Database, request: Any, *, transactional: bool) -> None:
+    def __init__(self, db: Database, request: Request | None, *, transactional: bool) -> None:
         self._db = db
         self._request = request
         self._transactional = transactional

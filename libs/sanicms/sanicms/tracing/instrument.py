@@ -153,7 +153,8 @@ class ClientSpans:
         parts = urlsplit(base_url)
         self._host, self._port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
-    def __call__(self, request: Any, service: str, method: str, url: str, headers: dict[str, str]) -> _SpanScope:
+    def __call__(self, request: Request | None, service: str, method: str, url: str,
+                 headers: dict[str, str]) -> _SpanScope:
         span = self.tracer.start_span(f"{method} {service}", tags={
             ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_CLIENT, "http.method": method,
             "http.url": url, ot_tags.PEER_SERVICE: service})
@@ -176,7 +177,7 @@ class SqlSpans:
             self._base_tags[ot_tags.DATABASE_INSTANCE] = database
         self._statements: dict[str, tuple[str, dict[str, str]]] = {}
 
-    def __call__(self, request: Any, sql: str) -> _SpanScope | None:
+    def __call__(self, request: Request | None, sql: str) -> _SpanScope | None:
         active = active_span()
         if active is None or not active.context.sampled:
             # Outside a traced request (health checks, start-up): no orphan spans. In an
