@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
 from sanicms.auth import mint
 
 HS256_SECRET = "bench-secret-" + "s" * 40  # 32 bytes at least, as the library requires

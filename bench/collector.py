@@ -16,6 +16,7 @@ from collections import Counter
 
 import orjson
 from aiohttp import web
+
 from sanicms.testing.processes import free_port
 
 
@@ -51,7 +52,7 @@ class SpanCollector:
         spans = orjson.loads(await request.read())
         senders = [sender(span) for span in spans]
         self.counts.update(senders)
-        self.names.update(f"{who} {span.get('name')}" for who, span in zip(senders, spans))
+        self.names.update(f"{who} {span.get('name')}" for who, span in zip(senders, spans, strict=True))
         self.posts += 1
         self.last_post = time.monotonic()
         return web.Response(status=202)

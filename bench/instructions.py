@@ -32,6 +32,7 @@ from pathlib import Path
 from auth_keys import HS256_SECRET, JwksServer, hs256_token
 from collector import SpanCollector
 from run import HERE, seed, service
+
 from sanicms.testing.localdb import create_database, throwaway_server
 from sanicms.testing.processes import free_port, migrate
 
@@ -155,9 +156,10 @@ def count(variant: Variant, ctx: Context, seconds: int) -> dict:
             tag = re.sub(r"\W+", "-", f"{variant.short}.{p.name}.{seconds}")
             cg_file = ctx.out / f"callgrind.{tag}"
             log = ctx.out / "logs" / f"callgrind-{tag}.log"
-            proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg_file}",
-                                     sys.executable, *p.argv], env=env, cwd=HERE, stdout=open(log, "wb"),
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            with open(log, "wb") as out:  # the child writes to its own copy of the descriptor
+                proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg_file}",
+                                         sys.executable, *p.argv], env=env, cwd=HERE, stdout=out,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
             procs.append((p, proc, cg_file, log))
             _wait_ready(urls[p.name] + ctx.fill(p.probe, urls), proc, headers, log)
         spans_before = sum(ctx.collector.counts[k] for k in keys)

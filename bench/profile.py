@@ -16,6 +16,7 @@ from pathlib import Path
 
 from collector import SpanCollector
 from run import HERE, LOAD_CPUS, pin_load_side, seed, service
+
 from sanicms.testing.localdb import create_database, throwaway_server
 from sanicms.testing.processes import migrate
 

@@ -29,6 +29,7 @@ Scenarios (``--only`` takes a comma-separated list of their names; default: all)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -79,9 +80,9 @@ class Server:
 
     def start(self, log_dir: Path) -> Server:
         env = {**os.environ, **self.env, "PORT": str(self.port), "HOST": "127.0.0.1"}
-        log = open(log_dir / f"{self.name}.log", "ab")
-        self.proc = subprocess.Popen(["taskset", "-c", self.cpus, *self.cmd], env=env, cwd=HERE,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(log_dir / f"{self.name}.log", "ab") as log:  # the child writes to its own copy
+            self.proc = subprocess.Popen(["taskset", "-c", self.cpus, *self.cmd], env=env, cwd=HERE,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -203,10 +204,8 @@ def pin_load_side() -> None:
     os.sched_setaffinity(0, cpus)
     for proc in psutil.process_iter(["name"]):
         if proc.info["name"] and proc.info["name"].startswith("postgres"):
-            try:
+            with contextlib.suppress(psutil.Error):
                 proc.cpu_affinity(cpus)
-            except psutil.Error:
-                pass
 
 
 def seed(url: str, path: str, rows: list[dict], headers: dict[str, str] | None = None) -> list[int]:
@@ -488,11 +487,9 @@ def count_spans(collector: SpanCollector, target: Target, n: int) -> dict:
 
 def machine() -> dict:
     cpu = ""
-    try:
+    with contextlib.suppress(OSError, StopIteration):
         cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                    if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
     versions = {}
     for package in ("sanic", "asyncpg", "fastapi", "uvicorn", "aiohttp", "httpx", "opentelemetry-sdk",
                     "opentelemetry-instrumentation-sanic", "opentelemetry-instrumentation-fastapi", "PyJWT"):

@@ -36,16 +36,17 @@ if CLIENT not in ("aiohttp", "httpx"):
     raise SystemExit("PEER_HTTP_CLIENT: aiohttp or httpx")
 provider = setup_tracing(f"fastapi-otel-{SERVICE}")
 
-import aiohttp
-import asyncpg
-import httpx
-import uvicorn
-from fastapi import FastAPI, HTTPException
-from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-from pydantic import BaseModel
+# Imported once tracing is set up, on purpose: hence the E402 exceptions.
+import aiohttp  # noqa: E402
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+import uvicorn  # noqa: E402
+from fastapi import FastAPI, HTTPException  # noqa: E402
+from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor  # noqa: E402
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor  # noqa: E402
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor  # noqa: E402
+from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor  # noqa: E402
+from pydantic import BaseModel  # noqa: E402
 
 AsyncPGInstrumentor().instrument(tracer_provider=provider)
 

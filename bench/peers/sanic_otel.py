@@ -17,14 +17,16 @@ from otel import setup_tracing
 
 provider = setup_tracing("sanic-otel-city")
 
-from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-from opentelemetry.instrumentation.sanic import SanicInstrumentor
+# Imported once tracing is set up, and the app's modules once instrumented (the
+# instrumentation's README order): hence the E402 exceptions.
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor  # noqa: E402
+from opentelemetry.instrumentation.sanic import SanicInstrumentor  # noqa: E402
 
 SanicInstrumentor().instrument(tracer_provider=provider)
 AsyncPGInstrumentor().instrument(tracer_provider=provider)
 
-from bare_sanic import create_app
-from sanic import Sanic
+from bare_sanic import create_app  # noqa: E402
+from sanic import Sanic  # noqa: E402
 
 
 def create_traced_app() -> Sanic:
