@@ -8,20 +8,14 @@ from typing import Any
 
 from sanic import Request
 
-from sanicms import DownstreamError, ValidationError, gather, logger
+from sanicms import ValidationError, gather, logger
 
 
 # A span and a DEBUG log line per fetch: visible in the trace, quiet in INFO logs under load.
 @logger(type="method", detail="fetch one by id", level=logging.DEBUG)
 async def get_one(request: Request, service: str, id: int) -> dict | None:
     """One city or role by id; None when that service says it does not exist."""
-    client = request.app.ctx.clients[service]
-    try:
-        return await client.get(request, f"/{service_path(service)}/{id}")
-    except DownstreamError as exc:
-        if exc.status == 404:
-            return None
-        raise
+    return await request.app.ctx.clients[service].get_or_none(request, f"/{service_path(service)}/{id}")
 
 
 @logger(type="method", detail="fetch a page's worth by ids", level=logging.DEBUG)

@@ -91,8 +91,23 @@ class ServiceClient:
                   timeout: float | None = None) -> Any:
         return await self.call(request, "PUT", path, json=json, timeout=timeout)
 
+    async def patch(self, request: Request | None, path: str, *, json: Any = None,
+                    timeout: float | None = None) -> Any:
+        return await self.call(request, "PATCH", path, json=json, timeout=timeout)
+
     async def delete(self, request: Request | None, path: str, *, timeout: float | None = None) -> Any:
         return await self.call(request, "DELETE", path, timeout=timeout)
+
+    async def get_or_none(self, request: Request | None, path: str, *,
+                          params: Mapping[str, Any] | None = None, timeout: float | None = None) -> Any:
+        """Like :meth:`get`, but None when the neighbour answers 404 (a record that does not
+        exist is an answer, not a failure); every other failure raises as usual."""
+        try:
+            return await self.call(request, "GET", path, params=params, timeout=timeout)
+        except DownstreamError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     async def call(self, request: Request | None, method: str, path: str, *, params: Mapping[str, Any] | None = None,
                    json: Any = None, timeout: float | None = None) -> Any:
