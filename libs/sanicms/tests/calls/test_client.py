@@ -1,13 +1,16 @@
 """ServiceClient against a real loopback server: unwrap, errors, timeouts, gather."""
 
 import asyncio
+import contextlib
 import gc
 import logging
 import socket
 import struct
 import warnings
+from types import SimpleNamespace
 
 import pytest
+import pytest_asyncio
 from aiohttp import web
 
 from sanicms import BadGateway, GatewayTimeout, ServiceUnavailable, gather
@@ -35,111 +38,118 @@ async def handler(request):
                                                   "authorization": request.headers.get("authorization")}})
 
 
-async def scenario(body):
+@contextlib.asynccontextmanager
+async def opened(client):
+    await client.open()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def fake_city():
+    """``handler`` on a loopback port, and a ServiceClient for it (no retries, a 0.5 s timeout)."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    client = ServiceClient("city", f"http://127.0.0.1:{port}/", timeout=0.5, retry=RetryPolicy(retries=0))
-    await client.open()
     try:
-        return await body(client)
+        async with opened(ServiceClient("city", f"http://127.0.0.1:{port}/", timeout=0.5,
+                                        retry=RetryPolicy(retries=0))) as client:
+            yield client
     finally:
-        await client.close()
         await runner.cleanup()
 
 
-def test_relative_paths_query_lists_and_unwrapped_data():
-    data = asyncio.run(scenario(lambda c: c.get(None, "/cities", params={"ids": [1, 2], "x": None})))
+@pytest_asyncio.fixture
+async def client():
+    async with fake_city() as client:
+        yield client
+
+
+@pytest.mark.asyncio
+async def test_relative_paths_query_lists_and_unwrapped_data(client):
+    data = await client.get(None, "/cities", params={"ids": [1, 2], "x": None})
     assert data == {"path": "/cities", "q": {"ids": "1,2"}, "accept": "application/json", "authorization": None}
 
 
-def test_the_callers_token_is_passed_on_unless_the_service_has_its_own():
-    from types import SimpleNamespace
-
+@pytest.mark.asyncio
+async def test_the_callers_token_is_passed_on_unless_the_service_has_its_own(client):
     caller = SimpleNamespace(ctx=SimpleNamespace(token="callers.jwt"))
 
-    async def calls(client):
-        seen = [(await client.get(caller, "/a"))["authorization"]]
-        client.token = "services.own.jwt"
-        seen.append((await client.get(caller, "/a"))["authorization"])
-        client.token, client.forward_token = "", False
-        seen.append((await client.get(caller, "/a"))["authorization"])
-        return seen
-    assert asyncio.run(scenario(calls)) == ["Bearer callers.jwt", "Bearer services.own.jwt", None]
+    seen = [(await client.get(caller, "/a"))["authorization"]]
+    client.token = "services.own.jwt"
+    seen.append((await client.get(caller, "/a"))["authorization"])
+    client.token, client.forward_token = "", False
+    seen.append((await client.get(caller, "/a"))["authorization"])
+    assert seen == ["Bearer callers.jwt", "Bearer services.own.jwt", None]
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("path,error,code", [
     ("/missing", DownstreamError, 50201), ("/broken", BadGateway, 50203), ("/garbage", BadGateway, 50202),
 ])
-def test_bad_answers_become_api_errors(path, error, code):
-    async def body(client):
-        with pytest.raises(error) as info:
-            await client.get(None, path)
-        return info.value
-    exc = asyncio.run(scenario(body))
+async def test_bad_answers_become_api_errors(client, path, error, code):
+    with pytest.raises(error) as info:
+        await client.get(None, path)
+    exc = info.value
     assert exc.code == code and exc.status_code == 502
     assert "10.0.0.3" not in exc.message  # the downstream's internals stay downstream
     if isinstance(exc, DownstreamError):
         assert exc.status == 404 and exc.downstream_message == "nope"
 
 
-def test_timeout_is_a_504_without_waiting_for_the_answer():
-    async def body(client):
-        with pytest.raises(GatewayTimeout) as info:
-            await client.get(None, "/slow")
-        return info.value, list(SLOW_DONE)
-    error, done_by_then = asyncio.run(scenario(body))
-    assert error.code == 50401 and error.error == {"service": "city"}
+@pytest.mark.asyncio
+async def test_timeout_is_a_504_without_waiting_for_the_answer(client):
+    with pytest.raises(GatewayTimeout) as info:
+        await client.get(None, "/slow")
+    done_by_then = list(SLOW_DONE)
+    assert info.value.code == 50401 and info.value.error == {"service": "city"}
     assert done_by_then == []  # the slow answer had not come: the client gave up on its own
 
 
-def test_connection_refused_is_a_503():
-    async def body():
-        client = ServiceClient("city", f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(retries=0))
-        await client.open()
+@pytest.mark.asyncio
+async def test_connection_refused_is_a_503():
+    async with opened(ServiceClient("city", f"http://127.0.0.1:{free_port()}", retry=RetryPolicy(retries=0))) as c:
+        with pytest.raises(ServiceUnavailable) as info:
+            await c.get(None, "/x")
+    assert info.value.code == 50303
+
+
+@pytest.mark.asyncio
+async def test_gather_overlaps_calls_and_cancels_siblings_on_failure():
+    events = []
+
+    async def slow(name, delay, fail=False):
+        events.append(("start", name))
         try:
-            with pytest.raises(ServiceUnavailable) as info:
-                await client.get(None, "/x")
-            return info.value
-        finally:
-            await client.close()
-    assert asyncio.run(body()).code == 50303
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            events.append(("cancelled", name))
+            raise
+        if fail:
+            raise ValueError(name)
+        events.append(("end", name))
+        return name
 
-
-def test_gather_overlaps_calls_and_cancels_siblings_on_failure():
-    async def body(client):
-        events = []
-
-        async def slow(name, delay, fail=False):
-            events.append(("start", name))
-            try:
-                await asyncio.sleep(delay)
-            except asyncio.CancelledError:
-                events.append(("cancelled", name))
-                raise
-            if fail:
-                raise ValueError(name)
-            events.append(("end", name))
-            return name
-
-        assert await gather(slow("a", 0.2), slow("b", 0.2)) == ["a", "b"]
-        with pytest.raises(ValueError):
-            await gather(slow("c", 0.01, fail=True), slow("d", 5))
-        return events
-    events = asyncio.run(scenario(body))
+    assert await gather(slow("a", 0.2), slow("b", 0.2)) == ["a", "b"]
+    with pytest.raises(ValueError):
+        await gather(slow("c", 0.01, fail=True), slow("d", 5))
     # Concurrent: both started before either ended.
     assert events[:4] in ([("start", "a"), ("start", "b"), ("end", "a"), ("end", "b")],
                           [("start", "a"), ("start", "b"), ("end", "b"), ("end", "a")])
     assert ("cancelled", "d") in events and ("end", "d") not in events
 
 
-def test_closing_leaves_no_unclosed_session_warning():
+@pytest.mark.asyncio
+async def test_closing_leaves_no_unclosed_session_warning():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        asyncio.run(scenario(lambda c: c.get(None, "/x")))
+        async with fake_city() as client:
+            await client.get(None, "/x")
         gc.collect()
     assert not [w for w in caught if "Unclosed" in str(w.message)]
 
@@ -238,33 +248,27 @@ DYING = {  # mode -> (status, code) of the call
 }
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("method", ["GET", "POST"])
 @pytest.mark.parametrize("mode", list(DYING))
-def test_a_peer_dying_mid_call_is_a_clean_5xx_and_leaves_nothing_behind(mode, method):
+async def test_a_peer_dying_mid_call_is_a_clean_5xx_and_leaves_nothing_behind(mode, method):
     """Never an unhandled error; one failed call for the breaker however many attempts; no
     connection kept from the pool; and when the peer is well again the same client works."""
-    async def body():
-        async with DyingPeer(mode) as peer:
-            client = ServiceClient("city", peer.url, timeout=5,
-                                   retry=RetryPolicy(retries=2, backoff=0.001, backoff_max=0.002),
-                                   breaker=CircuitBreaker(threshold=10, reset_after=60))
-            await client.open()
-            try:
-                payload = {"name": "x" * 200_000}  # big enough to be cut while it is sent
-                with pytest.raises(ApiError) as info:
-                    await client.call(None, method, "/cities/1", json=payload if method == "POST" else None)
-                failed = (client.breaker.failures, client.breaker.state, peer.requests,
-                          len(client.session.connector._acquired))
-                peer.mode = "ok"
-                answer = await client.call(None, method, "/cities/1")
-                return info.value, failed, answer, client.breaker.failures
-            finally:
-                await client.close()
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        error, (failures, state, requests, in_use), answer, failures_after = asyncio.run(body())
+        async with DyingPeer(mode) as peer, opened(ServiceClient(
+                "city", peer.url, timeout=5, retry=RetryPolicy(retries=2, backoff=0.001, backoff_max=0.002),
+                breaker=CircuitBreaker(threshold=10, reset_after=60))) as client:
+            payload = {"name": "x" * 200_000}  # big enough to be cut while it is sent
+            with pytest.raises(ApiError) as info:
+                await client.call(None, method, "/cities/1", json=payload if method == "POST" else None)
+            failures, state, requests, in_use = (client.breaker.failures, client.breaker.state, peer.requests,
+                                                 len(client.session.connector._acquired))
+            peer.mode = "ok"
+            answer = await client.call(None, method, "/cities/1")
+            failures_after = client.breaker.failures
         gc.collect()
+    error = info.value
     assert (error.status_code, error.code) == DYING[mode]
     assert error.error == {"service": "city"}
     assert failures == 1 and state == CLOSED  # one failed call, however many attempts
@@ -278,36 +282,30 @@ def test_a_peer_dying_mid_call_is_a_clean_5xx_and_leaves_nothing_behind(mode, me
     assert not [w for w in caught if "Unclosed" in str(w.message)]
 
 
-def test_a_dead_peer_opens_the_circuit_once_and_its_return_closes_it(caplog):
+@pytest.mark.asyncio
+async def test_a_dead_peer_opens_the_circuit_once_and_its_return_closes_it(caplog):
     """One WARNING when the circuit opens, the calls failed fast meanwhile at DEBUG, one
     INFO when the neighbour answers again, counting them."""
     caplog.set_level(logging.DEBUG, "sanicms.calls.client")
     now = [0.0]
 
-    async def body():
-        async with DyingPeer("reset before answering") as peer:
-            client = ServiceClient("city", peer.url, retry=RetryPolicy(retries=0),
-                                   breaker=CircuitBreaker(threshold=2, reset_after=5, clock=lambda: now[0]))
-            await client.open()
-            try:
-                for _ in range(2):
-                    with pytest.raises(ServiceUnavailable):
-                        await client.get(None, "/cities/1")
-                assert client.breaker.state == OPEN
-                reached = peer.requests
-                for _ in range(3):
-                    with pytest.raises(ServiceUnavailable) as info:
-                        await client.get(None, "/cities/1")
-                    assert info.value.code == 50304 and info.value.logged
-                assert peer.requests == reached  # failed fast: the peer saw none of them
-                peer.mode = "ok"
-                now[0] = 6.0
-                assert (await client.get(None, "/cities/1"))["id"] == 1
-                return client.breaker.state
-            finally:
-                await client.close()
-
-    assert asyncio.run(body()) == CLOSED
+    async with DyingPeer("reset before answering") as peer, opened(ServiceClient(
+            "city", peer.url, retry=RetryPolicy(retries=0),
+            breaker=CircuitBreaker(threshold=2, reset_after=5, clock=lambda: now[0]))) as client:
+        for _ in range(2):
+            with pytest.raises(ServiceUnavailable):
+                await client.get(None, "/cities/1")
+        assert client.breaker.state == OPEN
+        reached = peer.requests
+        for _ in range(3):
+            with pytest.raises(ServiceUnavailable) as info:
+                await client.get(None, "/cities/1")
+            assert info.value.code == 50304 and info.value.logged
+        assert peer.requests == reached  # failed fast: the peer saw none of them
+        peer.mode = "ok"
+        now[0] = 6.0
+        assert (await client.get(None, "/cities/1"))["id"] == 1
+        assert client.breaker.state == CLOSED
     circuit = [(r.levelname, r.circuit) for r in caplog.records if hasattr(r, "circuit")]
     assert circuit == [("WARNING", "open"), ("INFO", "closed")]
     [closed] = [r for r in caplog.records if getattr(r, "circuit", None) == "closed"]
