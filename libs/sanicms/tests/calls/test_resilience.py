@@ -1,6 +1,7 @@
 """Retries and the circuit breaker of downstream calls (other services mocked)."""
 
 import asyncio
+import contextlib
 
 import pytest
 from aioresponses import aioresponses
@@ -14,16 +15,18 @@ from sanicms.testing import ServiceMocks
 BASE = "http://city.mock"
 
 
-def run(coro):
-    return asyncio.run(coro)
+@contextlib.asynccontextmanager
+async def opened(client):
+    await client.open()
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 async def call(client, method="GET", path="/cities/1"):
-    await client.open()
-    try:
+    async with opened(client):
         return await client.call(None, method, path, json={} if method == "POST" else None)
-    finally:
-        await client.close()
 
 
 def make_client(**kwargs):
@@ -37,62 +40,62 @@ def mocks():
         yield ServiceMocks(mocker, BASE)
 
 
-def test_get_is_retried_after_a_503_and_succeeds(mocks):
+@pytest.mark.asyncio
+async def test_get_is_retried_after_a_503_and_succeeds(mocks):
     mocks.get("/cities/1", status=503, repeat=False)
     mocks.get("/cities/1", payload={"id": 1}, repeat=False)
-    assert run(call(make_client())) == {"id": 1}
+    assert await call(make_client()) == {"id": 1}
     assert len(mocks.requests("GET", "/cities/1")) == 2
 
 
-def test_get_gives_up_after_the_configured_retries(mocks):
+@pytest.mark.asyncio
+async def test_get_gives_up_after_the_configured_retries(mocks):
     mocks.get("/cities/1", status=502)
     with pytest.raises(BadGateway):
-        run(call(make_client()))
+        await call(make_client())
     assert len(mocks.requests("GET", "/cities/1")) == 3  # one call + two retries
 
 
-def test_connection_errors_are_retried(mocks):
+@pytest.mark.asyncio
+async def test_connection_errors_are_retried(mocks):
     mocks.get("/cities/1", exception=ConnectionRefusedError(), repeat=False)
     mocks.get("/cities/1", payload={"id": 1}, repeat=False)
-    assert run(call(make_client())) == {"id": 1}
+    assert await call(make_client()) == {"id": 1}
 
 
-def test_post_is_never_retried(mocks):
+@pytest.mark.asyncio
+async def test_post_is_never_retried(mocks):
     mocks.post("/cities/1", status=503)
     with pytest.raises(BadGateway):
-        run(call(make_client(), method="POST"))
+        await call(make_client(), method="POST")
     assert len(mocks.requests("POST", "/cities/1")) == 1
 
 
-def test_a_4xx_or_500_is_not_retried(mocks):
+@pytest.mark.asyncio
+async def test_a_4xx_or_500_is_not_retried(mocks):
     mocks.get("/cities/1", status=404)
     mocks.get("/cities/2", status=500)
     with pytest.raises(DownstreamError):
-        run(call(make_client()))
+        await call(make_client())
     with pytest.raises(BadGateway):
-        run(call(make_client(), path="/cities/2"))
+        await call(make_client(), path="/cities/2")
     assert len(mocks.requests("GET", "/cities/1")) == 1
     assert len(mocks.requests("GET", "/cities/2")) == 1
 
 
-def test_open_breaker_fails_fast_without_calling(mocks):
+@pytest.mark.asyncio
+async def test_open_breaker_fails_fast_without_calling(mocks):
     mocks.get("/cities/1", exception=ConnectionRefusedError())
     client = make_client(retry=RetryPolicy(retries=0), breaker=CircuitBreaker(threshold=3, reset_after=60))
 
-    async def scenario():
-        await client.open()
-        try:
-            for _ in range(3):
-                with pytest.raises(ServiceUnavailable):
-                    await client.get(None, "/cities/1")
-            assert client.breaker.state == OPEN
-            with pytest.raises(ServiceUnavailable) as info:
+    async with opened(client):
+        for _ in range(3):
+            with pytest.raises(ServiceUnavailable):
                 await client.get(None, "/cities/1")
-            return info.value
-        finally:
-            await client.close()
-
-    error = run(scenario())
+        assert client.breaker.state == OPEN
+        with pytest.raises(ServiceUnavailable) as info:
+            await client.get(None, "/cities/1")
+    error = info.value
     assert error.code == 50304
     assert error.headers["retry-after"] == "60"
     assert len(mocks.requests("GET", "/cities/1")) == 3  # the fourth call never went out
@@ -137,35 +140,31 @@ def breaker_client(now):
     return make_client(breaker=CircuitBreaker(threshold=2, reset_after=5, clock=lambda: now[0]))
 
 
-def test_a_failed_probe_reopens_the_breaker_and_a_later_probe_closes_it(mocks):
+@pytest.mark.asyncio
+async def test_a_failed_probe_reopens_the_breaker_and_a_later_probe_closes_it(mocks):
     now = [0.0]
     client = breaker_client(now)
+    mocks.get("/cities/1", exception=ConnectionRefusedError(), repeat=7)
 
-    async def scenario():
-        await client.open()
-        try:
-            for _ in range(2):
-                with pytest.raises(ServiceUnavailable):
-                    await client.get(None, "/cities/1")
-            assert client.breaker.state == OPEN
-            now[0] = 6.0  # half-open: the probe is one attempt, not three
+    async with opened(client):
+        for _ in range(2):
             with pytest.raises(ServiceUnavailable):
                 await client.get(None, "/cities/1")
-            assert client.breaker.state == OPEN and not client.breaker.probing
-            probes = len(mocks.requests("GET", "/cities/1"))
-            now[0] = 12.0  # the neighbour is back
-            mocks.get("/cities/1", payload={"id": 1})
-            assert await client.get(None, "/cities/1") == {"id": 1}
-            assert client.breaker.state == CLOSED
-            return probes
-        finally:
-            await client.close()
+        assert client.breaker.state == OPEN
+        now[0] = 6.0  # half-open: the probe is one attempt, not three
+        with pytest.raises(ServiceUnavailable):
+            await client.get(None, "/cities/1")
+        assert client.breaker.state == OPEN and not client.breaker.probing
+        probes = len(mocks.requests("GET", "/cities/1"))
+        now[0] = 12.0  # the neighbour is back
+        mocks.get("/cities/1", payload={"id": 1})
+        assert await client.get(None, "/cities/1") == {"id": 1}
+        assert client.breaker.state == CLOSED
+    assert probes == 2 * 3 + 1  # two calls of three attempts, then one probe
 
-    mocks.get("/cities/1", exception=ConnectionRefusedError(), repeat=7)
-    assert run(scenario()) == 2 * 3 + 1  # two calls of three attempts, then one probe
 
-
-def test_a_cancelled_probe_lets_the_next_call_probe(mocks):
+@pytest.mark.asyncio
+async def test_a_cancelled_probe_lets_the_next_call_probe(mocks):
     now = [0.0]
     client = breaker_client(now)
     client.breaker.failure()
@@ -173,34 +172,30 @@ def test_a_cancelled_probe_lets_the_next_call_probe(mocks):
     now[0] = 6.0
     mocks.get("/cities/1", payload={"id": 1})
 
-    async def scenario():
-        await client.open()
-        try:
-            slow = asyncio.get_running_loop().create_future()  # never answers
+    async with opened(client):
+        slow = asyncio.get_running_loop().create_future()  # never answers
 
-            async def stuck(*args, **kwargs):
-                await slow
+        async def stuck(*args, **kwargs):
+            await slow
 
-            real_send, client._send = client._send, stuck
-            probe = asyncio.create_task(client.get(None, "/cities/1"))
-            await asyncio.sleep(0.01)
-            assert client.breaker.probing
-            probe.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await probe
-            client._send = real_send
-            return await client.get(None, "/cities/1")
-        finally:
-            await client.close()
-
-    assert run(scenario()) == {"id": 1}
+        real_send, client._send = client._send, stuck
+        probe = asyncio.create_task(client.get(None, "/cities/1"))
+        await asyncio.sleep(0.01)
+        assert client.breaker.probing
+        probe.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await probe
+        client._send = real_send
+        answer = await client.get(None, "/cities/1")
+    assert answer == {"id": 1}
     assert client.breaker.state == CLOSED
 
 
-def test_a_cut_off_answer_is_a_502_not_a_crash(mocks):
+@pytest.mark.asyncio
+async def test_a_cut_off_answer_is_a_502_not_a_crash(mocks):
     import aiohttp
 
     mocks.get("/cities/1", exception=aiohttp.ClientPayloadError("truncated"))
     with pytest.raises(BadGateway) as info:
-        run(call(make_client(retry=RetryPolicy(retries=0))))
+        await call(make_client(retry=RetryPolicy(retries=0)))
     assert info.value.code == 50204
