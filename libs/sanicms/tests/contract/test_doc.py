@@ -1,6 +1,5 @@
 """The doc decorators: what they record, and the body check ``consumes`` adds."""
 
-import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -22,9 +21,9 @@ def request_with(body: bytes):
     return SimpleNamespace(body=body, json=ujson.loads(body) if body else None, ctx=SimpleNamespace())
 
 
-def call(handler, body: bytes):
+async def call(handler, body: bytes):
     request = request_with(body)
-    return asyncio.run(handler(request)), request
+    return await handler(request), request
 
 
 def test_decorators_record_on_the_handler_in_any_order():
@@ -46,36 +45,39 @@ def test_decorators_record_on_the_handler_in_any_order():
     }
 
 
-def test_consumes_gives_the_handler_clean_data_from_a_class_of_fields():
+@pytest.mark.asyncio
+async def test_consumes_gives_the_handler_clean_data_from_a_class_of_fields():
     @doc.consumes(Point)
     async def handler(request):
         return request.ctx.data
 
-    assert call(handler, b'{"x": 1}')[0] == {"x": 1}
+    assert (await call(handler, b'{"x": 1}'))[0] == {"x": 1}
     with pytest.raises(ValidationError) as refused:
-        call(handler, b'{"x": "1", "label": "long", "y": 0}')
+        await call(handler, b'{"x": "1", "label": "long", "y": 0}')
     assert [p["field"] for p in refused.value.error] == ["y", "x", "label"]
 
 
-def test_consumes_a_dict_of_python_types():
+@pytest.mark.asyncio
+async def test_consumes_a_dict_of_python_types():
     @doc.consumes({"name": str, "age": int | None})
     async def handler(request):
         return request.ctx.data
 
-    assert call(handler, b'{"name": "a"}')[0] == {"name": "a"}
-    assert call(handler, b'{"name": "a", "age": null}')[0] == {"name": "a", "age": None}
+    assert (await call(handler, b'{"name": "a"}'))[0] == {"name": "a"}
+    assert (await call(handler, b'{"name": "a", "age": null}'))[0] == {"name": "a", "age": None}
     with pytest.raises(ValidationError):
-        call(handler, b'{"age": 1}')
+        await call(handler, b'{"age": 1}')
 
 
-def test_a_list_body_must_be_an_array():
+@pytest.mark.asyncio
+async def test_a_list_body_must_be_an_array():
     @doc.consumes([Point])
     async def handler(request):
         return request.ctx.data
 
-    assert call(handler, b'[{"x": 1}, {"x": 2}]')[0] == [{"x": 1}, {"x": 2}]
+    assert (await call(handler, b'[{"x": 1}, {"x": 2}]'))[0] == [{"x": 1}, {"x": 2}]
     with pytest.raises(ValidationError) as refused:
-        call(handler, b'{"x": 1}')
+        await call(handler, b'{"x": 1}')
     assert refused.value.message == "the body must be a JSON array"
 
 

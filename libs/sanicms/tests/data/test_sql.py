@@ -1,8 +1,7 @@
 """Table: the standard statements, parameterised, on a real table."""
 
-import asyncio
-
 import peewee
+import pytest
 
 from sanicms import Page, Table
 from sanicms.data.db import Database
@@ -17,29 +16,27 @@ class Gadget(peewee.Model):
         table_name = "gadgets"
 
 
-def test_crud_statements(database_url):
-    async def body():
-        db = Database(database_url, min_size=1)
-        await db.connect()
-        table = Table(Gadget)
-        try:
-            async with db.transaction() as cur:
-                await cur.execute('DROP TABLE IF EXISTS gadgets; CREATE TABLE gadgets '
-                                  '(id serial PRIMARY KEY, name varchar(30), size int)')
-                a = await table.insert(cur, {"name": "a'; DROP TABLE gadgets; --"})
-                b = await table.insert(cur, {"name": "b", "size": 5})
-            async with db.transaction() as cur:
-                updated = await table.update(cur, b["id"], {"size": 6})
-                missing = await table.update(cur, 999, {"size": 1})
-                rows, total = await table.page(cur, Page(page=2, page_size=1))
-                many = await table.get_many(cur, [b["id"], a["id"], 42])
-                deleted, again = await table.delete(cur, a["id"]), await table.delete(cur, a["id"])
-                left = await table.get(cur, a["id"])
-            return a, updated, missing, rows, total, many, deleted, again, left
-        finally:
-            await db.close()
+@pytest.mark.asyncio
+async def test_crud_statements(database_url):
+    db = Database(database_url, min_size=1)
+    await db.connect()
+    table = Table(Gadget)
+    try:
+        async with db.transaction() as cur:
+            await cur.execute('DROP TABLE IF EXISTS gadgets; CREATE TABLE gadgets '
+                              '(id serial PRIMARY KEY, name varchar(30), size int)')
+            a = await table.insert(cur, {"name": "a'; DROP TABLE gadgets; --"})
+            b = await table.insert(cur, {"name": "b", "size": 5})
+        async with db.transaction() as cur:
+            updated = await table.update(cur, b["id"], {"size": 6})
+            missing = await table.update(cur, 999, {"size": 1})
+            rows, total = await table.page(cur, Page(page=2, page_size=1))
+            many = await table.get_many(cur, [b["id"], a["id"], 42])
+            deleted, again = await table.delete(cur, a["id"]), await table.delete(cur, a["id"])
+            left = await table.get(cur, a["id"])
+    finally:
+        await db.close()
 
-    a, updated, missing, rows, total, many, deleted, again, left = asyncio.run(body())
     assert a == {"id": 1, "name": "a'; DROP TABLE gadgets; --", "size": 1}  # stored verbatim, default applied
     assert updated == {"id": 2, "name": "b", "size": 6} and missing is None
     assert (rows, total) == ([updated], 2)

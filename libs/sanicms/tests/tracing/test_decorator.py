@@ -31,18 +31,16 @@ def plain(x):
     return x * 2
 
 
-def run_in_request(tracer, coro_fn):
-    async def handler():
-        with tracer.start_active_span("GET /users/<id>") as scope:
-            return scope.span, await coro_fn()
-
-    return asyncio.run(handler())
+async def run_in_request(tracer, coro_fn):
+    with tracer.start_active_span("GET /users/<id>") as scope:
+        return scope.span, await coro_fn()
 
 
-def test_a_call_inside_a_request_is_a_child_span_with_the_decorator_fields(caplog):
+@pytest.mark.asyncio
+async def test_a_call_inside_a_request_is_a_child_span_with_the_decorator_fields(caplog):
     tracer = Tracer("user", Collect())
     with caplog.at_level(logging.INFO):
-        server, result = run_in_request(tracer, lambda: get_city(3))
+        server, result = await run_in_request(tracer, lambda: get_city(3))
     assert result == {"id": 3}
     child = next(s for s in tracer.reporter.spans if s.name.endswith("get_city"))
     assert child.context.parent_id == server.context.span_id
@@ -53,30 +51,33 @@ def test_a_call_inside_a_request_is_a_child_span_with_the_decorator_fields(caplo
     assert "get_city ok in" in record.getMessage()
 
 
-def test_the_log_line_names_the_decorated_span_not_its_parent(caplog):
+@pytest.mark.asyncio
+async def test_the_log_line_names_the_decorated_span_not_its_parent(caplog):
     from sanicms.logs import TraceContextFilter
 
     tracer = Tracer("user", Collect())
     caplog.handler.addFilter(TraceContextFilter("user"))
     with caplog.at_level(logging.INFO):
-        run_in_request(tracer, lambda: get_city(3))
+        await run_in_request(tracer, lambda: get_city(3))
     child = next(s for s in tracer.reporter.spans if s.name.endswith("get_city"))
     [record] = [r for r in caplog.records if "get_city" in r.getMessage()]
     assert (record.traceId, record.spanId) == (child.context.trace_id, child.context.span_id)
 
 
-def test_a_failure_is_tagged_logged_and_raised(caplog):
+@pytest.mark.asyncio
+async def test_a_failure_is_tagged_logged_and_raised(caplog):
     tracer = Tracer("user", Collect())
     with caplog.at_level(logging.INFO), pytest.raises(ValueError):
-        run_in_request(tracer, lambda: get_city(-1))
+        await run_in_request(tracer, lambda: get_city(-1))
     child = next(s for s in tracer.reporter.spans if s.name.endswith("get_city"))
     assert child.tags["error"] == "ValueError"
     assert "failed (ValueError)" in caplog.text
 
 
-def test_outside_a_request_there_is_no_span_but_still_a_log_line(caplog):
+@pytest.mark.asyncio
+async def test_outside_a_request_there_is_no_span_but_still_a_log_line(caplog):
     with caplog.at_level(logging.INFO):
-        assert asyncio.run(get_city(1)) == {"id": 1}
+        assert await get_city(1) == {"id": 1}
     assert "get_city ok" in caplog.text
 
 

@@ -4,6 +4,7 @@ import asyncio
 import re
 
 import opentracing
+import pytest
 
 from sanicms.tracing import SpanContext, Tracer, new_span_id, new_trace_id
 
@@ -52,7 +53,8 @@ def test_finishing_twice_reports_once():
     assert len(t.reporter.spans) == 1
 
 
-def test_concurrent_tasks_get_the_same_parent_and_never_each_other():
+@pytest.mark.asyncio
+async def test_concurrent_tasks_get_the_same_parent_and_never_each_other():
     t = tracer()
 
     async def call(name):
@@ -60,12 +62,9 @@ def test_concurrent_tasks_get_the_same_parent_and_never_each_other():
             await asyncio.sleep(0.01)  # both are open at the same time
             return scope.span
 
-    async def handler():
-        with t.start_active_span("server") as scope:
-            a, b = await asyncio.gather(call("city"), call("role"))
-            return scope.span, a, b
-
-    server, a, b = asyncio.run(handler())
+    with t.start_active_span("server") as scope:
+        a, b = await asyncio.gather(call("city"), call("role"))
+    server = scope.span
     assert a.context.parent_id == server.context.span_id
     assert b.context.parent_id == server.context.span_id
     assert a.start < b.end and b.start < a.end  # they overlapped
