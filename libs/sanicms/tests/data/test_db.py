@@ -1,6 +1,7 @@
 """asyncpg access: dict rows, transactions, and driver errors as API errors."""
 
 import asyncio
+import contextlib
 import logging
 import socket
 import struct
@@ -8,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+import pytest_asyncio
 
 from sanicms import Conflict, NotFound, ServiceUnavailable
 from sanicms.data.db import Database, DatabaseUnavailable
@@ -15,92 +17,90 @@ from sanicms.errors import BadRequest
 from sanicms.testing.processes import free_port
 
 
-async def with_db(url, body, **kwargs):
+@contextlib.asynccontextmanager
+async def connected(url, **kwargs):
     db = Database(url, min_size=1, max_size=3, **kwargs)
     await db.connect()
     try:
-        return await body(db)
+        yield db
     finally:
         await db.close()
 
 
-def run(url, body, **kwargs):
-    return asyncio.run(with_db(url, body, **kwargs))
-
-
-@pytest.fixture
-def table(database_url):
-    async def create(db):
-        async with db.acquire() as cur:
-            await cur.execute("DROP TABLE IF EXISTS things")
-            await cur.execute("CREATE TABLE things (id serial PRIMARY KEY, name text UNIQUE NOT NULL, n int4)")
-    run(database_url, create)
+@pytest_asyncio.fixture
+async def table(database_url):
+    async with connected(database_url) as db, db.acquire() as cur:
+        await cur.execute("DROP TABLE IF EXISTS things")
+        await cur.execute("CREATE TABLE things (id serial PRIMARY KEY, name text UNIQUE NOT NULL, n int4)")
     return database_url
 
 
-def test_rows_are_plain_dicts(table):
-    async def body(db):
-        async with db.transaction() as cur:
-            row = await cur.fetchrow("INSERT INTO things (name, n) VALUES ($1, $2) RETURNING *", "a", 1)
-        async with db.acquire() as cur:
-            return row, await cur.fetch("SELECT * FROM things"), await cur.fetchval("SELECT count(*) FROM things")
-    row, rows, count = run(table, body)
+@pytest_asyncio.fixture
+async def db(table):
+    """A pool on the test database, whose ``things`` table is new and empty."""
+    async with connected(table) as db:
+        yield db
+
+
+@pytest.mark.asyncio
+async def test_rows_are_plain_dicts(db):
+    async with db.transaction() as cur:
+        row = await cur.fetchrow("INSERT INTO things (name, n) VALUES ($1, $2) RETURNING *", "a", 1)
+    async with db.acquire() as cur:
+        rows, count = await cur.fetch("SELECT * FROM things"), await cur.fetchval("SELECT count(*) FROM things")
     assert row == {"id": 1, "name": "a", "n": 1} and type(row) is dict
     assert rows == [row] and type(rows[0]) is dict and count == 1
 
 
-def test_transaction_rolls_back_on_any_exception(table):
-    async def body(db):
-        with pytest.raises(ZeroDivisionError):
-            async with db.transaction() as cur:
-                await cur.execute("INSERT INTO things (name) VALUES ('gone')")
-                raise ZeroDivisionError
-        async with db.acquire() as cur:
-            return await cur.fetchval("SELECT count(*) FROM things")
-    assert run(table, body) == 0
+@pytest.mark.asyncio
+async def test_transaction_rolls_back_on_any_exception(db):
+    with pytest.raises(ZeroDivisionError):
+        async with db.transaction() as cur:
+            await cur.execute("INSERT INTO things (name) VALUES ('gone')")
+            raise ZeroDivisionError
+    async with db.acquire() as cur:
+        assert await cur.fetchval("SELECT count(*) FROM things") == 0
 
 
-def test_driver_errors_become_api_errors(table):
-    async def body(db):
+@pytest.mark.asyncio
+async def test_driver_errors_become_api_errors(db):
+    async with db.transaction() as cur:
+        await cur.execute("INSERT INTO things (name) VALUES ('x')")
+    with pytest.raises(Conflict) as dup:
         async with db.transaction() as cur:
             await cur.execute("INSERT INTO things (name) VALUES ('x')")
-        with pytest.raises(Conflict) as dup:
-            async with db.transaction() as cur:
-                await cur.execute("INSERT INTO things (name) VALUES ('x')")
-        with pytest.raises(BadRequest):
-            async with db.acquire() as cur:
-                await cur.fetchrow("SELECT * FROM things WHERE n = $1", 2**40)  # beyond int4
-        with pytest.raises(BadRequest):
-            async with db.transaction() as cur:
-                await cur.execute("INSERT INTO things (name) VALUES (NULL)")
-        return dup.value
-    error = run(table, body)
-    assert error.status_code == 409 and error.error == {"constraint": "things_name_key"}
+    with pytest.raises(BadRequest):
+        async with db.acquire() as cur:
+            await cur.fetchrow("SELECT * FROM things WHERE n = $1", 2**40)  # beyond int4
+    with pytest.raises(BadRequest):
+        async with db.transaction() as cur:
+            await cur.execute("INSERT INTO things (name) VALUES (NULL)")
+    assert dup.value.status_code == 409 and dup.value.error == {"constraint": "things_name_key"}
 
 
-def test_unreachable_database_is_a_503():
-    async def body(db):
+@pytest.mark.asyncio
+async def test_unreachable_database_is_a_503():
+    async with connected(f"postgresql://nobody@127.0.0.1:{free_port()}/none", connect_timeout=1) as db:
         with pytest.raises(ServiceUnavailable) as info:
             async with db.acquire() as cur:
                 await cur.fetchval("SELECT 1")
-        return info.value, db.stats()
-    error, stats = run(f"postgresql://nobody@127.0.0.1:{free_port()}/none", body, connect_timeout=1)
-    assert error.status_code == 503 and error.code == 50301
+        stats = db.stats()
+    assert info.value.status_code == 503 and info.value.code == 50301
     assert stats["in_use"] == 0
 
 
-def test_closed_pool_is_a_503(database_url):
-    async def body():
-        db = Database(database_url, min_size=0)
-        await db.connect()
-        await db.close()
-        with pytest.raises(ServiceUnavailable):
-            async with db.acquire():
-                pass
-    asyncio.run(body())
+@pytest.mark.asyncio
+async def test_closed_pool_is_a_503(database_url):
+    db = Database(database_url, min_size=0)
+    await db.connect()
+    await db.close()
+    with pytest.raises(ServiceUnavailable):
+        async with db.acquire():
+            pass
 
 
-def test_observer_sees_each_statement_but_not_its_values(table):
+@pytest.mark.asyncio
+async def test_observer_sees_each_statement_but_not_its_values(table):
     seen = []
 
     class Observer:
@@ -113,11 +113,10 @@ def test_observer_sees_each_statement_but_not_its_values(table):
         def __exit__(self, *exc):
             return False
 
-    async def body(db):
+    async with connected(table) as db:
         db.observe = Observer
         async with db.acquire("req") as cur:
             await cur.fetchval("SELECT $1::text", "secret")
-    run(table, body)
     assert seen == [("req", "SELECT $1::text")]
 
 
@@ -219,20 +218,19 @@ class CuttingProxy:
 
 @pytest.fixture
 def proxied(table):
-    """Run ``body(db, proxy)`` against the ``things`` table through a cutting proxy."""
-    def runner(body):
-        async def main():
-            proxy = CuttingProxy(table)
-            await proxy.accept()
-            db = Database(proxy.url, min_size=1, max_size=3, connect_timeout=2)
-            await db.connect()
-            try:
-                return await body(db, proxy)
-            finally:
-                await db.close()
-                proxy.refuse()
-        return asyncio.run(main())
-    return runner
+    """``async with proxied() as (db, proxy)``: a pool on the ``things`` table through a
+    cutting proxy. Both are closed when the block ends, before the test reads the log: what
+    the pool logs as it closes is part of what these tests check."""
+    @contextlib.asynccontextmanager
+    async def through_a_proxy():
+        proxy = CuttingProxy(table)
+        await proxy.accept()
+        try:
+            async with connected(proxy.url, connect_timeout=2) as db:
+                yield db, proxy
+        finally:
+            proxy.refuse()
+    return through_a_proxy
 
 
 def closed(conn):
@@ -269,35 +267,36 @@ def no_errors_logged(caplog):
     assert not bad, [r.getMessage() for r in bad]
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("statement", [b"BEGIN;", b"INSERT INTO things"], ids=["transaction start", "mid-statement"])
-def test_a_connection_lost_before_commit_is_a_503_and_nothing_is_saved(proxied, caplog, statement):
-    async def body(db, proxy):
+async def test_a_connection_lost_before_commit_is_a_503_and_nothing_is_saved(proxied, caplog, statement):
+    async with proxied() as (db, proxy):
         proxy.cut_on = statement
         with pytest.raises(DatabaseUnavailable) as info:
             await insert(db, "lost")
         assert proxy.cuts == 1
         assert await count(db, "lost") == 0
         await serves_again(db, "after")
-        return info.value
-    error = proxied(body)
+    error = info.value
     assert (error.status_code, error.code, error.error) == (503, 50301, None)
     no_errors_logged(caplog)
 
 
-def test_a_connection_lost_at_checkout_is_a_503(proxied, caplog):
-    async def body(db, proxy):
+@pytest.mark.asyncio
+async def test_a_connection_lost_at_checkout_is_a_503(proxied, caplog):
+    async with proxied() as (db, proxy):
         proxy.refuse()
         with pytest.raises(DatabaseUnavailable) as info:
             await count(db)
         await proxy.accept()
         await serves_again(db, "after")
-        return info.value
-    assert proxied(body).code == 50301
+    assert info.value.code == 50301
     no_errors_logged(caplog)
 
 
-def test_a_connection_lost_after_the_last_statement_is_a_503_and_nothing_is_saved(proxied, caplog):
-    async def body(db, proxy):
+@pytest.mark.asyncio
+async def test_a_connection_lost_after_the_last_statement_is_a_503_and_nothing_is_saved(proxied, caplog):
+    async with proxied() as (db, proxy):
         async def lose_it(cur):
             proxy.refuse()
             while not closed(cur.connection):  # asyncpg has seen it go
@@ -307,24 +306,22 @@ def test_a_connection_lost_after_the_last_statement_is_a_503_and_nothing_is_save
         await proxy.accept()
         assert await count(db, "lost") == 0
         await serves_again(db, "after")
-        return info.value
-    error = proxied(body)
-    assert error.error is None  # COMMIT never went out: the outcome is known
+    assert info.value.error is None  # COMMIT never went out: the outcome is known
     no_errors_logged(caplog)
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("after_answer", [False, True], ids=["before the server got it", "after it committed"])
-def test_a_commit_cut_off_is_a_503_of_unknown_outcome(proxied, caplog, after_answer):
+async def test_a_commit_cut_off_is_a_503_of_unknown_outcome(proxied, caplog, after_answer):
     caplog.set_level(logging.WARNING, "sanicms.data.db")
 
-    async def body(db, proxy):
+    async with proxied() as (db, proxy):
         proxy.cut_on, proxy.after_answer = b"COMMIT;", after_answer
         with pytest.raises(DatabaseUnavailable) as info:
             await insert(db, "maybe")
         saved = await count(db, "maybe")
         await serves_again(db, "after")
-        return info.value, saved
-    error, saved = proxied(body)
+    error = info.value
     assert (error.code, error.error) == (50301, {"commit": "unknown"})
     assert "may or may not have been saved" in error.message
     assert saved == (1 if after_answer else 0)  # both happen: hence "unknown"
@@ -332,10 +329,11 @@ def test_a_commit_cut_off_is_a_503_of_unknown_outcome(proxied, caplog, after_ans
     no_errors_logged(caplog)
 
 
-def test_a_rollback_on_a_lost_connection_keeps_the_request_error(proxied, caplog):
+@pytest.mark.asyncio
+async def test_a_rollback_on_a_lost_connection_keeps_the_request_error(proxied, caplog):
     """The issue's first 500: ``Transaction.rollback()`` raises at call time on a closed
     connection. The request's own error is what it answers; the connection is dropped."""
-    async def body(db, proxy):
+    async with proxied() as (db, proxy):
         async def lose_it_then_fail(cur):
             proxy.refuse()
             while not closed(cur.connection):
@@ -353,32 +351,33 @@ def test_a_rollback_on_a_lost_connection_keeps_the_request_error(proxied, caplog
         assert proxy.cuts == 1
         assert await count(db, "lost") == 0
         await serves_again(db, "after")
-    proxied(body)
     no_errors_logged(caplog)
 
 
-def test_a_connection_lost_at_release_keeps_the_answer(proxied, caplog):
+@pytest.mark.asyncio
+async def test_a_connection_lost_at_release_keeps_the_answer(proxied, caplog):
     """The work is done (read, or committed) when the pool resets the connection: the request
     keeps its answer, the connection is terminated, the pool lends nothing."""
-    async def body(db, proxy):
+    async with proxied() as (db, proxy):
         proxy.cut_on = b"RESET ALL;"
         async with db.transaction() as cur:
             row = await cur.fetchrow("INSERT INTO things (name) VALUES ('kept') RETURNING name")
         assert proxy.cuts == 1
         assert await count(db, "kept") == 1
         await serves_again(db, "after")
-        return row
-    assert proxied(body) == {"name": "kept"}
+    assert row == {"name": "kept"}
     no_errors_logged(caplog)
 
 
-def test_a_broken_client_state_at_transaction_start_is_a_503(proxied, caplog, monkeypatch):
+@pytest.mark.asyncio
+async def test_a_broken_client_state_at_transaction_start_is_a_503(proxied, caplog, monkeypatch):
     """The issue's second 500: after a crash asyncpg can refuse to start a transaction with
     ``InternalClientError: cannot switch to state 15; another operation (2) is in progress``."""
-    async def body(db, proxy):
-        async def broken(self):
-            raise asyncpg.exceptions._base.InternalClientError(
-                "cannot switch to state 15; another operation (2) is in progress")
+    async def broken(self):
+        raise asyncpg.exceptions._base.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress")
+
+    async with proxied() as (db, _):
         conns = []
         real_take = db.take
 
@@ -392,13 +391,13 @@ def test_a_broken_client_state_at_transaction_start_is_a_503(proxied, caplog, mo
                 await insert(db, "lost")
         assert closed(conns[0])  # terminated, not pooled again
         await serves_again(db, "after")
-        return info.value
-    assert proxied(body).code == 50301
+    assert info.value.code == 50301
     no_errors_logged(caplog)
 
 
-def test_a_cancelled_statement_drops_its_connection_quietly(proxied, caplog):
-    async def body(db, proxy):
+@pytest.mark.asyncio
+async def test_a_cancelled_statement_drops_its_connection_quietly(proxied, caplog):
+    async with proxied() as (db, _):
         async def slow():
             async with db.transaction() as cur:
                 await cur.execute("INSERT INTO things (name) VALUES ('cancelled')")
@@ -417,14 +416,14 @@ def test_a_cancelled_statement_drops_its_connection_quietly(proxied, caplog):
         async with db.acquire() as cur:
             await cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                               "WHERE query = 'SELECT pg_sleep(5)' AND pid <> pg_backend_pid()")
-    proxied(body)
     no_errors_logged(caplog)  # no "Resetting connection with an active transaction"
 
 
-def test_an_outage_is_one_warning_then_one_info_with_counts(proxied, caplog):
+@pytest.mark.asyncio
+async def test_an_outage_is_one_warning_then_one_info_with_counts(proxied, caplog):
     caplog.set_level(logging.INFO)
 
-    async def body(db, proxy):
+    async with proxied() as (db, proxy):
         await serves_again(db, "before")
         for round_ in range(2):
             proxy.refuse()
@@ -437,8 +436,8 @@ def test_an_outage_is_one_warning_then_one_info_with_counts(proxied, caplog):
             await proxy.accept()
             await serves_again(db, f"back {round_}")
             assert db.available
-        return db.outages, db.refused
-    assert proxied(body) == (2, 10)
+        outages, refused = db.outages, db.refused
+    assert (outages, refused) == (2, 10)
     db_lines = [r for r in caplog.records if r.name == "sanicms.data.db" and r.levelno >= logging.INFO]
     assert [(r.levelname, getattr(r, "outage", None)) for r in db_lines[:-1]] == \
         [("WARNING", "begin"), ("INFO", "end")] * 2  # nothing per refused request
@@ -449,25 +448,25 @@ def test_an_outage_is_one_warning_then_one_info_with_counts(proxied, caplog):
     no_errors_logged(caplog)
 
 
-def test_a_database_down_at_start_up_is_an_outage_that_ends_when_it_answers(table, caplog):
+@pytest.mark.asyncio
+async def test_a_database_down_at_start_up_is_an_outage_that_ends_when_it_answers(table, caplog):
     caplog.set_level(logging.INFO, "sanicms.data.db")
 
-    async def main():
-        proxy = CuttingProxy(table)  # not accepting yet: nothing listens on its port
-        db = Database(proxy.url, min_size=1, max_size=2, connect_timeout=2)
-        await db.connect()
-        try:
-            assert not db.available
-            with pytest.raises(DatabaseUnavailable):
-                await count(db)
-            await proxy.accept()
-            await serves_again(db, "after")
-            return db.available
-        finally:
-            await db.close()
-            proxy.refuse()
+    proxy = CuttingProxy(table)  # not accepting yet: nothing listens on its port
+    db = Database(proxy.url, min_size=1, max_size=2, connect_timeout=2)
+    await db.connect()
+    try:
+        assert not db.available
+        with pytest.raises(DatabaseUnavailable):
+            await count(db)
+        await proxy.accept()
+        await serves_again(db, "after")
+        available = db.available
+    finally:
+        await db.close()
+        proxy.refuse()
 
-    assert asyncio.run(main())
+    assert available
     messages = [(r.levelname, r.getMessage().split(" (")[0].split(" after")[0]) for r in caplog.records]
     assert messages == [("WARNING", "database not reachable at start-up"), ("INFO", "database available again"),
                         ("INFO", "database pool closed")]
