@@ -81,69 +81,61 @@ def test_without_transports_nothing_is_queued():
     assert reporter.stats()["queued"] == 0
 
 
-def test_spans_are_sent_in_batches_by_the_background_task():
-    async def run():
-        memory = Memory()
-        reporter = SpanReporter([memory], batch_size=50, flush_interval=60)
-        await reporter.start()
-        spans(reporter, 120)
-        for _ in range(500):  # a full batch wakes the task: no waiting for the minute-long interval
-            if sum(len(b) for b in memory.batches) >= 100:
-                break
-            await asyncio.sleep(0.01)
-        sent_early = sum(len(b) for b in memory.batches)
-        await reporter.close()
-        return memory, reporter, sent_early
-
-    memory, reporter, sent_early = asyncio.run(run())
+@pytest.mark.asyncio
+async def test_spans_are_sent_in_batches_by_the_background_task():
+    memory = Memory()
+    reporter = SpanReporter([memory], batch_size=50, flush_interval=60)
+    await reporter.start()
+    spans(reporter, 120)
+    for _ in range(500):  # a full batch wakes the task: no waiting for the minute-long interval
+        if sum(len(b) for b in memory.batches) >= 100:
+            break
+        await asyncio.sleep(0.01)
+    sent_early = sum(len(b) for b in memory.batches)
+    await reporter.close()
     assert sent_early >= 100
     assert [len(b) for b in memory.batches] == [50, 50, 20]
     assert reporter.stats()["sent"] == 120 and reporter.stats()["queued"] == 0
 
 
-def test_close_flushes_what_is_left():
-    async def run():
-        memory = Memory()
-        reporter = SpanReporter([memory], flush_interval=60)
-        await reporter.start()
-        spans(reporter, 7)
-        await reporter.close(timeout=2)
-        return memory
-
-    assert sum(len(b) for b in asyncio.run(run()).batches) == 7
+@pytest.mark.asyncio
+async def test_close_flushes_what_is_left():
+    memory = Memory()
+    reporter = SpanReporter([memory], flush_interval=60)
+    await reporter.start()
+    spans(reporter, 7)
+    await reporter.close(timeout=2)
+    assert sum(len(b) for b in memory.batches) == 7
 
 
-def test_a_failing_transport_loses_the_batch_counts_it_and_keeps_running(caplog):
-    async def run():
-        reporter = SpanReporter([Memory(fail=True)], flush_interval=0.01)
-        await reporter.start()
-        spans(reporter, 5)
-        await asyncio.sleep(0.05)
-        spans(reporter, 5)
-        await reporter.close()
-        return reporter
-
-    assert asyncio.run(run()).stats()["lost"] == 10
+@pytest.mark.asyncio
+async def test_a_failing_transport_loses_the_batch_counts_it_and_keeps_running(caplog):
+    reporter = SpanReporter([Memory(fail=True)], flush_interval=0.01)
+    await reporter.start()
+    spans(reporter, 5)
+    await asyncio.sleep(0.05)
+    spans(reporter, 5)
+    await reporter.close()
+    assert reporter.stats()["lost"] == 10
     assert "collector says no" in caplog.text
 
 
-def test_drops_are_logged_now_and_then(caplog):
-    async def run():
-        reporter = SpanReporter([Memory()], queue_size=5, flush_interval=60, drop_log_interval=0)
-        spans(reporter, 8)
-        await reporter.close()
-
-    asyncio.run(run())
+@pytest.mark.asyncio
+async def test_drops_are_logged_now_and_then(caplog):
+    reporter = SpanReporter([Memory()], queue_size=5, flush_interval=60, drop_log_interval=0)
+    spans(reporter, 8)
+    await reporter.close()
     assert "dropped 3 spans" in caplog.text
 
 
-def test_drops_are_logged_every_interval_while_running_not_once_per_span(caplog):
+@pytest.mark.asyncio
+async def test_drops_are_logged_every_interval_while_running_not_once_per_span(caplog):
     class Slow(Memory):
         async def send(self, batch):
             await asyncio.sleep(0.05)  # a slow collector: the queue overflows meanwhile
             await super().send(batch)
 
-    async def run():
+    with caplog.at_level(logging.WARNING, logger="sanicms.tracing"):
         reporter = SpanReporter([Slow()], queue_size=5, batch_size=5, flush_interval=0.01, drop_log_interval=0.1)
         await reporter.start()
         loop = asyncio.get_running_loop()
@@ -154,78 +146,62 @@ def test_drops_are_logged_every_interval_while_running_not_once_per_span(caplog)
         running = [r for r in caplog.records if "span queue full" in r.getMessage()]
         intervals = (loop.time() - started) / 0.1
         await reporter.close()
-        return reporter, running, intervals
-
-    with caplog.at_level(logging.WARNING, logger="sanicms.tracing"):
-        reporter, running, intervals = asyncio.run(run())
     assert reporter.stats()["dropped"] > 500
     # At most one warning per interval however long the run took, however many spans dropped.
     assert 2 <= len(running) <= intervals + 1
     assert all(r.levelname == "WARNING" for r in running)
 
 
-def test_http_transport_posts_zipkin_json_to_the_collector():
-    async def run():
-        async with Collector() as collector:
-            reporter = SpanReporter([HttpTransport(collector.url)], flush_interval=0.01)
-            await reporter.start()
-            spans(reporter, 3)
-            await reporter.close()
-        return collector
-
-    collector = asyncio.run(run())
+@pytest.mark.asyncio
+async def test_http_transport_posts_zipkin_json_to_the_collector():
+    async with Collector() as collector:
+        reporter = SpanReporter([HttpTransport(collector.url)], flush_interval=0.01)
+        await reporter.start()
+        spans(reporter, 3)
+        await reporter.close()
     [batch] = collector.batches
     assert [s["name"] for s in batch] == ["span 0", "span 1", "span 2"]
     assert all(s["localEndpoint"]["serviceName"] == "probe" for s in batch)
 
 
-def test_http_transport_gives_up_after_its_timeout_and_bounded_retries():
-    async def run():
-        async with Collector(delay=5) as collector:
-            transport = HttpTransport(collector.url, timeout=0.2, retries=1, backoff=0.01)
-            await transport.open()
-            with pytest.raises(TransportError, match="TimeoutError"):
-                await transport.send([json.dumps({"traceId": "a" * 32, "id": "b" * 16}).encode()])
-            await transport.close()
-        return collector
-
-    collector = asyncio.run(run())
+@pytest.mark.asyncio
+async def test_http_transport_gives_up_after_its_timeout_and_bounded_retries():
+    async with Collector(delay=5) as collector:
+        transport = HttpTransport(collector.url, timeout=0.2, retries=1, backoff=0.01)
+        await transport.open()
+        with pytest.raises(TransportError, match="TimeoutError"):
+            await transport.send([json.dumps({"traceId": "a" * 32, "id": "b" * 16}).encode()])
+        await transport.close()
     assert collector.calls == 2  # one attempt and one retry, each cut off by the timeout
     assert collector.batches == []  # none of them waited for the slow answer
 
 
-def test_http_transport_does_not_retry_a_refused_batch():
-    async def run():
-        async with Collector(status=400) as collector:
-            transport = HttpTransport(collector.url, retries=3)
-            await transport.open()
-            with pytest.raises(Exception, match="HTTP 400"):
-                await transport.send([])
-            await transport.close()
-        return collector
-
-    assert asyncio.run(run()).calls == 1
-
-
-def test_http_transport_to_a_closed_port_is_a_transport_error():
-    async def run():
-        transport = HttpTransport(f"http://127.0.0.1:{free_port()}", retries=1, backoff=0.01)
+@pytest.mark.asyncio
+async def test_http_transport_does_not_retry_a_refused_batch():
+    async with Collector(status=400) as collector:
+        transport = HttpTransport(collector.url, retries=3)
         await transport.open()
-        with pytest.raises(TransportError, match="Error"):
+        with pytest.raises(Exception, match="HTTP 400"):
             await transport.send([])
         await transport.close()
+    assert collector.calls == 1
 
-    asyncio.run(run())
+
+@pytest.mark.asyncio
+async def test_http_transport_to_a_closed_port_is_a_transport_error():
+    transport = HttpTransport(f"http://127.0.0.1:{free_port()}", retries=1, backoff=0.01)
+    await transport.open()
+    with pytest.raises(TransportError, match="Error"):
+        await transport.send([])
+    await transport.close()
 
 
-def test_log_transport_writes_one_json_span_per_line(caplog):
-    async def run():
+@pytest.mark.asyncio
+async def test_log_transport_writes_one_json_span_per_line(caplog):
+    with caplog.at_level(logging.INFO, logger="sanicms.spans"):
         reporter = SpanReporter([LogTransport()])
         spans(reporter, 2)
         await reporter.close()
-
-    with caplog.at_level(logging.INFO, logger="sanicms.spans"):
-        asyncio.run(run())
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "sanicms.spans"]
     assert [s["name"] for s in lines] == ["span 0", "span 1"]
 
@@ -293,27 +269,25 @@ class DyingCollector:
                 writer.transport.abort()
 
 
+@pytest.mark.asyncio
 @pytest.mark.parametrize("mode", ["reset while the batch is sent", "reset once read", "half an answer"])
-def test_a_collector_dying_mid_request_loses_counted_spans_and_recovers(mode, caplog):
+async def test_a_collector_dying_mid_request_loses_counted_spans_and_recovers(mode, caplog):
     caplog.set_level(logging.DEBUG, "sanicms.tracing")
 
-    async def run():
-        async with DyingCollector(mode) as collector:
-            transport = HttpTransport(collector.url, timeout=2, retries=1, backoff=0.001)
-            reporter = SpanReporter([transport], batch_size=100, flush_interval=60)
-            await reporter.start()
-            for _ in range(3):  # three batches, each lost after an attempt and a retry
-                spans(reporter, 100)
-                await reporter.flush()
-            failing = reporter.stats()
-            calls = collector.calls
-            collector.mode = "ok"
-            spans(reporter, 50)
+    async with DyingCollector(mode) as collector:
+        transport = HttpTransport(collector.url, timeout=2, retries=1, backoff=0.001)
+        reporter = SpanReporter([transport], batch_size=100, flush_interval=60)
+        await reporter.start()
+        for _ in range(3):  # three batches, each lost after an attempt and a retry
+            spans(reporter, 100)
             await reporter.flush()
-            await reporter.close()
-            return failing, calls, reporter.stats(), collector.spans
-
-    failing, calls, after, delivered = asyncio.run(run())
+        failing = reporter.stats()
+        calls = collector.calls
+        collector.mode = "ok"
+        spans(reporter, 50)
+        await reporter.flush()
+        await reporter.close()
+        after, delivered = reporter.stats(), collector.spans
     assert failing == {"queued": 0, "reported": 300, "sent": 0, "dropped": 0, "lost": 300}
     assert calls == 6  # an attempt and one retry per batch, no more
     assert after == {"queued": 0, "reported": 350, "sent": 50, "dropped": 0, "lost": 300}
@@ -325,17 +299,15 @@ def test_a_collector_dying_mid_request_loses_counted_spans_and_recovers(mode, ca
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_a_flush_cut_short_on_close_counts_the_batch_in_flight_as_lost():
-    async def run():
-        async with DyingCollector("never answers") as collector:
-            reporter = SpanReporter([HttpTransport(collector.url, timeout=30, retries=0)], flush_interval=0.01)
-            await reporter.start()
-            spans(reporter, 10)
-            while not collector.calls:  # the batch is on its way
-                await asyncio.sleep(0.01)
-            spans(reporter, 5)  # and more wait in the queue
-            await reporter.close(timeout=0.1)
-            return reporter.stats()
-
-    stats = asyncio.run(run())
+@pytest.mark.asyncio
+async def test_a_flush_cut_short_on_close_counts_the_batch_in_flight_as_lost():
+    async with DyingCollector("never answers") as collector:
+        reporter = SpanReporter([HttpTransport(collector.url, timeout=30, retries=0)], flush_interval=0.01)
+        await reporter.start()
+        spans(reporter, 10)
+        while not collector.calls:  # the batch is on its way
+            await asyncio.sleep(0.01)
+        spans(reporter, 5)  # and more wait in the queue
+        await reporter.close(timeout=0.1)
+        stats = reporter.stats()
     assert stats == {"queued": 0, "reported": 15, "sent": 0, "dropped": 0, "lost": 15}
