@@ -126,7 +126,7 @@ def markdown(meta: dict, results: dict, ratios: list[dict]) -> str:
         lines += [f"| {r['what']} | {r['ratio']:.2f} | {r['aim']} | {_verdict(r['met'])} |" for r in ratios]
     if memory := results.get("memory"):
         lines += ["", f"Resident size (VmRSS) of one server process, one worker, fresh for each variant: after start "
-                      f"(ready, one request served) and after {meta['memory_s']:g} s of wrk at "
+                      f"(ready, one request served, 6 s idle) and after {meta['memory_s']:g} s of wrk at "
                       f"{meta['connections']} connections. Aims (issue 16): ≤ 50 MiB after start, ≤ 2 MiB growth.",
                   "", "| variant | after start MiB | after load MiB | growth MiB | requests |",
                   "| --- | ---: | ---: | ---: | ---: |"]
