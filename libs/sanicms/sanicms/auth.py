@@ -39,6 +39,8 @@ from .tracing.tracer import active_span
 log = logging.getLogger("sanicms.auth")
 
 HANDLER_SCOPES = "__sanicms_scopes__"  # attribute set on a handler by require()/public
+#: Verified tokens remembered at most (per worker).
+VERIFIED_CACHE_SIZE = 10_000
 #: The key ``make demo`` and ``python -m sanicms token`` use; public, so never for production
 #: (a service started with it says so in a warning).
 DEVELOPMENT_SECRET = "sanicms-development-key-public-never-use-in-production"
@@ -180,6 +182,9 @@ class Authenticator:
                               timeout=settings.jwks_timeout) if settings.jwks_url else None)
         self._options: dict[str, Any] = {"require": ["exp"] + [c for c, v in (("iss", settings.issuer),
                                                                               ("aud", settings.audience)) if v]}
+        # Tokens already verified, until they expire (at most AUTH_JWKS_TTL): a client sends
+        # the same token with every request, and a signature check costs more than the request.
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def scopes_for(self, handler: Any, method: str) -> frozenset[str] | None:
         """The scopes ``handler`` needs for ``method``; None: open to anyone."""
@@ -200,6 +205,16 @@ class Authenticator:
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token; raises ``jwt.PyJWTError`` (or
         ``KeyServerDown``) otherwise."""
+        known = self._verified.get(token)
+        if known is not None and known[1] > time.time():
+            return known[0]
+        principal, expires = await self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()  # bounded: a flood of valid tokens only costs re-verification
+        self._verified[token] = (principal, expires)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         if len(token) > self.settings.max_token_bytes:
             raise jwt.InvalidTokenError("token too long")
         header = jwt.get_unverified_header(token)
@@ -216,7 +231,8 @@ class Authenticator:
         claims = jwt.decode(token, key, algorithms=[algorithm], options=self._options,  # type: ignore[arg-type]
                             audience=self.settings.audience or None, issuer=self.settings.issuer or None,
                             leeway=self.settings.leeway)
-        return Principal(str(claims.get("sub", "")), scopes_of(claims), claims)
+        expires = min(float(claims["exp"]), time.time() + self.settings.jwks_ttl)
+        return Principal(str(claims.get("sub", "")), scopes_of(claims), claims), expires
 
 
 def _same_family(key: jwt.PyJWK, algorithm: str) -> bool:

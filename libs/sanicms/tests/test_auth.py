@@ -392,3 +392,23 @@ def test_the_spec_documents_the_bearer_scheme_and_what_each_operation_needs():
     assert "401" in notes["post"]["responses"]
     assert "security" not in spec["paths"]["/notes/open"]["get"]
     assert "security" not in spec["paths"]["/healthz"]["get"]
+
+
+@pytest.mark.asyncio
+async def test_a_verified_token_is_remembered_until_it_expires(monkeypatch):
+    authenticator = auth.Authenticator(sanicms.load_settings(
+        environ={}, overrides={"DATABASE_URL": DEAD_DB, "AUTH_ENABLED": True, "AUTH_SECRET": SECRET}).auth, "notes")
+    decoded = []
+    real_decode = jwt.decode
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: decoded.append(1) or real_decode(*a, **k))
+    short = token(ttl=60)
+
+    first = await authenticator.verify(short)
+    assert await authenticator.verify(short) is first  # the same token: no second signature check
+    assert len(decoded) == 1
+    assert authenticator._verified[short][1] <= first.claims["exp"]  # remembered no longer than exp
+    authenticator._verified[short] = (first, 0.0)  # as if its time were up: checked again
+    assert (await authenticator.verify(short)).subject == "ann"
+    assert len(decoded) == 2
+    with pytest.raises(jwt.InvalidSignatureError):
+        await authenticator.verify(short[:-4] + ("AAAA" if not short.endswith("AAAA") else "BBBB"))
