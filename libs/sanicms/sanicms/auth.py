@@ -33,8 +33,8 @@ import jwt
 from sanic import Request, Sanic
 
 from .config import AuthSettings
+from .context import tag_span
 from .errors import ErrorCode, Forbidden, ServiceUnavailable, Unauthorized
-from .tracing.tracer import active_span
 
 log = logging.getLogger("sanicms.auth")
 
@@ -293,7 +293,7 @@ async def _authenticate(request: Request) -> None:
     request.ctx.principal = principal
     request.ctx.token = token
     current_principal.set(principal)
-    _tag_span(principal)
+    tag_span("enduser.id", principal.subject)
     missing = needed - principal.scopes
     if missing:
         scope = " ".join(sorted(needed))
@@ -308,9 +308,3 @@ def bearer_token(request: Request) -> str | None:
         return None
     scheme, _, token = header.strip().partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
-
-
-def _tag_span(principal: Principal) -> None:
-    span = active_span()
-    if span is not None and span.context.sampled:
-        span.set_tag("enduser.id", principal.subject)

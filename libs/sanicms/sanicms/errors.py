@@ -27,8 +27,8 @@ from sanic.exceptions import MethodNotAllowed, RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler as SanicErrorHandler
 from sanic.response import HTTPResponse
 
+from .context import note_error
 from .responses import error_body, json_response
-from .tracing.instrument import note_error
 
 log = logging.getLogger("sanicms.errors")
 

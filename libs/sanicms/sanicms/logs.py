@@ -19,7 +19,7 @@ import yaml
 
 from .auth import current_principal
 from .config import ConfigError, LoggingSettings
-from .tracing.tracer import active_span
+from .context import trace_ids
 
 DEFAULT_CONFIG = Path(__file__).with_name("logging.yml")
 
@@ -56,12 +56,8 @@ class TraceContextFilter(logging.Filter):
         self.service = service or ""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        span = active_span()
-        if span is not None:
-            context = span.context
-            record.traceId, record.spanId = context.trace_id, context.span_id
-        else:
-            record.traceId = record.spanId = ""
+        ids = trace_ids()
+        record.traceId, record.spanId = ids if ids is not None else ("", "")
         record.service = self.service
         return True
 
