@@ -420,6 +420,8 @@ def split_shared_operations(app: Sanic[Any, Any]) -> None:
     """One handler serving several methods shares one sanic-ext operation, which then
     carries the last method's operationId for all of them: an invalid spec. Give each
     method its own copy and id."""
+    # sanic-ext has no public API for an operation per method of one handler: its private
+    # _paths and _default are read here, the one place the library uses another's internals.
     for operations in SpecificationBuilder()._paths.values():
         shared = [method for method, operation in operations.items()
                   if isinstance(operation, OperationBuilder)
