@@ -31,11 +31,14 @@ async def handler(request):
         return web.json_response({"code": 404, "message": "nope", "error": None}, status=404)
     if path == "/broken":
         return web.json_response({"code": 500, "message": "db exploded at 10.0.0.3", "error": None}, status=500)
+    if path == "/taken":
+        return web.json_response({"code": 409, "message": "taken", "error": None}, status=409)
     if path == "/garbage":
         return web.Response(text="<html>", content_type="text/html")
-    return web.json_response({"code": 0, "data": {"path": path, "q": dict(request.query),
+    body = {"body": await request.json()} if request.can_read_body else {}
+    return web.json_response({"code": 0, "data": {"path": path, "q": dict(request.query), "method": request.method,
                                                   "accept": request.headers.get("accept"),
-                                                  "authorization": request.headers.get("authorization")}})
+                                                  "authorization": request.headers.get("authorization"), **body}})
 
 
 @contextlib.asynccontextmanager
@@ -73,7 +76,8 @@ async def client():
 @pytest.mark.asyncio
 async def test_relative_paths_query_lists_and_unwrapped_data(client):
     data = await client.get(None, "/cities", params={"ids": [1, 2], "x": None})
-    assert data == {"path": "/cities", "q": {"ids": "1,2"}, "accept": "application/json", "authorization": None}
+    assert data == {"path": "/cities", "q": {"ids": "1,2"}, "method": "GET", "accept": "application/json",
+                    "authorization": None}
 
 
 @pytest.mark.asyncio
@@ -310,3 +314,18 @@ async def test_a_dead_peer_opens_the_circuit_once_and_its_return_closes_it(caplo
     assert circuit == [("WARNING", "open"), ("INFO", "closed")]
     [closed] = [r for r in caplog.records if getattr(r, "circuit", None) == "closed"]
     assert closed.refused == 3
+
+
+@pytest.mark.asyncio
+async def test_patch_sends_its_body(client):
+    data = await client.patch(None, "/cities/1", json={"name": "Hefei"})
+    assert (data["method"], data["path"], data["body"]) == ("PATCH", "/cities/1", {"name": "Hefei"})
+
+
+@pytest.mark.asyncio
+async def test_get_or_none_is_none_on_404_only(client):
+    assert await client.get_or_none(None, "/missing") is None
+    assert (await client.get_or_none(None, "/cities/1"))["path"] == "/cities/1"
+    with pytest.raises(DownstreamError) as refused:
+        await client.get_or_none(None, "/taken")
+    assert refused.value.status == 409
