@@ -13,7 +13,7 @@ from typing import Any
 from sanic import Blueprint, Sanic
 from sanic_ext import Extend
 
-from . import auth, tracing
+from . import auth, metrics, tracing
 from .calls.client import Clients
 from .config import Settings
 from .contract import openapi
@@ -51,6 +51,7 @@ def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
     app.on_request(check_path_params)
     tracing.install(app)
     auth.install(app)
+    metrics.install(app)
     app.before_server_start(_open_resources)
     app.after_server_stop(_close_resources)
     return app
@@ -92,6 +93,7 @@ async def _open_resources(app: Sanic[Any, Any]) -> None:
     if app.ctx.settings.logging.configure:
         configure_logging(app.ctx.settings.logging, service=app.ctx.settings.service.name)
     await tracing.start(app)
+    await metrics.start(app)  # wraps the hooks tracing.start set
     await app.ctx.db.connect()
     await app.ctx.clients.open()
     await app.ctx.auth.open()
@@ -106,4 +108,5 @@ async def _close_resources(app: Sanic[Any, Any]) -> None:
     await app.ctx.clients.close()
     await app.ctx.auth.close()
     await app.ctx.db.close()
+    await metrics.stop(app)
     await tracing.stop(app)

@@ -163,12 +163,33 @@ class TracingSettings:
                                    positive=True)
     drop_log_interval: float = setting("TRACING_DROP_LOG_INTERVAL", 10.0, "seconds between warnings that spans "
                                        "were dropped", positive=True)
-    untraced_paths: tuple[str, ...] = setting("TRACING_UNTRACED_PATHS", ["/healthz", "/readyz", "/openapi"],
+    untraced_paths: tuple[str, ...] = setting("TRACING_UNTRACED_PATHS", ["/healthz", "/readyz", "/metrics", "/openapi"],
                                               "path prefixes without spans")
 
     def check(self) -> None:
         if self.zipkin_url or "http" in self.transports:
             check_url("ZIPKIN_URL", self.zipkin_url, ("http", "https"))
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class MetricsSettings:
+    enabled: bool = setting("METRICS_ENABLED", True, "Prometheus metrics on `METRICS_PATH` (see docs/metrics.md)")
+    path: str = setting("METRICS_PATH", "/metrics", "where the metrics are served (open and untraced: keep it "
+                        "under `AUTH_PUBLIC_PATHS`)")
+    port: int = setting("METRICS_PORT", 0, "serve them on this port instead, off the service's listener (0: on "
+                        "the service's own port)", minimum=0, maximum=65535)
+    multiproc_dir: str = setting("METRICS_MULTIPROC_DIR", "", "with WORKERS > 1: the directory the workers "
+                                 "share their metrics through; its metric files are removed at start (empty: one under "
+                                 "the system's temporary directory, named after the service and its port)")
+    refresh_interval: float = setting("METRICS_REFRESH_INTERVAL", 5.0, "with WORKERS > 1: seconds between "
+                                      "updates of each worker's pool, tracing and process figures and exemplars",
+                                      positive=True)
+    exemplars: bool = setting("METRICS_EXEMPLARS", True, "duration buckets carry the trace id of a sampled "
+                              "request (OpenMetrics only)")
+
+    def check(self) -> None:
+        if not self.path.startswith("/") or self.path == "/":
+            raise ConfigError(f"setting METRICS_PATH: expected a path like /metrics, got {self.path!r}")
 
 
 LOG_FORMATS = ("json", "text")
@@ -247,6 +268,7 @@ class Settings:
     http: HttpSettings = dataclasses.field(default_factory=HttpSettings)
     api: ApiSettings = dataclasses.field(default_factory=ApiSettings)
     tracing: TracingSettings = dataclasses.field(default_factory=TracingSettings)
+    metrics: MetricsSettings = dataclasses.field(default_factory=MetricsSettings)
     logging: LoggingSettings = dataclasses.field(default_factory=LoggingSettings)
     auth: AuthSettings = dataclasses.field(default_factory=AuthSettings)
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from .tracing.instrument import note_error
 from .tracing.tracer import active_span
 
-__all__ = ["note_error", "tag_span", "trace_ids"]
+__all__ = ["note_error", "sampled_trace_id", "tag_span", "trace_ids"]
 
 
 def trace_ids() -> tuple[str, str] | None:
@@ -17,6 +17,16 @@ def trace_ids() -> tuple[str, str] | None:
         return None
     context = span.context
     return context.trace_id, context.span_id
+
+
+def sampled_trace_id() -> str | None:
+    """The trace id of the current span when it is kept (sampled), else None: what a metric's
+    exemplar may point to (an unsampled trace is nowhere to be found)."""
+    span = active_span()
+    if span is None:
+        return None
+    context = span.context
+    return context.trace_id if context.sampled else None
 
 
 def tag_span(key: str, value: str) -> None:

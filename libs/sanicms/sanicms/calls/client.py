@@ -64,6 +64,7 @@ class ServiceClient:
             self.breaker.name = name
         self.session: aiohttp.ClientSession | None = None
         self.observe: CallObserver | None = None
+        self.on_retry: Callable[[], None] | None = None  # told before each retry (metrics)
 
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(limit=self.pool_size, ttl_dns_cache=60, enable_cleanup_closed=True)
@@ -147,6 +148,8 @@ class ServiceClient:
                     if not exc.retryable or attempt == retries:
                         breaker.failure()  # one failed call, however many attempts it took
                         raise
+                    if self.on_retry is not None:
+                        self.on_retry()
                     await asyncio.sleep(self.retry.delay(attempt))
                 else:
                     breaker.success()

@@ -51,6 +51,8 @@ class CircuitBreaker:
         self._first_opened_at = 0.0
         self._probing = False
         self.refused = 0  # calls failed fast while open, since it last opened
+        #: ``on_change(old, new)`` is told of every state change (metrics count them).
+        self.on_change: Callable[[str, str], None] | None = None
 
     def allow(self) -> bool:
         """May a call go out now? In half-open state only one probe at a time; the caller
@@ -58,7 +60,7 @@ class CircuitBreaker:
         if self.state == CLOSED or self.threshold <= 0:
             return True
         if self.state == OPEN and self._clock() - self._opened_at >= self.reset_after:
-            self.state = HALF_OPEN
+            self._enter(HALF_OPEN)
             self._probing = False
         if self.state == HALF_OPEN and not self._probing:
             self._probing = True
@@ -73,7 +75,8 @@ class CircuitBreaker:
                      self.name or "downstream", self._clock() - self._first_opened_at, self.refused,
                      extra={"downstream": self.name, "circuit": "closed", "refused": self.refused})
         self.failures = 0
-        self.state = CLOSED
+        if self.state != CLOSED:
+            self._enter(CLOSED)
         self._probing = False
 
     reset = success
@@ -90,8 +93,13 @@ class CircuitBreaker:
                             self.reset_after, extra={"downstream": self.name, "circuit": "open"})
             elif self.state == HALF_OPEN:
                 log.debug("%s service still failing: the probe failed, circuit open again", self.name)
-            self.state = OPEN
+            self._enter(OPEN)
             self._opened_at = self._clock()
+
+    def _enter(self, state: str) -> None:
+        old, self.state = self.state, state
+        if old != state and self.on_change is not None:
+            self.on_change(old, state)
 
     def abandon(self) -> None:
         """The probe ended without a verdict (cancelled): let the next call probe."""

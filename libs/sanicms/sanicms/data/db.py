@@ -170,6 +170,7 @@ class Database:
         self.command_timeout = command_timeout
         self.pool: asyncpg.Pool | None = None
         self.observe: StatementObserver | None = None
+        self.waiting = 0  # requests waiting for a connection now (none idle): the metrics' pool waiters
         # Outage bookkeeping. The epoch goes up when an outage begins and when it ends; a
         # checkout remembers the one it began in. Only a checkout begun after the outage was
         # declared can declare it over (an answer that was on its way before proves
@@ -247,8 +248,12 @@ class Database:
                 return await pool.acquire()
             # asyncio.timeout rather than acquire(timeout=): the latter wraps the acquire in
             # wait_for, a task per call.
-            async with asyncio.timeout(self.connect_timeout):
-                return await pool.acquire()
+            self.waiting += 1
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    return await pool.acquire()
+            finally:
+                self.waiting -= 1
         except _DB_ERRORS as exc:
             if not connection_lost(exc):
                 raise translate(exc) from exc

@@ -124,6 +124,7 @@ class SpanReporter:
         self.dropped = 0  # refused because the queue was full
         self.sent = 0  # delivered by every transport
         self.lost = 0  # taken from the queue but not delivered by some transport
+        self.send_failures = 0  # batches a transport failed to deliver (after its own retries)
         self._dropped_logged = 0
         self._last_drop_log = 0.0
         self._failing: dict[str, _Failing] = {}  # transports failing now, by name
@@ -229,6 +230,7 @@ class SpanReporter:
             log.debug("could not send %d spans via %s: %s", count, name, exc)
         failing.batches += 1
         failing.spans += count
+        self.send_failures += 1
 
     def _transport_back(self, name: str) -> None:
         failing = self._failing.pop(name)

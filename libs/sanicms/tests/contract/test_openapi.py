@@ -211,7 +211,8 @@ def test_the_spec_is_valid_openapi_3_with_the_settings_info(spec):
 
 def test_every_route_is_there_and_nothing_else(spec):
     operations = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
-    assert operations == {("GET", "/healthz"), ("GET", "/readyz"), ("POST", "/things"), ("GET", "/things"),
+    assert operations == {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"), ("POST", "/things"),
+                          ("GET", "/things"),
                           ("PUT", "/things/{id}"), ("PATCH", "/things/{id}"), ("POST", "/things/batch")}
 
 
