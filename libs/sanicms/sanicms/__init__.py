@@ -17,6 +17,7 @@ from .cli import main
 from .config import ConfigError, Settings, load_settings, service_url_setting
 from .contract import doc
 from .contract.params import Page, ids_from, page_from
+from .contract.published import published_shape
 from .data.db import Cursor, Database
 from .data.sql import Table
 from .errors import (
@@ -69,6 +70,7 @@ __all__ = [
     "logger",
     "main",
     "page_from",
+    "published_shape",
     "respond",
     "service_url_setting",
 ]

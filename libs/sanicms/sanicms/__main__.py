@@ -14,6 +14,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m sanicms", description="sanicms development tools")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("settings", help="print every setting, its default and meaning (Markdown)")
+    spec = commands.add_parser("spec", help="print the OpenAPI spec a service serves (--write: publish it "
+                                            "as <package>/openapi.json, the file its callers and tests read)")
+    spec.add_argument("services", nargs="+", metavar="SERVICE", help="service name(s), e.g. city")
+    spec.add_argument("--write", action="store_true", help="write <package>/openapi.json instead of printing")
     token = commands.add_parser("token", help="mint an HS256 bearer token for development")
     token.add_argument("--scope", action="append", default=[], help="a scope to grant (repeat for more)")
     token.add_argument("--ttl", type=float, default=3600, help="seconds until it expires (default 3600)")
@@ -23,6 +27,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "settings":
         print(reference())
+        return
+    if args.command == "spec":
+        from .testing.contracts import write_published_spec  # a development tool: needs [testing]
+
+        for service in args.services:
+            text = write_published_spec(service, write=args.write)
+            print(f"{service}: published spec written" if args.write else text, end="\n" if args.write else "")
         return
     claims = {k: v for k, v in (("iss", args.iss), ("aud", args.aud)) if v}
     secret = os.environ.get("AUTH_SECRET") or DEVELOPMENT_SECRET

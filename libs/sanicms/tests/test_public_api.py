@@ -10,7 +10,7 @@ PUBLIC = {
     "DownstreamError", "ErrorCode", "Forbidden", "GatewayTimeout", "NotFound", "Page", "ServerError",
     "ServiceClient", "ServiceUnavailable", "Settings", "Table", "Unauthorized", "ValidationError", "auth",
     "configure_logging", "create_app", "doc", "gather", "ids_from", "load_settings", "logger", "main",
-    "page_from", "respond", "service_url_setting",
+    "page_from", "published_shape", "respond", "service_url_setting",
 }
 
 

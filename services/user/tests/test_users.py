@@ -3,6 +3,7 @@
 from typing import Any, ClassVar
 
 from sanicms.testing import APITestCase
+from sanicms.testing.contracts import ContractError
 from user_service.migrations import MIGRATIONS
 from user_service.server import create_app
 
@@ -90,6 +91,18 @@ class UserApiTest(APITestCase):
         self.assertEqual(res.status_code, 400)
         res = self.client.update_user(id=user["id"], data={"city_id": 2, "age": 31}, method="PATCH")
         self.assertEqual((res.json()["data"]["city"], res.json()["data"]["age"]), (BEIJING, 31))
+
+    def test_a_mock_the_city_service_could_never_send_fails_naming_the_field(self):
+        wrong = r"city GET /cities/\{id\} 200: data\.province: 7 is not of type 'string'"
+        with self.assertRaisesRegex(ContractError, wrong):
+            self._mock.get("/cities/3", payload={**SHANGHAI, "province": 7})
+        with self.assertRaisesRegex(ContractError, r"data\.create_time: missing"):
+            self._mock.get("/cities/3", payload={"id": 3, "name": "Wuhan", "province": "Hubei"})
+        with self.assertRaisesRegex(ContractError, r"no neighbour \(city, role\) serves /towns/1"):
+            self._mock.get("/towns/1", payload=SHANGHAI)
+        with self.assertRaisesRegex(ContractError, r"city has no PATCH /cities"):
+            self._mock.patch("/cities", payload=SHANGHAI)
+        self._mock.get("/cities/3", payload={"broken": True}, unchecked=True)  # deliberate garbage: allowed
 
     def test_delete(self):
         user = self.create()

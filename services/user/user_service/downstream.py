@@ -1,4 +1,4 @@
-"""Calls to the city and role services."""
+"""Calls to the city and role services, at the paths their published specs give."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from sanicms import ValidationError, gather, logger
 @logger(type="method", detail="fetch one by id", level=logging.DEBUG)
 async def get_one(request: Request, service: str, id: int) -> dict | None:
     """One city or role by id; None when that service says it does not exist."""
-    return await request.app.ctx.clients[service].get_or_none(request, f"/{service_path(service)}/{id}")
+    client = request.app.ctx.clients[service]
+    return await client.get_or_none(request, f"{client.resource}/{id}")
 
 
 @logger(type="method", detail="fetch a page's worth by ids", level=logging.DEBUG)
@@ -25,12 +26,8 @@ async def get_many(request: Request, service: str, ids: Iterable[int]) -> dict[i
     if not ids:
         return {}
     client = request.app.ctx.clients[service]
-    rows = await client.get(request, f"/{service_path(service)}", params={"ids": ids})
+    rows = await client.get(request, client.resource, params={"ids": ids})
     return {row["id"]: row for row in rows}
-
-
-def service_path(service: str) -> str:
-    return {"city": "cities", "role": "roles"}[service]
 
 
 async def with_relations(request: Request, user: dict) -> dict:

@@ -1,26 +1,14 @@
-"""The user table, and the shapes of the city and role it refers to."""
+"""The user table; the city and role it refers to are shaped as those services publish them."""
 
 import datetime
 
-from peewee import AutoField, CharField, Check, DateTimeField, IntegerField, Model, TextField
+from peewee import AutoField, CharField, Check, DateTimeField, IntegerField, Model
 
+from sanicms import published_shape
 
-class CityApi:
-    """A city, as the city service returns it."""
-
-    id = IntegerField(verbose_name="city id")
-    name = CharField(max_length=128, verbose_name="city name")
-    province = CharField(max_length=128, verbose_name="province or state the city is in")
-    create_time = DateTimeField(verbose_name="creation time (UTC)")
-
-
-class RoleApi:
-    """A role, as the role service returns it."""
-
-    id = IntegerField(verbose_name="role id")
-    name = CharField(max_length=64, verbose_name="role name")
-    description = TextField(null=True, verbose_name="what holders of the role may do")
-    create_time = DateTimeField(verbose_name="creation time (UTC)")
+#: A city and a role as their services reply, read from their published specs (not copied).
+CityApi = published_shape("city", "City")
+RoleApi = published_shape("role", "Role")
 
 
 class User(Model):

@@ -18,6 +18,7 @@ import orjson
 from sanic import Request
 
 from ..config import ClientSettings
+from ..contract.published import resource_path
 from ..errors import ApiError, BadGateway, ErrorCode, GatewayTimeout, ServiceUnavailable
 from .resilience import IDEMPOTENT, RETRY_STATUSES, CircuitBreaker, RetryPolicy
 
@@ -65,6 +66,12 @@ class ServiceClient:
         self.session: aiohttp.ClientSession | None = None
         self.observe: CallObserver | None = None
         self.on_retry: Callable[[], None] | None = None  # told before each retry (metrics)
+
+    @property
+    def resource(self) -> str:
+        """Where the neighbour serves its resource, read from its published spec (``/cities``
+        for the city service): ``client.get(request, f"{client.resource}/{id}")``."""
+        return resource_path(self.name)
 
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(limit=self.pool_size, ttl_dns_cache=60, enable_cleanup_closed=True)

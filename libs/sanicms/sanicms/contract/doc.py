@@ -59,11 +59,13 @@ def tag(*names: str) -> Decorator:
     return mark
 
 
-def produces(shape: Any, *, status: int = 200, paginated: bool = False) -> Decorator:
+def produces(shape: Any, *, status: int = 200, paginated: bool = False, expand: bool = True) -> Decorator:
     """Declare what the handler returns as ``data`` (the envelope wraps it) and with which
     status. ``paginated`` adds the ``pagination`` block and documents the ``page`` and
-    ``page_size`` parameters that :func:`sanicms.page_from` reads."""
-    return _record(produces=shape, status=status, paginated=paginated)
+    ``page_size`` parameters that :func:`sanicms.page_from` reads. ``expand`` (the default)
+    says each reply carries, as a required property, the object every ``help_text=`` reference
+    names (``city`` beside ``city_id``); ``expand=False`` documents the ids alone."""
+    return _record(produces=shape, status=status, paginated=paginated, expand=expand)
 
 
 def errors(*statuses: int | tuple[int, str]) -> Decorator:

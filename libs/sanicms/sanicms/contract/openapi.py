@@ -39,7 +39,9 @@ from .shapes import as_model, is_field_class, is_model, is_record, is_scalar, re
 from .validation import INT32, Rule, read_only_fields, rule_for
 
 READ, WRITE, PATCH = "read", "write", "patch"
-_NAME_SUFFIX = {READ: "", WRITE: "Input", PATCH: "Patch"}
+#: A reply without the objects ``help_text`` references name (``doc.produces(..., expand=False)``).
+FLAT = "flat"
+_NAME_SUFFIX = {READ: "", WRITE: "Input", PATCH: "Patch", FLAT: "Flat"}
 
 #: PostgreSQL text cannot hold NUL, so the input check refuses it; the spec says so.
 NO_NUL = "^[^\\u0000]*$"
@@ -123,7 +125,8 @@ class Schemas:
 
     def of(self, shape: Any, mode: str = READ) -> dict[str, Any]:
         """The schema of anything ``consumes`` / ``produces`` accept; ``mode`` is ``READ``
-        (a reply), ``WRITE`` (a body for POST/PUT) or ``PATCH`` (a body, every field optional)."""
+        (a reply), ``FLAT`` (a reply without referenced objects), ``WRITE`` (a body for
+        POST/PUT) or ``PATCH`` (a body, every field optional)."""
         if isinstance(shape, (list, tuple)):
             if len(shape) != 1:
                 raise TypeError(f"a list shape holds one item shape, like [City]; got {shape!r}")
@@ -133,7 +136,7 @@ class Schemas:
         if isinstance(shape, dict):
             if is_record(shape):
                 return self.record(as_model(shape), mode)
-            if mode != READ:
+            if mode not in (READ, FLAT):
                 raise TypeError("a request body dict holds fields or Python types only")
             return {"type": "object", "required": list(shape),
                     "properties": {key: self.of(value) for key, value in shape.items()}}
@@ -163,7 +166,7 @@ class Schemas:
     def record(self, model: type[peewee.Model], mode: str) -> dict[str, Any]:
         """An object schema with one property per field. Bodies leave out read-only fields
         and refuse unknown ones; replies add the object each ``help_text`` reference names."""
-        writing = mode != READ
+        writing = mode in (WRITE, PATCH)
         skip = read_only_fields(model) if writing else set()
         properties: dict[str, Any] = {}
         required: list[str] = []
@@ -172,9 +175,9 @@ class Schemas:
                 continue
             rule = rule_for(field)
             properties[field.name] = field_schema(field, rule, writing=writing)
-            if mode == READ or (mode == WRITE and rule.required):
+            if not writing or (mode == WRITE and rule.required):
                 required.append(field.name)
-            target = None if writing else referenced_shape(field)
+            target = referenced_shape(field) if mode == READ else None
             if target is not None:
                 name = reference_name(field)
                 properties[name] = {"allOf": [self.ref(target)], "nullable": True,
@@ -400,7 +403,8 @@ def _responses(meta: dict[str, Any], route: Route, schemas: Schemas) -> dict[int
     """The success envelope, then every error status: those declared, and those that follow
     from the route's inputs."""
     produced = meta.get("produces")
-    data = schemas.of(produced) if produced is not None else {"description": "undocumented"}
+    mode = READ if meta.get("expand", True) else FLAT
+    data = schemas.of(produced, mode) if produced is not None else {"description": "undocumented"}
     out = {meta.get("status", 200): ("success", success_envelope(data, paginated=meta.get("paginated", False)))}
     checked = ("consumes" in meta or meta.get("paginated") or meta.get("ids")
                or any(p.cast is int for p in route.params.values()))

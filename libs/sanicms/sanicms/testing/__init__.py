@@ -39,8 +39,10 @@ from sanic.server.async_server import AsyncioServer
 
 from ..auth import mint
 from ..config import service_url_setting
+from ..contract.published import PublishedSpecError, published_spec
 from ..data.db import Database
 from ..data.migrations import MigrationModel, run_migrations
+from .contracts import MockContracts, published_spec_problem
 from .localdb import create_database, throwaway_server
 from .processes import free_port
 
@@ -87,20 +89,31 @@ class _MockResponse(ClientResponse):
 
 
 class ServiceMocks:
-    """Fake answers of other services, in the unified format, by path under the mock base."""
+    """Fake answers of other services, in the unified format, by path under the mock base.
 
-    def __init__(self, mocker: aioresponses, base_url: str = MOCK_BASE_URL) -> None:
+    With ``contracts`` (``APITestCase`` passes the neighbours' published specs), each mock is
+    checked when registered: a route, method, status or ``data`` the neighbour could never
+    answer raises :class:`~sanicms.testing.contracts.ContractError` naming the field."""
+
+    def __init__(self, mocker: aioresponses, base_url: str = MOCK_BASE_URL,
+                 contracts: MockContracts | None = None) -> None:
         self.mocker = mocker
         self.base_url = base_url
+        self.contracts = contracts
 
     def url(self, path: str) -> str:
         return path if path.startswith("http") else self.base_url + path
 
     def add(self, method: str, path: str, payload: Any = None, *, status: int = 200,
             message: str | None = None, exception: Exception | None = None,
-            repeat: bool = True, body: Any = None) -> None:
+            repeat: bool = True, body: Any = None, unchecked: bool = False) -> None:
         """Register one answer. ``payload`` is the ``data`` of a success; ``status`` >= 400
-        sends an error envelope with ``message``; ``exception`` makes the call fail."""
+        sends an error envelope with ``message``; ``exception`` makes the call fail; ``body``
+        sends these raw bytes, text or JSON instead of an envelope. Checked against the
+        neighbour's contract (the route only, for ``exception`` and ``body``) unless ``unchecked``."""
+        if self.contracts is not None and not unchecked:
+            answered = exception is None and body is None
+            self.contracts.check(method, path, status if answered else None, payload)
         if exception is not None:
             self.mocker.add(self.url(path), method, exception=exception, repeat=repeat,
                             response_class=_MockResponse)
@@ -117,6 +130,15 @@ class ServiceMocks:
 
     def post(self, path: str, payload: Any = None, **kwargs: Any) -> None:
         self.add("POST", path, payload, **kwargs)
+
+    def put(self, path: str, payload: Any = None, **kwargs: Any) -> None:
+        self.add("PUT", path, payload, **kwargs)
+
+    def patch(self, path: str, payload: Any = None, **kwargs: Any) -> None:
+        self.add("PATCH", path, payload, **kwargs)
+
+    def delete(self, path: str, payload: Any = None, **kwargs: Any) -> None:
+        self.add("DELETE", path, payload, **kwargs)
 
     def requests(self, method: str, path: str) -> list[RequestCall]:
         """The calls the app made to ``path`` (aioresponses' record)."""
@@ -227,6 +249,8 @@ class APITestCase(unittest.TestCase):
 
     app: ClassVar[Sanic[Any, Any]]
     live: ClassVar[LiveServer]
+    #: The neighbours' published specs that ``self._mock`` checks mocks against.
+    contracts: ClassVar[MockContracts]
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -243,6 +267,7 @@ class APITestCase(unittest.TestCase):
             scopes = cls.scopes if cls.scopes is not None else (f"{service}:read", f"{service}:write")
             cls.token = mint(scopes, subject="test", secret=TEST_SECRET)
         overrides.update(cls.settings)
+        cls.contracts = MockContracts({n: _published_or_none(n) for n in settings.clients.downstream})
         cls.app = cls.app_factory(**overrides)
         cls.live = LiveServer(cls.app)
         cls.live.start()
@@ -261,7 +286,7 @@ class APITestCase(unittest.TestCase):
         mocker = aioresponses()
         mocker.start()
         self.addCleanup(mocker.stop)
-        self._mock = ServiceMocks(mocker)
+        self._mock = ServiceMocks(mocker, contracts=self.contracts)
         self.client = RouteClient(self.live, self._blueprint, self.token)
 
     def token_for(self, *scopes: str, **claims: Any) -> str:
@@ -288,6 +313,13 @@ class APITestCase(unittest.TestCase):
         return self.live.request(method, path, **kwargs)
 
 
+def _published_or_none(service: str) -> dict[str, Any] | None:
+    try:
+        return published_spec(service)
+    except PublishedSpecError:
+        return None  # its mocks fail with a message saying so, unless unchecked
+
+
 def zipkin_span_validator(spec_path: str | Path) -> Any:
     """A validator for one span against ``definitions/Span`` of Zipkin's own API spec
     (``zipkin2-api.yaml``), so spans are checked against the real format, not ours."""
@@ -300,8 +332,9 @@ def zipkin_span_validator(spec_path: str | Path) -> Any:
 
 
 class SpecTestCase(APITestCase):
-    """The service's own OpenAPI document: valid OpenAPI 3, and every route it serves is in it
-    (no more, no less). Subclass it with ``app_factory`` (and ``migrations``) to get the test."""
+    """The service's own OpenAPI document: valid OpenAPI 3, every route it serves is in it
+    (no more, no less), and its package publishes it as served (``<package>/openapi.json``).
+    Subclass it with ``app_factory`` (and ``migrations``) to get the tests."""
 
     spec: ClassVar[dict[str, Any]]
     __test__ = False  # a base to subclass: its subclasses are the tests
@@ -325,6 +358,12 @@ class SpecTestCase(APITestCase):
                   for r in self.app.router.routes for m in r.methods
                   if m not in ("HEAD", "OPTIONS") and not r.path.startswith("openapi")}
         self.assertEqual(documented, served)
+
+    def test_published_spec_is_the_served_one(self) -> None:
+        package = self.app_factory.__module__.partition(".")[0]
+        problem = published_spec_problem(self.spec, package, self.app.ctx.settings.service.name)
+        if problem:
+            self.fail(problem)
 
 
 def _openapi_path(path: str) -> str:

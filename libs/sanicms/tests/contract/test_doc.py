@@ -40,7 +40,7 @@ def test_decorators_record_on_the_handler_in_any_order():
 
     assert meta_of(handler) == {
         "ids": "keys", "errors": {404: None, 409: "taken"}, "produces": {"id": int}, "status": 201,
-        "paginated": True, "tags": ["b", "a"], "description": "d", "consumes": Point, "partial": True,
+        "paginated": True, "expand": True, "tags": ["b", "a"], "description": "d", "consumes": Point, "partial": True,
         "summary": "s",
     }
 

@@ -1,0 +1,210 @@
+"""Published specs: each service ships its OpenAPI document, and its callers read shapes from it.
+
+A service's package holds ``openapi.json``, the spec it serves, written by
+``python -m sanicms spec <service> --write`` and checked against the served one by the
+service's ``SpecTestCase``. A caller names a neighbour's reply shape instead of copying it::
+
+    CityApi = published_shape("city", "City")          # a class of peewee fields
+    city_id = IntegerField(help_text=CityApi)          # as the original design wrote it
+
+so a field the neighbour changes changes here too. The neighbour is found as an installed
+package, ``<name>_service`` (:func:`package_of`); a caller's pyproject lists it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import json
+from collections.abc import Callable
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import peewee
+
+from .validation import INT32, INT64
+
+#: The file a service's package publishes its spec in.
+SPEC_FILE = "openapi.json"
+#: Paths every service serves that are not one of its resources.
+SERVICE_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+class PublishedSpecError(LookupError):
+    """A neighbour's published spec, or a shape in it, cannot be found."""
+
+
+def package_of(service: str) -> str:
+    """The import package of a service: ``city`` -> ``city_service``."""
+    return f"{service}_service"
+
+
+def spec_file(package: str) -> Traversable:
+    """Where ``package`` publishes its spec (the file may not exist yet)."""
+    return importlib.resources.files(package) / SPEC_FILE
+
+
+def refresh_command(service: str) -> str:
+    """The command that rewrites ``service``'s published spec from the code."""
+    return f"python -m sanicms spec {service} --write"
+
+
+#: The order of operations in a path item, as the OpenAPI specification lists them.
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def dumps_spec(spec: dict[str, Any]) -> str:
+    """A spec as its published file holds it: indented; paths and components sorted by name,
+    each path's methods in OpenAPI's order (the server's order changes between processes)."""
+    paths = {path: dict(sorted(item.items(), key=lambda kv: METHODS.index(kv[0]) if kv[0] in METHODS else 99))
+             for path, item in sorted(spec.get("paths", {}).items())}
+    components = {kind: dict(sorted(named.items())) for kind, named in spec.get("components", {}).items()}
+    return json.dumps({**spec, "paths": paths, "components": components}, indent=2, ensure_ascii=False) + "\n"
+
+
+@functools.cache
+def published_spec(service: str) -> dict[str, Any]:
+    """The OpenAPI document ``service`` publishes (read once per process)."""
+    package = package_of(service)
+    try:
+        path = spec_file(package)
+        text = path.read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        raise PublishedSpecError(f"{service}: package {package} is not installed, so its published spec "
+                                 f"cannot be read (list it in the caller's pyproject dependencies)") from None
+    except FileNotFoundError:
+        raise PublishedSpecError(f"{service}: {package} publishes no {SPEC_FILE}; "
+                                 f"run `{refresh_command(service)}`") from None
+    spec: dict[str, Any] = json.loads(text)
+    return spec
+
+
+def schema_of(service: str, name: str) -> dict[str, Any]:
+    """The schema ``components/schemas/<name>`` of ``service``'s published spec."""
+    schemas = published_spec(service).get("components", {}).get("schemas", {})
+    if name not in schemas:
+        raise PublishedSpecError(f"{service} publishes no schema {name!r}; it has {', '.join(sorted(schemas))}")
+    schema: dict[str, Any] = schemas[name]
+    return schema
+
+
+@functools.cache
+def published_shape(service: str, name: str) -> type:
+    """A neighbour's reply shape, ``components/schemas/<name>`` of its published spec, as a
+    class of peewee fields: what ``help_text=`` and ``doc.produces`` take. Its schema in the
+    caller's spec comes out as the neighbour's (types, formats, bounds, lengths, nullability,
+    descriptions). A property holding another object becomes a ``help_text`` reference when a
+    ``<name>_id`` field sits beside it (as sanicms writes them), else an untyped JSON field."""
+    return shape_from_schema(name, schema_of(service, name), lambda ref: published_shape(service, ref))
+
+
+def shape_from_schema(name: str, schema: dict[str, Any], resolve: Callable[[str], type]) -> type:
+    """A class of peewee fields for an object schema; ``resolve(schema_name)`` gives the shape
+    of a referenced schema."""
+    properties: dict[str, Any] = schema.get("properties", {})
+    fields: dict[str, Any] = {}
+    for prop, prop_schema in properties.items():
+        target = _referenced_name(prop_schema)
+        if target is not None and f"{prop}_id" in properties:
+            continue  # the object of a reference: made from its _id field below
+        fields[prop] = field_from_schema(prop, prop_schema)
+        referenced = properties.get(prop[:-3]) if prop.endswith("_id") else None
+        ref_name = _referenced_name(referenced) if isinstance(referenced, dict) else None
+        if ref_name is not None:
+            fields[prop].help_text = resolve(ref_name)
+    return type(name, (), {**fields, "__doc__": schema.get("description")})
+
+
+def _referenced_name(schema: dict[str, Any]) -> str | None:
+    """``{"allOf": [{"$ref": "#/components/schemas/City"}], ...}`` (or a bare $ref) -> ``City``."""
+    ref = schema.get("$ref")
+    if ref is None and len(schema.get("allOf", ())) == 1:
+        ref = schema["allOf"][0].get("$ref")
+    return str(ref).rpartition("/")[2] if ref else None
+
+
+def field_from_schema(name: str, schema: dict[str, Any]) -> peewee.Field:
+    """The peewee field whose reply schema (:func:`sanicms.contract.openapi.field_schema`) is ``schema``."""
+    kind, fmt = schema.get("type"), schema.get("format")
+    options: dict[str, Any] = {"null": bool(schema.get("nullable")), "verbose_name": schema.get("description")}
+    field: peewee.Field
+    if kind == "integer":
+        wide = fmt == "int64"
+        options["constraints"] = _bounds(name, schema, INT64 if wide else INT32)
+        field = (peewee.BigIntegerField if wide else peewee.IntegerField)(**options)
+    elif kind == "number":
+        options["constraints"] = _bounds(name, schema, (None, None))
+        field = peewee.FloatField(**options)
+    elif kind == "boolean":
+        field = peewee.BooleanField(**options)
+    elif kind == "string":
+        by_format = {"date-time": peewee.DateTimeField, "date": peewee.DateField, "uuid": peewee.UUIDField}
+        if fmt in by_format:
+            field = by_format[fmt](**options)
+        elif "maxLength" in schema:
+            field = peewee.CharField(max_length=schema["maxLength"], **options)
+        else:
+            field = peewee.TextField(**options)
+    else:
+        field = peewee.Field(**options)  # any JSON value
+    return field
+
+
+def _bounds(name: str, schema: dict[str, Any], natural: tuple[float | None, float | None]) -> list[Any]:
+    """``minimum`` / ``maximum`` tighter than the type's own, as the Check constraints
+    :mod:`sanicms.contract.validation` reads back."""
+    checks = []
+    if "minimum" in schema and schema["minimum"] != natural[0]:
+        checks.append(peewee.Check(f"{name} {'>' if schema.get('exclusiveMinimum') else '>='} {schema['minimum']}"))
+    if "maximum" in schema and schema["maximum"] != natural[1]:
+        checks.append(peewee.Check(f"{name} {'<' if schema.get('exclusiveMaximum') else '<='} {schema['maximum']}"))
+    return checks
+
+
+def collection_path(spec: dict[str, Any]) -> str:
+    """The one collection a spec serves: the path with an item path below it (``/cities``
+    beside ``/cities/{id}``)."""
+    paths = [p for p in spec.get("paths", {}) if p not in SERVICE_PATHS]
+    found: list[str] = sorted({p for p in paths if "{" not in p and any(q.startswith(p.rstrip("/") + "/{")
+                                                                        for q in paths)})
+    if len(found) != 1:
+        title = spec.get("info", {}).get("title", "the spec")
+        raise PublishedSpecError(f"{title} serves {len(found)} collections ({', '.join(found) or 'none'}); "
+                                 "name the path in the call instead")
+    return found[0]
+
+
+@functools.cache
+def resource_path(service: str) -> str:
+    """Where ``service`` serves its resource, from its published spec: ``city`` -> ``/cities``."""
+    return collection_path(published_spec(service))
+
+
+def shape_differences(shape: Any, service: str, name: str) -> list[str]:
+    """How a caller's hand-written idea of a neighbour's shape differs from what the neighbour
+    publishes, one line per field (empty when they agree)."""
+    from .openapi import Schemas  # openapi imports this module's neighbours; late to keep it light
+
+    schemas = Schemas()
+    ours = schemas.components[schemas.ref(shape)["$ref"].rpartition("/")[2]]
+    theirs = schema_of(service, name)
+    return compare_schemas(ours, theirs, label=f"{service} {name}")
+
+
+#: What a caller relies on in a field's schema (descriptions may differ).
+COMPARED = ("type", "format", "nullable", "maxLength", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def compare_schemas(ours: dict[str, Any], theirs: dict[str, Any], *, label: str) -> list[str]:
+    """Field-by-field differences between two object schemas (referenced objects compared by presence)."""
+    mine, published = ours.get("properties", {}), theirs.get("properties", {})
+    problems = [f"{label}.{f}: the caller expects it, but it is not published" for f in mine if f not in published]
+    problems += [f"{label}.{f}: published, but missing from the caller's shape" for f in published if f not in mine]
+    for field in (f for f in mine if f in published):
+        for key in COMPARED:
+            a, b = mine[field].get(key), published[field].get(key)
+            if a != b:
+                problems.append(f"{label}.{field}: {key} is {b!r} in the published spec, {a!r} in the caller's shape")
+    for field in set(theirs.get("required", ())) - set(ours.get("required", ())):
+        problems.append(f"{label}.{field}: always sent, but optional in the caller's shape")
+    return problems

@@ -1,0 +1,129 @@
+"""Mocks checked against a neighbour's published spec (a tiny town service's, below)."""
+
+import pytest
+from aioresponses import aioresponses
+
+from sanicms.testing import ServiceMocks
+from sanicms.testing.contracts import ContractError, MockContracts, to_json_schema
+
+
+def _ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _reply(data):
+    return {"content": {"application/json": {"schema": {
+        "type": "object", "required": ["code", "data"],
+        "properties": {"code": {"type": "integer", "enum": [0]}, "data": data}}}}}
+
+
+ERROR = {"content": {"application/json": {"schema": _ref("Error")}}}
+
+#: The town service's spec, cut down to what the check reads.
+TOWN_SPEC = {
+    "openapi": "3.0.3",
+    "paths": {
+        "/towns": {
+            "get": {"responses": {"200": _reply({"type": "array", "items": _ref("Town")}), "400": ERROR}},
+            "post": {"responses": {"201": _reply(_ref("Town")), "400": ERROR, "409": ERROR}},
+        },
+        "/towns/{id}": {"get": {"responses": {"200": _reply(_ref("Town")), "404": ERROR}}},
+    },
+    "components": {"schemas": {
+        "Error": {"type": "object", "required": ["code", "message", "error"]},
+        "Mayor": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+        "Town": {
+            "type": "object",
+            "required": ["id", "name", "mayor", "founded"],
+            "properties": {
+                "id": {"type": "integer", "format": "int32", "minimum": 1},
+                "name": {"type": "string", "maxLength": 8},
+                "mayor": {"allOf": [_ref("Mayor")], "nullable": True},
+                "founded": {"type": "string", "format": "date", "nullable": True},
+            },
+        },
+    }},
+}
+TOWN = {"id": 1, "name": "Ely", "mayor": {"name": "Ann"}, "founded": "1109-01-01"}
+
+
+@pytest.fixture
+def contracts():
+    return MockContracts({"town": TOWN_SPEC})
+
+
+def test_an_answer_the_neighbour_could_send_passes(contracts):
+    contracts.check("GET", "/towns/1", 200, TOWN)
+    contracts.check("GET", "/towns/1", 200, {**TOWN, "mayor": None, "founded": None})  # nullable, also around allOf
+    contracts.check("GET", "/towns?ids=1,2", 200, [TOWN, TOWN])  # the query is not part of the path
+    contracts.check("POST", "http://downstream.mock/towns/", 201, TOWN)
+
+
+def test_a_wrong_field_is_named_with_the_neighbour_and_the_route(contracts):
+    with pytest.raises(ContractError) as caught:
+        contracts.check("GET", "/towns/1", 200, {**TOWN, "name": 7})
+    assert str(caught.value) == "town GET /towns/{id} 200: data.name: 7 is not of type 'string'"
+    with pytest.raises(ContractError, match=r"town GET /towns 200: data\.1\.mayor\.name: missing"):
+        contracts.check("GET", "/towns", 200, [TOWN, {**TOWN, "mayor": {}}])
+    with pytest.raises(ContractError, match=r"data\.founded: missing \(the neighbour always sends it\)"):
+        contracts.check("GET", "/towns/1", 200, {k: v for k, v in TOWN.items() if k != "founded"})
+    with pytest.raises(ContractError, match=r"data\.founded: 'yesterday' is not a 'date'"):
+        contracts.check("GET", "/towns/1", 200, {**TOWN, "founded": "yesterday"})
+    with pytest.raises(ContractError, match=r"data\.name: 'Cambridge' is too long"):
+        contracts.check("GET", "/towns/1", 200, {**TOWN, "name": "Cambridge"})
+    with pytest.raises(ContractError, match=r"town GET /towns/\{id\} 200: data: None is not of type 'object'"):
+        contracts.check("GET", "/towns/1", 200, None)
+
+
+def test_an_unknown_route_or_method_fails(contracts):
+    with pytest.raises(ContractError, match=r"^no neighbour \(town\) serves /villages/1$"):
+        contracts.check("GET", "/villages/1", 200, TOWN)
+    with pytest.raises(ContractError, match=r"^town has no DELETE /towns/\{id\} \(it serves GET\)$"):
+        contracts.check("DELETE", "/towns/1", 200, {"id": 1})
+    with pytest.raises(ContractError, match="no neighbour"):
+        contracts.check("GET", "/towns/1/mayor", None)  # a route only, as for exception=
+
+
+def test_statuses_follow_the_spec_but_any_server_may_fail(contracts):
+    contracts.check("GET", "/towns/1", 404)
+    contracts.check("POST", "/towns", 409)
+    for status in (401, 403, 500, 502, 503):  # deployment-dependent, or any server's failure
+        contracts.check("GET", "/towns/1", status)
+    with pytest.raises(ContractError, match=r"town GET /towns 404: not a status it answers with \(its errors: 400\)"):
+        contracts.check("GET", "/towns", 404)
+    with pytest.raises(ContractError, match=r"town POST /towns 200: not a status it answers with \(it answers 201\)"):
+        contracts.check("POST", "/towns", 200, TOWN)
+
+
+def test_a_neighbour_without_a_published_spec_is_named():
+    contracts = MockContracts({"town": TOWN_SPEC, "farm": None})
+    contracts.check("GET", "/towns/1", 200, TOWN)
+    with pytest.raises(ContractError, match=r"farm publish no spec to check against \(unchecked=True skips"):
+        contracts.check("GET", "/farms/1", 200, {})
+
+
+def test_service_mocks_check_at_registration_unless_told_not_to(contracts):
+    with aioresponses() as mocker:
+        mocks = ServiceMocks(mocker, contracts=contracts)
+        mocks.get("/towns/1", payload=TOWN)
+        mocks.get("/towns/2", status=404, message="town 2 not found")
+        mocks.get("/towns/3", exception=TimeoutError())
+        with pytest.raises(ContractError, match=r"data\.id: 0 is less than the minimum of 1"):
+            mocks.get("/towns/4", payload={**TOWN, "id": 0})
+        with pytest.raises(ContractError, match="no neighbour"):
+            mocks.get("/village/5", exception=TimeoutError())  # the route is checked even so
+        mocks.get("/towns/6", body=b"<html>proxy error</html>")  # raw bytes: never checked
+        mocks.get("/towns/7", payload={"garbage": True}, unchecked=True)
+        mocks.get("/anything", payload=1, unchecked=True)
+        assert len(mocker._matches) == 6
+    with aioresponses() as mocker:
+        ServiceMocks(mocker).get("/villages/1", payload=None)  # no contracts: nothing is checked (as before)
+
+
+def test_nullable_becomes_a_null_type_in_json_schema():
+    assert to_json_schema({"type": "string", "nullable": True}) == {"type": ["string", "null"]}
+    assert to_json_schema({"allOf": [_ref("X")], "nullable": True, "description": "d"}) == {
+        "anyOf": [{"allOf": [_ref("X")], "description": "d"}, {"type": "null"}]}
+    # a property called "nullable" is a name, not the keyword
+    assert to_json_schema({"type": "object", "properties": {"nullable": {"type": "boolean"}}}) == {
+        "type": "object", "properties": {"nullable": {"type": "boolean"}}}
