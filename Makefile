@@ -5,14 +5,17 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-PACKAGES := -e 'libs/sanicms[testing]' -e services/city -e services/role -e services/user
+# Every service under services/ (python -m sanicms services lists them, in dependency order).
+SERVICES := $(patsubst services/%/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
+PACKAGES := -e 'libs/sanicms[testing]' $(foreach s,$(SERVICES),-e services/$(s))
 
-.PHONY: help install lock lint test test-lib test-city test-role test-user test-e2e contract resilience demo bench bench-instructions profile up down clean
+# test-<service> is a pattern rule (below), so it is not .PHONY (make skips pattern rules for those)
+.PHONY: help install lock lint test test-lib test-e2e contract resilience demo bench bench-instructions profile up down clean
 
 help:
 	@echo "make test        install everything into $(VENV), lint, and run every test"
 	@echo "make lint        ruff check . and mypy (strict on the library), as configured in pyproject.toml"
-	@echo "make demo        PostgreSQL + migrations + seed data + the three services (Ctrl-C stops)"
+	@echo "make demo        PostgreSQL + migrations + seed data + every service: $(SERVICES) (Ctrl-C stops)"
 	@echo "make contract    Schemathesis, every check, against each running service's /openapi/spec.json"
 	@echo "make resilience  soak test: 60 s of concurrent load on the real services (SOAK_SECONDS=...)"
 	@echo "make check-fluentd  deploy/fluentd/fluent.conf on a real fluentd: spans to a fake Zipkin, logs to files"
@@ -23,7 +26,8 @@ help:
 	@echo "make bench-instructions  CPU instructions per request under callgrind, same variants (about 25 min; INSTRUCTIONS_ARGS=--list)"
 	@echo "make profile     py-spy profile of the city service under wrk load (tracing on)"
 	@echo "make lock        refresh requirements/*.txt (pinned versions) from the dependency ranges"
-	@echo "make test-city | test-role | test-user | test-lib | test-e2e   one part only"
+	@echo "make $(patsubst %,test-% |,$(SERVICES)) test-lib | test-e2e   one part only"
+	@echo "python -m sanicms new-service NAME --port P --resource PLURAL [--calls a,b]   add a service (README)"
 	@echo "make test-browser  each service's Swagger UI in Chromium, offline (SCREENSHOTS=docs/img to refresh them)"
 
 # Everything is installed at the versions pinned in requirements/ (see requirements/README.md).
@@ -56,14 +60,9 @@ test: $(STAMP) lint
 test-lib: $(STAMP)
 	$(PYTEST) libs/sanicms/tests
 
-test-city: $(STAMP)
-	$(PYTEST) services/city/tests
-
-test-role: $(STAMP)
-	$(PYTEST) services/role/tests
-
-test-user: $(STAMP)
-	$(PYTEST) services/user/tests
+# make test-city, test-order...: one service's own tests (make test-nope: "No rule to make target")
+test-%: services/%/tests $(STAMP)
+	$(PYTEST) services/$*/tests
 
 test-e2e: $(STAMP)
 	$(PYTEST) tests

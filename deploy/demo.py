@@ -1,4 +1,4 @@
-"""``make demo``: PostgreSQL, migrations, seed data, the three services; Ctrl-C stops it all."""
+"""``make demo``: PostgreSQL, migrations, seed data, every service in services/; Ctrl-C stops it all."""
 
 from __future__ import annotations
 
@@ -6,78 +6,66 @@ import json
 import os
 import signal
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-from localstack import LocalStack
+from localstack import REGISTRY, LocalStack
+from seed import rows_for, seed, spec_of
 
 from sanicms.auth import DEVELOPMENT_SECRET, mint
+from sanicms.examples import create_route
 from sanicms.testing.localdb import throwaway_server
 
 #: Access control is on in the demo, with the public development key.
 AUTH_ENV = {"AUTH_ENABLED": "true", "AUTH_SECRET": DEVELOPMENT_SECRET}
-READ = ["city:read", "role:read", "user:read"]
-WRITE = [*READ, "city:write", "role:write", "user:write"]
-
-CITIES = [{"name": "Shanghai", "province": "Shanghai"}, {"name": "Hangzhou", "province": "Zhejiang"},
-          {"name": "Chengdu", "province": "Sichuan"}]
-ROLES = [{"name": "admin", "description": "manages everything"}, {"name": "editor", "description": "edits content"},
-         {"name": "viewer", "description": None}]
-USERS = [{"name": "Alice", "age": 31, "sex": "female", "city_id": 1, "role_id": 1},
-         {"name": "Bob", "age": 45, "sex": "male", "city_id": 2, "role_id": 2},
-         {"name": "Chen", "age": 27, "sex": "male", "city_id": 3, "role_id": 3}]
-
-
-def post(url: str, body: dict, token: str) -> int:
-    req = urllib.request.Request(url, json.dumps(body).encode(),
-                                 {"content-type": "application/json", "authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        return exc.code  # 409: already seeded by an earlier run against the same database
-
-
-def seed(stack: LocalStack) -> None:
-    token = mint(WRITE, subject="demo-seed", ttl=300)
-    for path, rows, service in (("/cities", CITIES, "city"), ("/roles", ROLES, "role"), ("/users", USERS, "user")):
-        for row in rows:
-            status = post(stack.url(service) + path, row, token)
-            if status not in (201, 409):
-                raise SystemExit(f"seeding {path} failed with HTTP {status}")
+READ = [f"{s.name}:read" for s in REGISTRY]
+WRITE = [*READ, *(f"{s.name}:write" for s in REGISTRY)]
 
 
 def banner(stack: LocalStack, log_dir: Path) -> str:
-    u, c, r = stack.url("user"), stack.url("city"), stack.url("role")
+    """What is running and how to call it: every service, then tries on the last one started
+    (the one that calls the others, when there is one)."""
+    top = REGISTRY[-1].name
+    u = stack.url(top)
+    paths = {s.name: create_route(spec_of(stack.url(s.name)))[0] for s in REGISTRY}
+    body = example_body(stack, top)
     reader, writer = mint(READ, subject="demo-reader", ttl=86400), mint(WRITE, subject="demo-writer", ttl=86400)
     zipkin = os.environ.get("ZIPKIN_URL", "").rstrip("/")
     traces = (f"Traces: {zipkin}/zipkin/ (each response's X-Trace-Id: {zipkin}/zipkin/traces/<id>)\n" if zipkin
               else "Traces: set ZIPKIN_URL=http://127.0.0.1:9411 to send spans to a Zipkin server.\n")
+    services = "\n".join(f"  {s.name:<6} {stack.url(s.name)}{paths[s.name]}" for s in REGISTRY)
+    names = "/".join(s.name for s in REGISTRY)
     return f"""
 sanicms demo is up (logs in {log_dir}/):
-  user  {u}    city  {c}    role  {r}
+{services}
   docs  {u}/openapi/   spec  {u}/openapi/spec.json
 
 Access control is on (development key; tokens valid 24 h, more with
-`python -m sanicms token --scope user:read ...`):
+`python -m sanicms token --scope {top}:read ...`):
   export READ={reader}
   export WRITE={writer}
-(READ: city/role/user :read; WRITE: those and :write.) In Swagger UI, Authorize takes either.
+(READ: {names} :read; WRITE: those and :write.) In Swagger UI, Authorize takes either.
 
 Try:
-  curl -s {u}/users/1 -H "authorization: Bearer $READ"
-  curl -s '{u}/users?page=1&page_size=2' -H "authorization: Bearer $READ"
-  curl -s -X POST {u}/users -H "authorization: Bearer $WRITE" -H 'content-type: application/json' \\
-       -d '{{"name": "Dana", "age": 22, "sex": "female", "city_id": 2, "role_id": 3}}'
-  curl -s -X POST {u}/users -H "authorization: Bearer $READ" -H 'content-type: application/json' -d '{{}}'   # 403
-  curl -s {u}/users/1                                                           # 401
-  curl -s '{c}/cities?ids=1,2' -H "authorization: Bearer $READ"
-  curl -s {r}/readyz
+  curl -s {u}{paths[top]}/1 -H "authorization: Bearer $READ"
+  curl -s '{u}{paths[top]}?page=1&page_size=2' -H "authorization: Bearer $READ"
+  curl -s -X POST {u}{paths[top]} -H "authorization: Bearer $WRITE" -H 'content-type: application/json' \\
+       -d '{body}'
+  curl -s -X POST {u}{paths[top]} -H "authorization: Bearer $READ" -H 'content-type: application/json' -d '{{}}'   # 403
+  curl -s {u}{paths[top]}/1                                                           # 401
+  curl -s '{stack.url(REGISTRY[0].name)}{paths[REGISTRY[0].name]}?ids=1,2' -H "authorization: Bearer $READ"
+  curl -s {stack.url(REGISTRY[-1].name)}/readyz
 
 {traces}
 Press Ctrl-C to stop.
 """
+
+
+def example_body(stack: LocalStack, name: str) -> str:
+    """A body the service would accept, as one line of JSON."""
+    service = next(s for s in REGISTRY if s.name == name)
+    ids = {d: [2] for d in service.downstreams}
+    [row, *_] = rows_for(service, spec_of(stack.url(name)), ids, count=1)
+    return json.dumps(row)
 
 
 def main() -> None:
@@ -87,7 +75,8 @@ def main() -> None:
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             stack.start()
-            seed(stack)
+            seed({s.name: stack.url(s.name) for s in REGISTRY}, REGISTRY,
+                 token=mint(WRITE, subject="demo-seed", ttl=300))
             print(banner(stack, log_dir), flush=True)
             signal.pause()
         except KeyboardInterrupt:

@@ -1,16 +1,24 @@
-"""The three services on one machine, on a real PostgreSQL: used by ``make demo`` and the
-end-to-end tests. Database per service, migrations first, then city and role, then user."""
+"""The services on one machine, on a real PostgreSQL: used by ``make demo`` and the end-to-end
+tests. Which services there are comes from the registry (``services/*/``, sanicms.registry):
+a database per service, migrations first, each started after the neighbours it calls, with
+their URLs (``<NAME>_SERVICE_URL``) pointing at the ports they were given here."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
 
+from sanicms import registry
 from sanicms.testing.localdb import create_database
 from sanicms.testing.processes import ServiceProcess, migrate
 
-# name, package, default port
-SERVICES = (("city", "city_service", 8050), ("role", "role_service", 8020), ("user", "user_service", 8030))
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Every service, in dependency order.
+REGISTRY = registry.services(ROOT)
+BY_NAME = {s.name: s for s in REGISTRY}
+#: (name, package, default port) of each, in the order they start.
+SERVICES = tuple((s.name, s.package, s.port) for s in REGISTRY)
 
 
 class LocalStack:
@@ -28,9 +36,9 @@ class LocalStack:
         return f"http://127.0.0.1:{self.ports[name]}"
 
     def service_env(self, name: str) -> dict[str, str]:
+        """A service's environment: its own database, and where each neighbour it calls listens."""
         env = {**self.env, "DATABASE_URL": create_database(self.server_url, self.db_prefix + name, fresh=self.fresh)}
-        if name == "user":
-            env.update(CITY_SERVICE_URL=self.url("city"), ROLE_SERVICE_URL=self.url("role"))
+        env.update({BY_NAME[d].url_setting: self.url(d) for d in BY_NAME[name].downstreams})
         return env
 
     def start(self) -> LocalStack:
@@ -50,3 +58,4 @@ class LocalStack:
         codes = {name: proc.stop() for name, proc in reversed(list(self.processes.items()))}
         self.processes.clear()
         return codes
+

@@ -1,0 +1,55 @@
+"""The repository commands of ``python -m sanicms``: ``new-service`` and ``services``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..registry import RegistryError, services
+from . import ScaffoldError, deployfiles, new_service, report
+
+
+def add_service_commands(commands: Any) -> None:
+    """Add the two commands to ``python -m sanicms``'s subparsers."""
+    new = commands.add_parser("new-service", help="write services/NAME (CRUD, tests, published spec) and "
+                                                  "register it in the deploy files")
+    new.add_argument("name", help="the service's name: lowercase letters and digits (order)")
+    new.add_argument("--port", type=int, required=True, help="its port; no other service may have it")
+    new.add_argument("--resource", required=True, help="the plural its routes and table are named after (orders)")
+    new.add_argument("--calls", default="", help="services it refers to, comma-separated (user): a <name>_id "
+                                                 "field each, checked on writes and shown in replies")
+    new.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
+    listing = commands.add_parser("services", help="list the services in dependency order; --check or --write "
+                                                   "the deploy files generated from them")
+    listing.add_argument("--check", action="store_true", help="exit 1 naming the generated files that are stale")
+    listing.add_argument("--write", action="store_true", help="rewrite the stale generated files")
+    listing.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
+
+
+def run_service_command(args: argparse.Namespace) -> int:
+    """Run ``new-service`` or ``services``; the exit status (2: refused, with the reason on stderr)."""
+    root = args.root.resolve()
+    try:
+        if args.command == "new-service":
+            calls = [c.strip() for c in args.calls.split(",") if c.strip()]
+            created = new_service(root, args.name, port=args.port, resource=args.resource, calls=calls)
+            print(report(created, root))
+            return 0
+        if args.write:
+            for path in deployfiles.write(root):
+                print(f"wrote {path.relative_to(root)}")
+            return 0
+        if args.check:
+            outdated = deployfiles.stale(root)
+            for path in outdated:
+                print(f"stale: {path.relative_to(root)} (python -m sanicms services --write)", file=sys.stderr)
+            return 1 if outdated else 0
+        for s in services(root):
+            neighbours = f"  calls {', '.join(s.downstreams)}" if s.downstreams else ""
+            print(f"{s.name:<10} {s.port:<6} {s.package}{neighbours}")
+        return 0
+    except (ScaffoldError, RegistryError) as exc:
+        print(f"python -m sanicms {args.command}: {exc}", file=sys.stderr)
+        return 2
