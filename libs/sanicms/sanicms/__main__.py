@@ -1,4 +1,4 @@
-"""``python -m sanicms token --scope city:read --ttl 3600`` | ``settings``: development tools."""
+"""``python -m sanicms token | settings | spec | new-service | services``: development tools."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from .auth import DEVELOPMENT_SECRET, mint
 from .config import reference
+from .scaffold.cli import add_service_commands, run_service_command
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -18,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                                             "as <package>/openapi.json, the file its callers and tests read)")
     spec.add_argument("services", nargs="+", metavar="SERVICE", help="service name(s), e.g. city")
     spec.add_argument("--write", action="store_true", help="write <package>/openapi.json instead of printing")
+    add_service_commands(commands)
     token = commands.add_parser("token", help="mint an HS256 bearer token for development")
     token.add_argument("--scope", action="append", default=[], help="a scope to grant (repeat for more)")
     token.add_argument("--ttl", type=float, default=3600, help="seconds until it expires (default 3600)")
@@ -35,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             text = write_published_spec(service, write=args.write)
             print(f"{service}: published spec written" if args.write else text, end="\n" if args.write else "")
         return
+    if args.command in ("new-service", "services"):
+        raise SystemExit(run_service_command(args))
     claims = {k: v for k, v in (("iss", args.iss), ("aud", args.aud)) if v}
     secret = os.environ.get("AUTH_SECRET") or DEVELOPMENT_SECRET
     print(mint(args.scope, subject=args.sub, ttl=args.ttl, secret=secret, **claims))
