@@ -17,7 +17,9 @@ import jsonschema
 import pytest
 import yaml
 
+from sanicms import registry
 from sanicms.config import ConfigError, load_settings
+from sanicms.scaffold import deployfiles
 from sanicms.testing.localdb import create_database
 from sanicms.testing.processes import free_port
 
@@ -25,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT.parent / "shared" / "specs"
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
-SERVICES = {"city": 8050, "role": 8020, "user": 8030}
+#: Every service (services/*/, sanicms.registry), by name: its port.
+REGISTRY = registry.by_name(ROOT)
+SERVICES = {name: s.port for name, s in REGISTRY.items()}
 KUBERNETES_VERSION = "1.37.0"  # the newest the installed kubernetes-validate knows
 
 
@@ -66,8 +70,12 @@ def test_the_compose_schema_check_has_teeth(compose, compose_schema):
     assert not compose_schema.is_valid(broken)
 
 
+#: What compose runs beside the services.
+INFRASTRUCTURE = {"postgres", "zipkin", "fluentd", "swagger-ui", "prometheus", "grafana"}
+
+
 def test_compose_has_the_whole_stack(compose):
-    assert set(compose["services"]) == {"postgres", "zipkin", "fluentd", "city", "role", "user", "swagger-ui"}
+    assert set(compose["services"]) == INFRASTRUCTURE | set(SERVICES)
     assert compose["services"]["postgres"]["image"].split(":")[1].split(".")[0].isdigit()  # pinned major
     assert "9411:9411" in compose["services"]["zipkin"]["ports"]
 
@@ -96,10 +104,10 @@ def test_dependencies_and_volumes_are_defined(compose):
 
 def test_services_wait_for_healthy_dependencies(compose):
     services = compose["services"]
-    for name in SERVICES:
+    for name, service in REGISTRY.items():
         assert services[name]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert services["user"]["depends_on"]["city"]["condition"] == "service_healthy"
-    assert services["user"]["depends_on"]["role"]["condition"] == "service_healthy"
+        for neighbour in service.downstreams:  # started after the services it calls answer
+            assert services[name]["depends_on"][neighbour]["condition"] == "service_healthy"
     assert "healthcheck" in services["postgres"]
 
 
@@ -122,10 +130,12 @@ def test_ports_match_the_settings_and_do_not_collide(compose):
         assert f"{port}:{port}" in service["ports"]
 
 
-def test_user_reaches_city_and_role_by_their_compose_names(compose):
-    env = compose["services"]["user"]["environment"]
-    assert env["CITY_SERVICE_URL"] == f"http://city:{SERVICES['city']}"
-    assert env["ROLE_SERVICE_URL"] == f"http://role:{SERVICES['role']}"
+def test_services_reach_their_neighbours_by_their_compose_names(compose):
+    assert REGISTRY["user"].downstreams == ("city", "role")  # the check below has something to check
+    for name, service in REGISTRY.items():
+        env = compose["services"][name]["environment"]
+        for neighbour in service.downstreams:
+            assert env[f"{neighbour.upper()}_SERVICE_URL"] == f"http://{neighbour}:{SERVICES[neighbour]}"
     for name in SERVICES:
         assert compose["services"][name]["environment"]["DATABASE_URL"].endswith(f"@postgres:5432/{name}")
     init = (DEPLOY / "postgres" / "init.sql").read_text()
@@ -157,6 +167,28 @@ def test_swagger_ui_lists_the_three_specs_and_services_allow_its_origin(compose)
     origin = "http://localhost:" + ui["ports"][0].split(":")[0]
     for name in SERVICES:
         assert compose["services"][name]["environment"]["CORS_ORIGINS"] == origin
+
+
+def test_the_files_generated_from_the_registry_are_up_to_date():
+    """compose's service blocks and Swagger UI list, Prometheus' targets, init.sql, the k8s
+    manifests and the overlay's per-service files: `python -m sanicms services --write`."""
+    assert [str(p.relative_to(ROOT)) for p in deployfiles.stale(ROOT)] == []
+
+
+def test_the_freshness_check_has_teeth(tmp_path):
+    import shutil as sh
+
+    for part in ("services", "deploy"):
+        sh.copytree(ROOT / part, tmp_path / part, ignore=sh.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    sh.copy(ROOT / "docker-compose.yml", tmp_path)
+    assert deployfiles.stale(tmp_path) == []
+    settings = tmp_path / "services" / "role" / "role_service" / "settings.py"
+    settings.write_text(settings.read_text().replace("PORT = 8020", "PORT = 8021"))
+    stale = {str(p.relative_to(tmp_path)) for p in deployfiles.stale(tmp_path)}
+    assert {"docker-compose.yml", "deploy/prometheus/targets/sanicms.yml", "deploy/k8s/base/role.yaml"} <= stale
+    deployfiles.write(tmp_path)
+    assert deployfiles.stale(tmp_path) == []
+    assert "8021:8021" in (tmp_path / "docker-compose.yml").read_text()
 
 
 # ---- Dockerfile ------------------------------------------------------------------------------
