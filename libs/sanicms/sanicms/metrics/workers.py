@@ -10,8 +10,8 @@ the directory when the service starts, so a restarted service starts clean.
 
 Multiprocess mode carries no exemplars and no process figures (CPU, memory, GC are per
 process). Each worker writes those to one more small file, ``sanicms_worker_<pid>.json``,
-every ``METRICS_REFRESH_INTERVAL`` seconds; the scraped worker adds them, its own read fresh:
-process figures with a ``pid`` label, and per bucket the newest exemplar of any worker.
+every ``METRICS_REFRESH_INTERVAL`` seconds and when it answers a scrape (first, then it reads
+them all): process figures with a ``pid`` label, and per bucket the newest exemplar of any worker.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -90,15 +91,17 @@ class WorkerFiles:
         self.store = store
         self.process = process_collectors()
         self.path = os.path.join(directory, _SIDECAR.format(pid=self.pid))
+        self._writing = threading.Lock()  # the timer and a scrape may write at once (threads)
 
     def write(self) -> None:
         """Now and then (a thread: file I/O): this worker's process figures and exemplars."""
         content = {"pid": self.pid, "process": [_dump(f) for f in self.process.collect()],
                    "exemplars": self.store.dump() if self.store is not None else []}
-        temporary = f"{self.path}.{self.pid}.tmp"
-        with open(temporary, "w") as out:
-            json.dump(content, out)
-        os.replace(temporary, self.path)  # readers see the old file or the new one, never half
+        temporary = f"{self.path}.tmp"
+        with self._writing:
+            with open(temporary, "w") as out:
+                json.dump(content, out)
+            os.replace(temporary, self.path)  # readers see the old file or the new one, never half
 
     def leave(self) -> None:
         """At the worker's graceful stop: its gauges and its file go, its counters stay."""
@@ -106,13 +109,15 @@ class WorkerFiles:
         with contextlib.suppress(FileNotFoundError):
             os.remove(self.path)
 
-    def others(self) -> list[dict[str, Any]]:
-        """The other live workers' files; the dead ones' are cleared away on the way."""
+    def everyone(self) -> list[dict[str, Any]]:
+        """Every live worker's file, this one's written just now; the dead ones' files are
+        cleared away on the way. Figures come from the files only, never fresh from this
+        process, so that a counter read by one worker is never ahead of what another worker
+        answering the next scrape can read."""
+        self.write()
         found = []
         for pid in self._pids():
-            if pid == self.pid:
-                continue
-            if not _alive(pid):
+            if pid != self.pid and not _alive(pid):
                 mark_process_dead(pid, self.directory)  # type: ignore[no-untyped-call]
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(os.path.join(self.directory, _SIDECAR.format(pid=pid)))
@@ -143,17 +148,14 @@ class SharedCollector:
         self.summed = MultiProcessCollector(self.registry, files.directory)  # type: ignore[no-untyped-call]
 
     def collect(self) -> Iterator[Metric]:
-        others = self.files.others()  # first: a dead worker's live gauges go before they are summed
-        stores = [exemplars.load(other.get("exemplars", [])) for other in others]
-        if self.files.store is not None:
-            stores.append(self.files.store.latest)
+        workers = self.files.everyone()  # first: a dead worker's live gauges go before they are summed
+        stores = [exemplars.load(worker.get("exemplars", [])) for worker in workers]
         summed = self.summed.collect()  # type: ignore[no-untyped-call]
         yield from exemplars.attach(summed, exemplars.newest(stores))
         families: dict[str, Metric] = {}
-        own = [_dump(f) for f in self.files.process.collect()]
-        for pid, dumped in [(self.files.pid, own)] + [(other["pid"], other["process"]) for other in others]:
-            for family in dumped:
-                _add(families, family, str(pid))
+        for worker in workers:
+            for family in worker["process"]:
+                _add(families, family, str(worker["pid"]))
         yield from families.values()
 
 
