@@ -1,9 +1,37 @@
-"""The three services for real: separate processes, real HTTP between them, real PostgreSQL."""
+"""The services for real: separate processes, real HTTP between them, real PostgreSQL.
+
+The user, city and role tests below are about those services; the trace test at the end runs
+for every service that calls another (the registry's DOWNSTREAM_SERVICES), a generated one too."""
 
 import time
 
 import httpx
+import pytest
 from conftest import BREAKER_RESET
+from fakes import FakeZipkin
+from localstack import BY_NAME, REGISTRY, LocalStack
+from seed import seed, spec_of
+
+from sanicms.contract.published import collection_path
+from sanicms.testing.processes import free_port
+
+
+@pytest.fixture(scope="module")
+def zipkin():
+    collector = FakeZipkin().start()
+    yield collector
+    collector.close()
+
+
+@pytest.fixture(scope="module")
+def stack(pg_server, tmp_path_factory, zipkin):
+    """Every service, reporting its spans to a fake Zipkin collector."""
+    ports = {s.name: free_port() for s in REGISTRY}
+    env = {"CLIENT_BREAKER_RESET": str(BREAKER_RESET), "ZIPKIN_URL": zipkin.url, "TRACING_FLUSH_INTERVAL": "0.05"}
+    stack = LocalStack(pg_server, ports=ports, log_dir=tmp_path_factory.mktemp("logs"), db_prefix="e2e_",
+                       fresh=True, env=env).start()
+    yield stack
+    stack.stop()
 
 
 def post(url, body):
@@ -67,3 +95,41 @@ def test_city_down_is_a_prompt_503_then_fails_fast_and_recovery_needs_no_restart
     time.sleep(BREAKER_RESET + 0.1)
     assert httpx.get(url, timeout=10).status_code == 200
     assert all(httpx.get(url, timeout=10).status_code == 200 for _ in range(5))
+
+
+def depends_on(name: str) -> set[str]:
+    """The service and every service it calls, directly or through another."""
+    found = {name}
+    for neighbour in BY_NAME[name].downstreams:
+        found |= depends_on(neighbour)
+    return found
+
+
+@pytest.fixture(scope="module")
+def seeded(stack):
+    return seed({s.name: stack.url(s.name) for s in REGISTRY}, REGISTRY)
+
+
+@pytest.mark.parametrize("service", [s.name for s in REGISTRY if s.downstreams])
+def test_a_read_is_one_trace_through_every_service_it_depends_on(stack, zipkin, seeded, service):
+    resource = collection_path(spec_of(stack.url(service)))
+    res = httpx.get(f"{stack.url(service)}{resource}/{seeded[service][0]}", timeout=10)
+    assert res.status_code == 200, res.text
+    trace = res.headers["x-trace-id"]
+    expected = depends_on(service)
+    assert BY_NAME[service].downstreams and expected > {service}
+
+    deadline = time.monotonic() + 15
+    while {s["localEndpoint"]["serviceName"] for s in zipkin.trace(trace) if s.get("kind") == "SERVER"} != expected:
+        assert time.monotonic() < deadline, f"spans of {expected} not all reported: {zipkin.trace(trace)}"
+        time.sleep(0.05)
+    spans = zipkin.trace(trace)
+    assert {s["traceId"] for s in spans} == {trace}
+    by_id = {s["id"]: s for s in spans}
+    [root] = [s for s in spans if s.get("kind") == "SERVER" and s["localEndpoint"]["serviceName"] == service]
+    assert "parentId" not in root
+    for server in (s for s in spans if s.get("kind") == "SERVER" and s is not root):
+        callee = server["localEndpoint"]["serviceName"]
+        call = by_id[server["parentId"]]  # each hop's server span hangs under its caller's client span
+        assert call["kind"] == "CLIENT" and call["remoteEndpoint"]["serviceName"] == callee
+        assert callee in BY_NAME[call["localEndpoint"]["serviceName"]].downstreams
