@@ -151,3 +151,16 @@ def test_a_flat_reply_has_the_ids_without_the_referenced_objects():
     assert "province" in full["required"] and "province" in full["properties"]
     assert "province" not in flat["properties"] and "province_id" in flat["required"]
     assert schemas.of(Town, FLAT) == {"$ref": "#/components/schemas/TownFlat"}
+
+
+def test_a_route_documented_with_expand_false_replies_with_the_flat_shape():
+    from types import SimpleNamespace
+
+    from sanicms.contract.openapi import _responses
+
+    route = SimpleNamespace(params={})
+    schemas = Schemas()
+    flat = _responses({"produces": [Town], "expand": False}, route, schemas)[200][1]
+    full = _responses({"produces": [Town]}, route, schemas)[200][1]
+    assert flat["properties"]["data"] == {"type": "array", "items": {"$ref": "#/components/schemas/TownFlat"}}
+    assert full["properties"]["data"] == {"type": "array", "items": {"$ref": "#/components/schemas/Town"}}
