@@ -1,0 +1,129 @@
+"""``python -m sanicms new-service``, run into a copy of the repository: the service it writes
+passes its own tests and lint with no hand edits, and everything that lists the services sees
+it (the registry's order, compose, Prometheus targets, init.sql, Kubernetes)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sanicms import registry
+from sanicms.scaffold import ScaffoldError, deployfiles, new_service
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def copy_of_the_repository(target: Path) -> Path:
+    """What the command reads and writes: the services, deploy/, compose and the lint settings."""
+    ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".demo")
+    for part in ("services", "deploy"):
+        shutil.copytree(ROOT / part, target / part, ignore=ignore)
+    for name in ("docker-compose.yml", "pyproject.toml"):
+        shutil.copy(ROOT / name, target / name)
+    return target
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=cwd, env={**os.environ, **(env or {})}, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A copy with ``order`` (calls user) and ``tag`` (calls nothing) added by the command."""
+    root = copy_of_the_repository(tmp_path_factory.mktemp("repo"))
+    outputs = {}
+    for args in (["order", "--port", "8060", "--resource", "orders", "--calls", "user"],
+                 ["tag", "--port", "8070", "--resource", "tags"]):
+        result = run(sys.executable, "-m", "sanicms", "new-service", *args, "--root", str(root), cwd=root)
+        assert result.returncode == 0, result.stdout + result.stderr
+        outputs[args[0]] = result.stdout
+    return root, outputs
+
+
+def test_the_generated_services_pass_their_own_tests(repo):
+    root, _ = repo
+    paths = os.pathsep.join(str(root / "services" / name) for name in ("order", "tag"))
+    result = run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
+                 "services/order/tests", "services/tag/tests", cwd=root, env={"PYTHONPATH": paths})
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout and "skipped" not in result.stdout
+
+
+def test_the_generated_services_pass_lint(repo):
+    root, _ = repo
+    result = run(str(BIN / "ruff"), "check", "services/order", "services/tag", cwd=root)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_command_says_which_two_files_to_edit(repo):
+    _, outputs = repo
+    out = outputs["order"]
+    hand = out[out.index("Edit by hand:"):].splitlines()[1:3]
+    assert [line.split()[0] for line in hand] == ["services/order/order_service/models.py",
+                                                   "services/order/order_service/views.py"]
+    assert "created services/order/ (12 files)" in out  # 11 from templates, and the published spec
+
+
+def test_the_registry_sees_them_in_dependency_order(repo):
+    root, _ = repo
+    found = registry.services(root)
+    names = [s.name for s in found]
+    assert names.index("order") > names.index("user") > names.index("city")
+    order = registry.by_name(root)["order"]
+    assert (order.package, order.port, order.downstreams) == ("order_service", 8060, ("user",))
+    assert registry.by_name(root)["tag"].downstreams == ()
+
+
+def test_the_deploy_files_list_them(repo):
+    root, _ = repo
+    assert deployfiles.stale(root) == []
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    order = compose["services"]["order"]
+    assert order["environment"]["USER_SERVICE_URL"] == "http://user:8030"
+    assert order["depends_on"]["user"] == {"condition": "service_healthy"}
+    assert order["ports"] == ["8060:8060"] and "8070:8070" in compose["services"]["tag"]["ports"]
+    assert {"prometheus", "grafana", "city", "user"} <= set(compose["services"])  # the rest kept
+    assert '"name": "order"' in compose["services"]["swagger-ui"]["environment"]["URLS"]
+    targets = yaml.safe_load((root / "deploy/prometheus/targets/sanicms.yml").read_text())
+    assert {"targets": ["order:8060"], "labels": {"service": "order"}} in targets
+    assert 'CREATE DATABASE "order";' in (root / "deploy/postgres/init.sql").read_text()
+    base = root / "deploy/k8s/base"
+    assert "order.yaml" in yaml.safe_load((base / "kustomization.yaml").read_text())["resources"]
+    manifests = list(yaml.safe_load_all((base / "order.yaml").read_text()))
+    config = next(d for d in manifests if d["kind"] == "ConfigMap")
+    assert config["data"]["USER_SERVICE_URL"] == "http://user:8030" and config["data"]["PORT"] == "8060"
+    assert "order=" in (root / "deploy/k8s/overlays/managed-postgres/database.env.example").read_text()
+
+
+@pytest.mark.parametrize(("name", "options", "reason"), [
+    ("city", {"port": 8099, "resource": "towns"}, "services/city already exists"),
+    ("shop", {"port": 8030, "resource": "shops"}, "already the user service's"),
+    ("shop", {"port": 8099, "resource": "shops", "calls": ["nope"]}, "--calls nope: no such service"),
+    ("Shop", {"port": 8099, "resource": "shops"}, "lowercase letters and digits"),
+    ("my-shop", {"port": 8099, "resource": "shops"}, "lowercase letters and digits"),
+    ("shop", {"port": 80, "resource": "shops"}, "from 1024 to 65535"),
+    ("shop", {"port": 8099, "resource": "Shops!"}, "--resource"),
+])
+def test_it_refuses_clearly_and_writes_nothing(tmp_path, name, options, reason):
+    root = copy_of_the_repository(tmp_path)
+    before = sorted(p.name for p in (root / "services").iterdir())
+    with pytest.raises(ScaffoldError, match=reason.replace("(", r"\(")):
+        new_service(root, name, publish=False, **options)
+    assert sorted(p.name for p in (root / "services").iterdir()) == before
+    assert deployfiles.stale(root) == []
+
+
+def test_a_refusal_is_exit_status_2_with_the_reason(tmp_path):
+    root = copy_of_the_repository(tmp_path)
+    result = run(sys.executable, "-m", "sanicms", "new-service", "user", "--port", "8099", "--resource", "users",
+                 "--root", str(root), cwd=root)
+    assert result.returncode == 2
+    assert "services/user already exists" in result.stderr
