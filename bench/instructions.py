@@ -100,6 +100,8 @@ def sanicms_system() -> list[Proc]:
 VARIANTS = [
     Variant("sanicms", "sanicms", [city_proc()], CITY),
     Variant("sanicms-untraced", "sanicms, tracing off", [city_proc(TRACING_ENABLED="false")], CITY),
+    Variant("sanicms-no-metrics", "sanicms, metrics off (METRICS_ENABLED=false)",
+            [city_proc(METRICS_ENABLED="false")], CITY),
     Variant("bare", "bare Sanic + asyncpg (no sanic-ext)", [Proc("bare", ["peers/bare_sanic.py"],
                                                                 {"DATABASE_URL": "{city_db}"}, CITY)], CITY),
     Variant("sanic-otel", "Sanic + OpenTelemetry", [Proc("sanic-otel", ["peers/sanic_otel.py"], {
