@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 import jsonschema
 import pytest
 import yaml
+from localstack import SERVICES as REGISTERED  # deploy/ is on pytest.ini's pythonpath
 
 from sanicms.config import load_settings
 
@@ -20,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 OVERLAY = K8S / "overlays" / "service-monitor"
-SERVICES = {"city": 8050, "role": 8020, "user": 8030}
+SERVICES = {name: port for name, _, port in REGISTERED}  # every service in services/ (the registry)
 KUBERNETES_VERSION = "1.37.0"  # as tests/test_deploy.py: the newest the installed kubernetes-validate knows
 
 
@@ -194,12 +195,12 @@ def test_the_overlay_is_the_base_plus_one_servicemonitor_valid_against_the_crd(s
     servicemonitor_schema.validate(monitors[0])
 
 
-def test_the_servicemonitor_selects_the_three_services_and_scrapes_their_metrics(servicemonitor_schema):
+def test_the_servicemonitor_selects_every_service_and_scrapes_their_metrics(servicemonitor_schema):
     [monitor], others = overlay_documents()
     services = [d for d in others if d["kind"] == "Service"]
     selector = monitor["spec"]["selector"]
     selected = {s["metadata"]["name"] for s in services if selects(selector, s["metadata"]["labels"])}
-    assert selected == set(SERVICES)  # zipkin is part-of sanicms too, and left out
+    assert selected == set(SERVICES) and "zipkin" not in selected  # zipkin is part-of sanicms too
     [endpoint] = monitor["spec"]["endpoints"]
     for service in services:
         name = service["metadata"]["name"]
@@ -229,3 +230,24 @@ def test_the_servicemonitor_schema_check_has_teeth(servicemonitor_schema):
     assert not servicemonitor_schema.is_valid(broken)
     assert not selects({"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In", "values": ["city"]}]},
                        {"app.kubernetes.io/name": "zipkin"})
+
+
+def test_kustomize_builds_the_overlay_with_the_servicemonitor(servicemonitor_schema):
+    """What `kubectl apply -k` would send, rendered by kustomize itself (kubectl's, offline)."""
+    import shutil
+    import subprocess
+
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        pytest.skip("kubectl is not installed: the overlay is rendered by hand above only")
+
+    def build(directory: Path) -> list[dict]:
+        result = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+    rendered = build(OVERLAY)
+    [monitor] = [d for d in rendered if d["kind"] == "ServiceMonitor"]
+    servicemonitor_schema.validate(monitor)
+    assert monitor == next(d for d in overlay_documents()[0])  # nothing added or changed on the way
+    assert [d for d in rendered if d["kind"] != "ServiceMonitor"] == build(K8S / "base")
