@@ -40,7 +40,9 @@ def install_like_the_image(target: Path, service: str) -> Path:
     venv.EnvBuilder(with_pip=True, clear=True).create(target)
     python = target / "bin" / "python"
     run(python, "-m", "pip", "install", "-q", "-r", LOCK)
-    run(python, "-m", "pip", "install", "-q", "--no-deps", ROOT / "libs" / "sanicms", ROOT / "services" / service)
+    # every service, as the image: a caller needs its neighbours' published specs (openapi.json)
+    services = sorted(p.parent for p in (ROOT / "services").glob("*/pyproject.toml"))
+    run(python, "-m", "pip", "install", "-q", "--no-deps", ROOT / "libs" / "sanicms", *services)
     run(python, "-m", "pip", "check")
     return python
 
