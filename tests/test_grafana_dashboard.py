@@ -274,3 +274,11 @@ def test_the_dashboard_check_has_teeth(dashboard):
     assert any("no expr" in p for p in broken(lambda d: d["panels"][second]["targets"][0].pop("expr")))
     assert any("sums away" in p for p in broken(lambda d: d["panels"][second]["targets"][0].update(
         legendFormat="{{route}}")))
+
+
+def test_docs_show_each_panel_with_its_promql(dashboard):
+    doc = (ROOT / "docs" / "monitoring.md").read_text()
+    for panel in dashboard["panels"]:
+        if panel["type"] != "row":
+            assert f"*{panel['title']}*" in doc, panel["title"]
+            assert all(target["expr"] in doc for target in panel["targets"]), panel["title"]
