@@ -29,6 +29,8 @@ help:
 	@echo "make $(patsubst %,test-% |,$(SERVICES)) test-lib | test-e2e   one part only"
 	@echo "python -m sanicms new-service NAME --port P --resource PLURAL [--calls a,b]   add a service (README)"
 	@echo "make test-browser  each service's Swagger UI in Chromium, offline (SCREENSHOTS=docs/img to refresh them)"
+	@echo "make prometheus-deps  Debian's prometheus package (2.42: prometheus, promtool), if missing"
+	@echo "make check-prometheus  deploy/prometheus on a real Prometheus scraping the services, dashboard queries too"
 
 # Everything is installed at the versions pinned in requirements/ (see requirements/README.md).
 $(STAMP): libs/sanicms/pyproject.toml services/*/pyproject.toml requirements-dev.txt requirements/dev.txt
@@ -92,6 +94,19 @@ contract: $(STAMP)
 
 resilience: $(STAMP)
 	$(PYTEST) -s tests/soak
+
+# deploy/prometheus on a real Prometheus (Debian's package, 2.42) scraping the services, and
+# every Grafana dashboard query run on it. `make test` runs the same test and skips it when
+# the binary is missing; here a missing one fails. CI runs prometheus-deps before `make test`.
+.PHONY: prometheus-deps check-prometheus
+PROMETHEUS ?= /usr/bin/prometheus
+
+prometheus-deps:
+	@test -x $(PROMETHEUS) || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q prometheus; }
+
+check-prometheus: $(STAMP) prometheus-deps
+	PROMETHEUS_TEST_REQUIRED=1 $(PYTEST) -v tests/test_prometheus.py
 
 # deploy/fluentd/fluent.conf on a real fluentd (FLUENTD=/path/to/fluentd, or one on PATH); without
 # one the test says so and skips. deploy/fluentd/README.md builds fluentd v1.17.1 from source.
