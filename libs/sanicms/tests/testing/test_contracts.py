@@ -1,10 +1,20 @@
 """Mocks checked against a neighbour's published spec (a tiny town service's, below)."""
 
+import json
+import sys
+
 import pytest
 from aioresponses import aioresponses
 
+from sanicms.__main__ import main
 from sanicms.testing import ServiceMocks
-from sanicms.testing.contracts import ContractError, MockContracts, to_json_schema
+from sanicms.testing.contracts import (
+    ContractError,
+    MockContracts,
+    published_spec_problem,
+    served_spec,
+    to_json_schema,
+)
 
 
 def _ref(name):
@@ -127,3 +137,62 @@ def test_nullable_becomes_a_null_type_in_json_schema():
     # a property called "nullable" is a name, not the keyword
     assert to_json_schema({"type": "object", "properties": {"nullable": {"type": "boolean"}}}) == {
         "type": "object", "properties": {"nullable": {"type": "boolean"}}}
+
+
+TOWN_SERVER = '''
+import sanicms
+from sanic import Blueprint
+from sanicms import doc
+
+bp = Blueprint("towns", url_prefix="/towns")
+
+
+@bp.get("/<id:int>")
+@doc.produces({"id": int, "name": str})
+async def get_town(request, id: int):
+    return {"id": id, "name": "Ely"}
+
+
+def create_app(**overrides):
+    settings = sanicms.load_settings(environ={}, overrides={"SERVICE_NAME": "town", **overrides})
+    return sanicms.create_app(settings, [bp], name="town_spec_command")
+'''
+
+
+@pytest.fixture
+def town_service(tmp_path, monkeypatch):
+    """An installed ``town_service`` package with a server, as the spec command expects."""
+    package = tmp_path / "town_service"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "server.py").write_text(TOWN_SERVER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("town_service", "town_service.server"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    yield package
+    for name in ("town_service", "town_service.server"):
+        sys.modules.pop(name, None)
+
+
+def test_the_spec_command_publishes_the_served_spec_and_the_check_catches_drift(town_service, capsys):
+    from town_service.server import create_app
+
+    main(["spec", "town", "--write"])
+    assert capsys.readouterr().out == "town: published spec written\n"
+    published = (town_service / "openapi.json").read_text()
+    assert json.loads(published)["paths"]["/towns/{id}"]["get"]["responses"]["200"]
+    served = served_spec(create_app)
+    assert published_spec_problem(served, "town_service", "town") is None
+
+    (town_service / "openapi.json").write_text(published.replace('"name"', '"title"'))
+    problem = published_spec_problem(served, "town_service", "town")
+    assert problem.startswith("town_service/openapi.json is not the spec the service serves; "
+                              "refresh it: `python -m sanicms spec town --write`")
+    assert '-      "title": "towns"' in problem and '+      "name": "towns"' in problem  # the first lines that differ
+
+    (town_service / "openapi.json").unlink()
+    assert published_spec_problem(served, "town_service", "town") == (
+        "town_service/openapi.json is missing: write it with `python -m sanicms spec town --write`")
+    main(["spec", "town"])  # without --write: printed, not written
+    assert json.loads(capsys.readouterr().out)["info"]["title"]
+    assert not (town_service / "openapi.json").exists()
