@@ -204,7 +204,7 @@ def create_app(**overrides: Any) -> Sanic:
 
 def views(s: NewService) -> str:
     """CRUD on the table; with neighbours, their records checked on writes and shown in replies."""
-    r, m, one = s.resource, s.model, s.name
+    r, m, one, a = s.resource, s.model, s.name, _a(s.name)
     names = " or ".join(n.name for n in s.calls)
     if s.calls:
         imports = "from .downstream import check_references, with_relations, with_relations_many\n"
@@ -236,7 +236,7 @@ bp = Blueprint("{r}", url_prefix="/{r}")
 
 @bp.post("/")
 @doc.tag("{r}")
-@doc.summary("create a {one}")
+@doc.summary("create {a} {one}")
 @doc.consumes({m})
 @doc.produces({m}, status=201)
 @doc.errors({create_errors})
@@ -248,7 +248,7 @@ async def create_{one}(request: Request):
 
 @bp.get("/<id:int>")
 @doc.tag("{r}")
-@doc.summary("get a {one} by id")
+@doc.summary("get {a} {one} by id")
 @doc.produces({m})
 @doc.errors({read_errors})
 async def get_{one}(request: Request, id: int):
@@ -271,7 +271,7 @@ async def list_{r}(request: Request):
 
 @bp.put("/<id:int>")
 @doc.tag("{r}")
-@doc.summary("replace a {one}: every writable field")
+@doc.summary("replace {a} {one}: every writable field")
 @doc.consumes({m})
 @doc.produces({m})
 @doc.errors({write_errors})
@@ -281,7 +281,7 @@ async def replace_{one}(request: Request, id: int):
 
 @bp.patch("/<id:int>")
 @doc.tag("{r}")
-@doc.summary("change some fields of a {one}")
+@doc.summary("change some fields of {a} {one}")
 @doc.consumes({m}, partial=True)
 @doc.produces({m})
 @doc.errors({write_errors})
@@ -299,7 +299,7 @@ async def _update(request: Request, id: int) -> dict:
 
 @bp.delete("/<id:int>")
 @doc.tag("{r}")
-@doc.summary("delete a {one}")
+@doc.summary("delete {a} {one}")
 @doc.produces({{"id": int}})
 @doc.errors(404, 503)
 async def delete_{one}(request: Request, id: int):
@@ -326,7 +326,7 @@ from sanic import Request
 
 from sanicms import ValidationError, gather, logger
 
-#: Field of a {s.name} -> the service whose record it names; the reply shows the record under
+#: Field of {_a(s.name)} {s.name} -> the service whose record it names; the reply shows the record under
 #: the field's name without ``_id``.
 REFERENCES = {{{refs}}}
 
@@ -516,3 +516,8 @@ class {s.model}SpecTest(SpecTestCase):
 def _sorted_imports(lines: list[str]) -> str:
     """First-party ``from`` imports in isort's order (by module), as ruff's I001 wants them."""
     return "\n".join(sorted(lines, key=lambda line: line.split()[1]))
+
+
+def _a(word: str) -> str:
+    """The article before ``word``: an order, a city."""
+    return "an" if word[0] in "aeiou" else "a"
