@@ -42,7 +42,7 @@ from ..config import service_url_setting
 from ..contract.published import PublishedSpecError, published_spec
 from ..data.db import Database
 from ..data.migrations import MigrationModel, run_migrations
-from .contracts import MockContracts, published_spec_problem
+from .contracts import MockContracts, neighbour_shape_problems, published_spec_problem
 from .localdb import create_database, throwaway_server
 from .processes import free_port
 
@@ -333,7 +333,8 @@ def zipkin_span_validator(spec_path: str | Path) -> Any:
 
 class SpecTestCase(APITestCase):
     """The service's own OpenAPI document: valid OpenAPI 3, every route it serves is in it
-    (no more, no less), and its package publishes it as served (``<package>/openapi.json``).
+    (no more, no less), its package publishes it as served (``<package>/openapi.json``), and
+    the neighbours' shapes in it are as the neighbours publish them.
     Subclass it with ``app_factory`` (and ``migrations``) to get the tests."""
 
     spec: ClassVar[dict[str, Any]]
@@ -364,6 +365,11 @@ class SpecTestCase(APITestCase):
         problem = published_spec_problem(self.spec, package, self.app.ctx.settings.service.name)
         if problem:
             self.fail(problem)
+
+    def test_neighbours_shapes_are_as_they_publish_them(self) -> None:
+        problems = neighbour_shape_problems(self.spec, self.contracts.specs)
+        self.assertEqual(problems, [], "a neighbour's shape differs from its published spec: use "
+                                       "sanicms.published_shape(service, schema) instead of a copy")
 
 
 def _openapi_path(path: str) -> str:

@@ -24,7 +24,8 @@ from urllib.parse import urlsplit
 import jsonschema
 from sanic import Sanic
 
-from ..contract.published import SPEC_FILE, dumps_spec, package_of, refresh_command, spec_file
+from ..contract.openapi import BASE_SCHEMAS
+from ..contract.published import SPEC_FILE, compare_schemas, dumps_spec, package_of, refresh_command, spec_file
 
 #: Error statuses any neighbour may answer whatever its spec says: 401/403 depend on how it
 #: is deployed (AUTH_ENABLED), and any server can fail with a 5xx.
@@ -51,34 +52,53 @@ class MockContracts:
         the route alone (a mock that raises instead of answering)."""
         path = urlsplit(url).path.rstrip("/") or "/"
         method = method.lower()
-        routes = [(service, template, spec) for service, template, pattern, spec in self._routes
-                  if pattern.fullmatch(path)]
-        if not routes:
+        matches = [(service, template, spec, found) for service, template, pattern, spec in self._routes
+                   if (found := pattern.fullmatch(path))]
+        if not matches:
             unknown = [name for name, spec in self.specs.items() if spec is None]
             hint = (f"; {', '.join(unknown)} publish no spec to check against (unchecked=True skips the check)"
                     if unknown else "")
             raise ContractError(f"no neighbour ({', '.join(self.specs) or 'none'}) serves {path}{hint}")
         problems = []
-        for service, template, spec in routes:
+        for service, template, spec, found in matches:
             operation = spec["paths"][template].get(method)
             if operation is None:
                 served = ", ".join(m.upper() for m in spec["paths"][template])
                 problems.append(f"{service} has no {method.upper()} {template} (it serves {served})")
                 continue
-            if status is None:
+            where = f"{service} {method.upper()} {template}"
+            problem = None if status is not None and status >= 400 else _path_problem(spec, operation, found)
+            if problem is None and status is not None:
+                where += f" {status}"
+                problem = _answer_problem(spec, operation, status, payload)
+            if problem is None:
                 return
-            where = f"{service} {method.upper()} {template} {status}"
-            found = _answer_problem(spec, operation, status, payload)
-            if found is None:
-                return
-            problems.append(f"{where}: {found}")
+            problems.append(f"{where}: {problem}")
         raise ContractError("; ".join(problems))
 
 
 def _path_pattern(template: str) -> re.Pattern[str]:
-    """``/cities/{id}`` -> a pattern matching ``/cities/7``."""
-    parts = re.split(r"(\{[^}/]+\})", template.rstrip("/") or "/")
-    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
+    """``/cities/{id}`` -> a pattern matching ``/cities/7``, the value in group ``id``."""
+    parts = re.split(r"(\{\w+\})", template.rstrip("/") or "/")
+    return re.compile("".join(f"(?P<{p[1:-1]}>[^/]+)" if p.startswith("{") else re.escape(p) for p in parts))
+
+
+def _path_problem(spec: dict[str, Any], operation: dict[str, Any], found: re.Match[str]) -> str | None:
+    """Why the path's values are not ones the route accepts (``/cities/abc`` for an integer
+    id: the neighbour answers that with a 400 or 404, never a success), or None."""
+    for parameter in operation.get("parameters", ()):
+        name = parameter.get("name")
+        if parameter.get("in") != "path" or name not in found.groupdict():
+            continue
+        schema = parameter.get("schema", {})
+        raw = found.group(name)
+        value: Any = raw
+        if schema.get("type") in ("integer", "number") and re.fullmatch(r"-?\d+(\.\d+)?", raw):
+            value = float(raw) if "." in raw else int(raw)
+        problem = _first_error(spec, schema, value, f"path parameter {name}")
+        if problem is not None:
+            return problem
+    return None
 
 
 def _answer_problem(spec: dict[str, Any], operation: dict[str, Any], status: int, payload: Any) -> str | None:
@@ -205,3 +225,16 @@ def write_published_spec(service: str, *, write: bool) -> str:
     if write:
         Path(str(spec_file(package))).write_text(text, encoding="utf-8")
     return text
+
+
+def neighbour_shape_problems(spec: dict[str, Any], neighbours: Mapping[str, dict[str, Any] | None]) -> list[str]:
+    """Where a schema of ``spec`` named like one a neighbour publishes (``City`` in the user
+    service's spec, ``City`` in the city service's) differs from it, field by field: a shape
+    copied by hand that drifted. The envelope's own schemas (``Error`` & co) are skipped."""
+    ours = spec.get("components", {}).get("schemas", {})
+    problems = []
+    for service, published in neighbours.items():
+        for name, schema in (published or {}).get("components", {}).get("schemas", {}).items():
+            if name in ours and name not in BASE_SCHEMAS:
+                problems += compare_schemas(ours[name], schema, label=f"{service} {name}")
+    return problems

@@ -11,6 +11,7 @@ from sanicms.testing import ServiceMocks
 from sanicms.testing.contracts import (
     ContractError,
     MockContracts,
+    neighbour_shape_problems,
     published_spec_problem,
     served_spec,
     to_json_schema,
@@ -196,3 +197,28 @@ def test_the_spec_command_publishes_the_served_spec_and_the_check_catches_drift(
     main(["spec", "town"])  # without --write: printed, not written
     assert json.loads(capsys.readouterr().out)["info"]["title"]
     assert not (town_service / "openapi.json").exists()
+
+
+def test_a_path_value_the_route_refuses_cannot_have_a_success():
+    spec = {**TOWN_SPEC, "paths": {"/towns/{id}": {"get": {
+        **TOWN_SPEC["paths"]["/towns/{id}"]["get"],
+        "parameters": [{"name": "id", "in": "path", "required": True,
+                        "schema": {"type": "integer", "format": "int32", "minimum": -2**31, "maximum": 2**31 - 1}}],
+    }}}}
+    contracts = MockContracts({"town": spec})
+    contracts.check("GET", "/towns/7", 200, TOWN)
+    with pytest.raises(ContractError, match=r"GET /towns/\{id\}: path parameter id: 'abc' is not of type 'integer'"):
+        contracts.check("GET", "/towns/abc", 200, TOWN)
+    with pytest.raises(ContractError, match=r"path parameter id: 4294967296 is greater than the maximum"):
+        contracts.check("GET", "/towns/4294967296", None)  # an exception= mock: the route alone, values too
+    contracts.check("GET", "/towns/abc", 404)  # what the neighbour does answer
+
+
+def test_a_neighbours_shape_copied_by_hand_and_drifted_is_named():
+    town = TOWN_SPEC["components"]["schemas"]["Town"]
+    drifted = {**town, "properties": {**town["properties"], "name": {"type": "string", "maxLength": 80}}}
+    ours = {"components": {"schemas": {"Town": drifted, "Error": {}, "Visit": {}}}}
+    assert neighbour_shape_problems(ours, {"town": TOWN_SPEC, "farm": None}) == [
+        "town Town.name: maxLength is 8 in the published spec, 80 in the caller's shape"]
+    same = {"components": {"schemas": {"Town": town}}}
+    assert neighbour_shape_problems(same, {"town": TOWN_SPEC}) == []
