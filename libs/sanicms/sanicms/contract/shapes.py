@@ -2,7 +2,8 @@
 
 A peewee model is the single description of a resource. Two lighter shapes are accepted
 too: a plain class of peewee fields (the shape of another service's object, which has no
-table here) and a dict of fields or Python types (``{"id": int}``). Both are turned into an
+table here; :func:`sanicms.published_shape` builds one from that service's published spec)
+and a dict of fields or Python types (``{"id": int}``). Both are turned into an
 unbound model, so the input check and the OpenAPI schema read every shape the same way.
 """
 
