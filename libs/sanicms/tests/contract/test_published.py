@@ -21,6 +21,7 @@ from peewee import (
     UUIDField,
 )
 
+from sanicms import ServiceClient
 from sanicms.contract import published
 from sanicms.contract.openapi import FLAT, READ, Schemas
 from sanicms.contract.published import (
@@ -119,6 +120,7 @@ def test_a_hand_written_shape_that_differs_is_reported_field_by_field(town_packa
 
 def test_the_resource_path_comes_from_the_spec(town_package):
     assert resource_path("town") == "/towns"
+    assert ServiceClient("town", "http://town.invalid").resource == "/towns"  # what callers write
     with pytest.raises(PublishedSpecError, match="serves 2 collections"):
         collection_path({"paths": {"/a": {}, "/a/{id}": {}, "/b": {}, "/b/{id}": {}}})
 
