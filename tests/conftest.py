@@ -1,4 +1,4 @@
-"""End-to-end fixtures: the three services as real processes on free loopback ports."""
+"""End-to-end fixtures: every service (services/*/, in dependency order) as a real process on a free loopback port."""
 
 import pytest
 from localstack import SERVICES, LocalStack  # deploy/ and tests/ are on pytest.ini's pythonpath

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..registry import Service, services
 
+COMMAND = "`python -m sanicms services --write`"
 BEGIN = "# >>> generated from services/*/ by `python -m sanicms services --write`: do not edit by hand"
 END = "# <<< generated"
 #: The Dockerfile's default base image, when it cannot be read.
@@ -286,8 +287,9 @@ def _remove_orphans(root: Path) -> list[Path]:
 
 
 def _generated_manifest(path: Path) -> bool:
+    """Whether ``path`` is a manifest this module wrote (its second line says so)."""
     lines = path.read_text().splitlines()
-    return len(lines) > 1 and "by `python -m sanicms services --write`" in lines[1]
+    return len(lines) > 1 and lines[1] == f"# Written from services/{path.stem}/ by {COMMAND} (do not edit by hand)."
 
 
 def _replace_region(path: Path, text: str) -> str:
