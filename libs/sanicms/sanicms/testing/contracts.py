@@ -115,7 +115,10 @@ def _answer_problem(spec: dict[str, Any], operation: dict[str, Any], status: int
     if documented is None and status < 500 and status not in ALWAYS_POSSIBLE:
         errors = ", ".join(s for s in responses if s >= "4")
         return f"not a status it answers with (its errors: {errors})"
-    return None  # the error envelope ServiceMocks writes is the one every service sends
+    if documented is None:
+        return None  # an undocumented 401/403/5xx: any sanicms service sends the unified envelope
+    # the error envelope ServiceMocks writes, against the one the route documents
+    return _first_error(spec, _json_schema(documented), {"code": status, "message": "error", "error": None}, "body")
 
 
 def _json_schema(response: dict[str, Any]) -> dict[str, Any]:

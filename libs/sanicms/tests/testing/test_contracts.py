@@ -100,6 +100,9 @@ def test_statuses_follow_the_spec_but_any_server_may_fail(contracts):
     contracts.check("POST", "/towns", 409)
     for status in (401, 403, 500, 502, 503):  # deployment-dependent, or any server's failure
         contracts.check("GET", "/towns/1", status)
+    odd = {**TOWN_SPEC, "components": {"schemas": {"Error": {"type": "object", "required": ["reason"]}}}}
+    with pytest.raises(ContractError, match=r"town GET /towns/\{id\} 404: body\.reason: missing"):
+        MockContracts({"town": odd}).check("GET", "/towns/1", 404)  # the envelope against the documented one
     with pytest.raises(ContractError, match=r"town GET /towns 404: not a status it answers with \(its errors: 400\)"):
         contracts.check("GET", "/towns", 404)
     with pytest.raises(ContractError, match=r"town POST /towns 200: not a status it answers with \(it answers 201\)"):
