@@ -183,8 +183,14 @@ def services(pg_server, tmp_path_factory) -> Iterator[LocalStack]:
 
 
 @pytest.fixture(scope="module")
-def prometheus(services, tmp_path_factory) -> Iterator[Prometheus]:
-    executable = binary("prometheus")
+def executable() -> str:
+    return binary("prometheus")
+
+
+@pytest.fixture(scope="module")
+def prometheus(executable, services, tmp_path_factory) -> Iterator[Prometheus]:
+    """Prometheus with deploy/prometheus as shipped but for the targets file (the binary is
+    looked for first: without it the tests skip before the services start)."""
     config = tmp_path_factory.mktemp("prometheus") / "config"
     shutil.copytree(CONFIG_DIR, config)
     shipped = yaml.safe_load((CONFIG_DIR / "targets" / "sanicms.yml").read_text())
