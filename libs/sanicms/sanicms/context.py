@@ -4,10 +4,12 @@ into the tracer's internals (``tracing/`` can change behind it)."""
 
 from __future__ import annotations
 
-from .tracing.instrument import note_error
+from sanic import Request
+
+from .tracing.instrument import KEPT_TRACE_ID, note_error
 from .tracing.tracer import active_span
 
-__all__ = ["note_error", "sampled_trace_id", "tag_span", "trace_ids"]
+__all__ = ["KEPT_TRACE_ID", "finished_trace_id", "note_error", "tag_span", "trace_ids"]
 
 
 def trace_ids() -> tuple[str, str] | None:
@@ -19,14 +21,11 @@ def trace_ids() -> tuple[str, str] | None:
     return context.trace_id, context.span_id
 
 
-def sampled_trace_id() -> str | None:
-    """The trace id of the current span when it is kept (sampled), else None: what a metric's
-    exemplar may point to (an unsampled trace is nowhere to be found)."""
-    span = active_span()
-    if span is None:
-        return None
-    context = span.context
-    return context.trace_id if context.sampled else None
+def finished_trace_id(request: Request) -> str | None:
+    """The trace id of ``request``'s server span once it finished, when the trace is kept
+    (sampled): what a metric's exemplar may point to (an unsampled trace is nowhere)."""
+    found: str | None = getattr(request.ctx, KEPT_TRACE_ID, None)
+    return found
 
 
 def tag_span(key: str, value: str) -> None:

@@ -57,7 +57,10 @@ class Exposer:
 @doc.tag("operations")
 async def metrics_endpoint(request: Request) -> HTTPResponse:
     """The scrape, on the service's own listener (``METRICS_PORT=0``)."""
-    body, content_type = await request.app.ctx.metrics.exposer.render(request.headers.get("accept", ""))
+    metrics = request.app.ctx.metrics
+    if metrics.server.connections is None:  # the first request of this server: this one
+        metrics.server.connections = request.stream.protocol.connections  # type: ignore[union-attr]
+    body, content_type = await metrics.exposer.render(request.headers.get("accept", ""))
     return HTTPResponse(body, content_type=content_type)
 
 

@@ -6,6 +6,7 @@ spans), so both see every call. Retries and breaker changes come through two sma
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from time import perf_counter
 from typing import Any
 
@@ -14,7 +15,7 @@ from sanic import Request
 from ..calls.client import CallObserver, DownstreamError, ServiceClient
 from ..data.db import StatementObserver
 from ..errors import ApiError, ErrorCode
-from .instruments import DOWNSTREAM_OUTCOMES, Instruments
+from .instruments import BUCKETS, DOWNSTREAM_OUTCOMES, Instruments, histogram_values
 
 _OUTCOMES = {
     ErrorCode.DOWNSTREAM_TIMEOUT: "timeout",
@@ -109,20 +110,23 @@ def statement_kind(sql: str) -> str:
 class StatementMetrics:
     """``Database.observe``: each statement's duration by kind, its failures by SQLSTATE class."""
 
-    def __init__(self, instruments: Instruments, inner: StatementObserver | None) -> None:
+    def __init__(self, instruments: Instruments, inner: StatementObserver | None, *, direct: bool = False) -> None:
         self.inner = inner
         self.instruments = instruments
-        self._kinds: dict[str, Any] = {}  # SQL text -> histogram child (bounded)
+        self.direct = direct  # see ServerMetrics.bind
+        self._kinds: dict[str, tuple[Any, list[Any]]] = {}  # SQL text -> histogram values (bounded)
         self._errors: dict[str, Any] = {}
 
     def __call__(self, request: Request | None, sql: str) -> _TimedStatement:
-        child = self._kinds.get(sql)
-        if child is None:
-            child = self.instruments.statement_duration.labels(statement_kind(sql))
-            if len(self._kinds) < 1024:  # services with generated SQL must not grow this without end
-                self._kinds[sql] = child
+        values = self._kinds.get(sql) or self._kind(sql)
         inner = self.inner(request, sql) if self.inner is not None else None
-        return _TimedStatement(self, child, inner)
+        return _TimedStatement(self, values, inner)
+
+    def _kind(self, sql: str) -> tuple[Any, list[Any]]:
+        values = histogram_values(self.instruments.statement_duration.labels(statement_kind(sql)))
+        if len(self._kinds) < 1024:  # services with generated SQL must not grow this without end
+            self._kinds[sql] = values
+        return values
 
     def failed(self, exc: BaseException) -> None:
         sqlstate = getattr(exc, "sqlstate", None)
@@ -134,11 +138,11 @@ class StatementMetrics:
 
 
 class _TimedStatement:
-    __slots__ = ("child", "inner", "metrics", "started")
+    __slots__ = ("inner", "metrics", "started", "values")
 
-    def __init__(self, metrics: StatementMetrics, child: Any, inner: Any) -> None:
+    def __init__(self, metrics: StatementMetrics, values: tuple[Any, list[Any]], inner: Any) -> None:
         self.metrics = metrics
-        self.child = child
+        self.values = values
         self.inner = inner
         self.started = 0.0
 
@@ -147,8 +151,15 @@ class _TimedStatement:
         return self.inner.__enter__() if self.inner is not None else None
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        self.child.observe(perf_counter() - self.started)
+        elapsed = perf_counter() - self.started
+        total, buckets = self.values
+        if self.metrics.direct:  # see ServerMetrics.responded
+            total._value += elapsed
+            buckets[bisect_left(BUCKETS, elapsed)]._value += 1
+        else:
+            total.inc(elapsed)
+            buckets[bisect_left(BUCKETS, elapsed)].inc(1)
         if self.inner is not None:
             self.inner.__exit__(exc_type, exc, tb)
-        if isinstance(exc, Exception):
+        if exc is not None and isinstance(exc, Exception):
             self.metrics.failed(exc)

@@ -8,7 +8,7 @@ apps in one process never mix their figures. Label children are looked up once a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -21,6 +21,19 @@ STATEMENT_KINDS = ("select", "insert", "update", "delete", "other")
 
 #: Gauges are summed over the live workers (``livesum``): a dead worker's share disappears.
 _SUM: Final[Literal["livesum"]] = "livesum"
+
+
+def counter_value(child: Any) -> Any:
+    """The value a counter child adds to: ``counter_value(c).inc(1)`` is ``c.inc()`` without
+    the checks around it. The request path uses these, one Python call per figure instead of
+    four (CPython spends about 1.2k instructions per call here; see docs/metrics.md)."""
+    return child._value
+
+
+def histogram_values(child: Any) -> tuple[Any, list[Any]]:
+    """A histogram child's sum and bucket values: observing ``v`` is ``sum.inc(v)`` and
+    ``buckets[bisect_left(BUCKETS, v)].inc(1)``, which is what ``observe(v)`` does."""
+    return child._sum, child._buckets
 
 
 class Instruments:

@@ -8,7 +8,7 @@ import contextlib
 import logging
 from typing import Any
 
-from prometheus_client import CollectorRegistry, disable_created_metrics
+from prometheus_client import CollectorRegistry, disable_created_metrics, values
 from sanic import Sanic
 
 from ..config import Settings
@@ -17,7 +17,7 @@ from .exemplars import ExemplarStore
 from .exposition import Exposer, PortServer, WithExemplars, metrics_endpoint
 from .hooks import CallMetrics, StatementMetrics
 from .instruments import Instruments
-from .server import ServerMetrics
+from .server import ServerMetrics, measured
 
 log = logging.getLogger("sanicms.metrics")
 
@@ -51,10 +51,12 @@ class AppMetrics:
             self.instruments = instruments = Instruments(registry)
             registry.register(workers.process_collectors())
             self.exposer = Exposer(WithExemplars(registry, self.store), self.refresh, in_thread=False)
-        app.ctx.db.observe = StatementMetrics(instruments, app.ctx.db.observe)
+        # In-memory values (one process) are bumped in place on the request path.
+        direct = not getattr(values.ValueClass, "_multiprocess", False)
+        app.ctx.db.observe = StatementMetrics(instruments, app.ctx.db.observe, direct=direct)
         for client in app.ctx.clients:
             CallMetrics(instruments, client)
-        self.server.bind(instruments, self.store)
+        self.server.bind(instruments, self.store, direct=direct)
         metrics = settings.metrics
         if metrics.port:
             self._port = PortServer(self.exposer, settings.service.host, metrics.port, metrics.path)
@@ -86,6 +88,7 @@ class AppMetrics:
         if reporter is not None:
             tracing = (reporter.reported, reporter.sent, reporter.dropped, reporter.send_failures)
             queued = reporter.stats()["queued"]
+        instruments.in_flight.set(self.server.in_flight())
         instruments.refresh(db.stats(), db.waiting, tracing, queued or 0)
 
     async def _every(self, interval: float) -> None:
@@ -103,7 +106,7 @@ class AppMetrics:
 
 
 def install(app: Sanic[Any, Any]) -> None:
-    """Measure ``app`` when ``METRICS_ENABLED``: the request middlewares and the endpoint now,
+    """Measure ``app`` when ``METRICS_ENABLED``: the response handler and the endpoint now,
     the instruments when the server starts (:func:`start`)."""
     settings: Settings = app.ctx.settings
     metrics = settings.metrics
@@ -112,11 +115,7 @@ def install(app: Sanic[Any, Any]) -> None:
     state = app.ctx.metrics = AppMetrics(settings)
     if not metrics.path.startswith(app.ctx.untraced_paths):
         app.ctx.untraced_paths = (*app.ctx.untraced_paths, metrics.path)
-    # The first request middleware and the first response one (Sanic runs response middleware
-    # lowest priority first): refusals by auth are counted, and tracing's server span (1000 /
-    # -1000) is still open when the response is, so its trace id is the exemplar.
-    app.on_request(state.server.started, priority=1001)
-    app.on_response(state.server.finished, priority=-1001)  # type: ignore[no-untyped-call]  # unannotated in Sanic
+    app.request_class = measured(app.request_class, state.server)  # see server.py: no middleware
     if not metrics.port:
         app.add_route(metrics_endpoint, metrics.path, methods=["GET"], name="sanicms_metrics")
     if settings.service.workers > 1:

@@ -27,6 +27,8 @@ from .zipkin import endpoint, peer
 log = logging.getLogger("sanicms.tracing")
 
 _MAX_STATEMENT = 2000  # characters of SQL kept on a span
+#: ``request.ctx`` attribute naming the trace of a finished, sampled server span (exemplars)
+KEPT_TRACE_ID = "kept_trace_id"
 
 
 def install(app: Sanic[Any, Any]) -> None:
@@ -129,6 +131,8 @@ async def _finish_server_span(request: Request, response: HTTPResponse) -> None:
     if status >= 500:
         span.set_tag(ot_tags.ERROR, str(status))
     response.headers["x-trace-id"] = span.context.trace_id
+    if span.context.sampled:
+        setattr(request.ctx, KEPT_TRACE_ID, span.context.trace_id)
     scope.close()
     if span.end is None:  # a handler left its own scope open: close() left ours unfinished
         span.finish()
