@@ -26,6 +26,9 @@ log = logging.getLogger("sanicms.data.db")
 #: Hook called around each statement: ``observer(request, sql)`` returns a context
 #: manager, or None. Tracing installs one; without it, statements run bare.
 StatementObserver = Callable[[Request | None, str], Any]
+#: Told of each statement once it ended: ``timer(sql, seconds, driver error or None)``.
+#: Metrics install one; a call, not a context manager, to keep the request path short.
+StatementTimer = Callable[[str, float, BaseException | None], None]
 
 # Failures that mean "no database right now" rather than "bad statement". Whatever the
 # connection was doing when one of these came, it is not trusted again: it is terminated.
@@ -69,12 +72,14 @@ class DatabaseUnavailable(ServiceUnavailable):
 class Cursor:
     """One connection, with results as dicts and errors as API errors."""
 
-    __slots__ = ("_conn", "_observe", "_request")
+    __slots__ = ("_conn", "_observe", "_request", "_timer")
 
-    def __init__(self, conn: asyncpg.Connection, request: Request | None, observe: StatementObserver | None) -> None:
+    def __init__(self, conn: asyncpg.Connection, request: Request | None, observe: StatementObserver | None,
+                 timer: StatementTimer | None = None) -> None:
         self._conn = conn
         self._request = request
         self._observe = observe
+        self._timer = timer
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
         rows = await self._run(self._conn.fetch, sql, args)
@@ -101,13 +106,20 @@ class Cursor:
 
     async def _run(self, method: Callable[..., Awaitable[Any]], sql: str, args: Sequence[Any], **kwargs: Any) -> Any:
         observer = self._observe(self._request, sql) if self._observe else None
+        timer = self._timer
+        started = time.perf_counter() if timer is not None else 0.0
+        failure: BaseException | None = None
         try:
             if observer is None:
                 return await method(sql, *args, **kwargs)
             with observer:
                 return await method(sql, *args, **kwargs)
         except _DB_ERRORS as exc:
+            failure = exc
             raise translate(exc) from exc
+        finally:
+            if timer is not None:
+                timer(sql, time.perf_counter() - started, failure)
 
 
 def translate(exc: BaseException) -> BaseException:
@@ -170,6 +182,7 @@ class Database:
         self.command_timeout = command_timeout
         self.pool: asyncpg.Pool | None = None
         self.observe: StatementObserver | None = None
+        self.timer: StatementTimer | None = None
         self.waiting = 0  # requests waiting for a connection now (none idle): the metrics' pool waiters
         # Outage bookkeeping. The epoch goes up when an outage begins and when it ends; a
         # checkout remembers the one it began in. Only a checkout begun after the outage was
@@ -414,7 +427,7 @@ class Checkout:
                 db._refuse(error, epoch, exc, "starting a transaction")
                 db._discard(conn)
                 raise error from exc
-        return Cursor(conn, self._request, db.observe)
+        return Cursor(conn, self._request, db.observe, db.timer)
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         db, conn, tx = self._db, self._conn, self._tx

@@ -1,7 +1,9 @@
-"""Downstream calls and SQL statements, measured through the hooks their modules offer
-(``ServiceClient.observe``, ``Database.observe``): each wraps the hook already there (tracing's
-spans), so both see every call. Retries and breaker changes come through two small callbacks
-(``ServiceClient.on_retry``, ``CircuitBreaker.on_change``): those modules never import this one.
+"""Downstream calls and SQL statements, measured through the hooks their modules offer.
+Calls: ``ServiceClient.observe``, wrapped around the hook already there (tracing's spans), so
+both see every call; retries and breaker changes through two small callbacks
+(``ServiceClient.on_retry``, ``CircuitBreaker.on_change``). Statements: ``Database.timer``, a
+plain call after each one (cheaper than a context manager around it). Those modules never
+import this one.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from typing import Any
 from sanic import Request
 
 from ..calls.client import CallObserver, DownstreamError, ServiceClient
-from ..data.db import StatementObserver
 from ..errors import ApiError, ErrorCode
 from .instruments import BUCKETS, DOWNSTREAM_OUTCOMES, Instruments, histogram_values
 
@@ -108,19 +109,24 @@ def statement_kind(sql: str) -> str:
 
 
 class StatementMetrics:
-    """``Database.observe``: each statement's duration by kind, its failures by SQLSTATE class."""
+    """``Database.timer``: each statement's duration by kind, its failures by SQLSTATE class."""
 
-    def __init__(self, instruments: Instruments, inner: StatementObserver | None, *, direct: bool = False) -> None:
-        self.inner = inner
+    def __init__(self, instruments: Instruments, *, direct: bool = False) -> None:
         self.instruments = instruments
         self.direct = direct  # see ServerMetrics.bind
         self._kinds: dict[str, tuple[Any, list[Any]]] = {}  # SQL text -> histogram values (bounded)
         self._errors: dict[str, Any] = {}
 
-    def __call__(self, request: Request | None, sql: str) -> _TimedStatement:
-        values = self._kinds.get(sql) or self._kind(sql)
-        inner = self.inner(request, sql) if self.inner is not None else None
-        return _TimedStatement(self, values, inner)
+    def __call__(self, sql: str, seconds: float, failure: BaseException | None) -> None:
+        total, buckets = self._kinds.get(sql) or self._kind(sql)
+        if self.direct:  # see ServerMetrics.responded
+            total._value += seconds
+            buckets[bisect_left(BUCKETS, seconds)]._value += 1
+        else:
+            total.inc(seconds)
+            buckets[bisect_left(BUCKETS, seconds)].inc(1)
+        if failure is not None:
+            self.failed(failure)
 
     def _kind(self, sql: str) -> tuple[Any, list[Any]]:
         values = histogram_values(self.instruments.statement_duration.labels(statement_kind(sql)))
@@ -135,31 +141,3 @@ class StatementMetrics:
         if child is None:
             child = self._errors[label] = self.instruments.db_errors.labels(label)
         child.inc()
-
-
-class _TimedStatement:
-    __slots__ = ("inner", "metrics", "started", "values")
-
-    def __init__(self, metrics: StatementMetrics, values: tuple[Any, list[Any]], inner: Any) -> None:
-        self.metrics = metrics
-        self.values = values
-        self.inner = inner
-        self.started = 0.0
-
-    def __enter__(self) -> Any:
-        self.started = perf_counter()
-        return self.inner.__enter__() if self.inner is not None else None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        elapsed = perf_counter() - self.started
-        total, buckets = self.values
-        if self.metrics.direct:  # see ServerMetrics.responded
-            total._value += elapsed
-            buckets[bisect_left(BUCKETS, elapsed)]._value += 1
-        else:
-            total.inc(elapsed)
-            buckets[bisect_left(BUCKETS, elapsed)].inc(1)
-        if self.inner is not None:
-            self.inner.__exit__(exc_type, exc, tb)
-        if exc is not None and isinstance(exc, Exception):
-            self.metrics.failed(exc)
