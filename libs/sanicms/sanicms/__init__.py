@@ -6,8 +6,9 @@ throwaway PostgreSQL, services as processes) and ``sanicms.migrations`` (``Migra
 ``info``). ``sanicms.tests`` is the original design's name for ``sanicms.testing``.
 
 Parts: ``contract/`` (docs, validation, OpenAPI), ``data/`` (database, SQL, migrations),
-``calls/`` (clients of other services, resilience), ``tracing/``, ``testing/``; and at the top
-the app factory, settings, errors, responses, logs, health, auth and the command line.
+``calls/`` (clients of other services, resilience), ``tracing/``, ``metrics/`` (Prometheus),
+``testing/``; and at the top the app factory, settings, errors, responses, logs, health, auth
+and the command line.
 """
 
 from . import auth
