@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import httpx
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
-from sanic import Sanic
 
 from sanicms.testing import LiveServer
 from sanicms.testing.processes import free_port
@@ -93,7 +92,6 @@ def test_disabled_means_no_endpoint_and_no_middleware(things_db):
         assert not any(r.path == "metrics" for r in server.app.router.routes)
     finally:
         server.stop()
-    Sanic.test_mode = True
 
 
 def test_process_and_gc_figures_are_there(live):
