@@ -106,8 +106,8 @@ class AppMetrics:
 
 
 def install(app: Sanic[Any, Any]) -> None:
-    """Measure ``app`` when ``METRICS_ENABLED``: the response handler and the endpoint now,
-    the instruments when the server starts (:func:`start`)."""
+    """Measure ``app`` when ``METRICS_ENABLED``: its request class and the endpoint now, the
+    instruments when the server starts (:func:`start`)."""
     settings: Settings = app.ctx.settings
     metrics = settings.metrics
     if not metrics.enabled:
@@ -124,7 +124,7 @@ def install(app: Sanic[Any, Any]) -> None:
 
 async def start(app: Sanic[Any, Any]) -> None:
     """Make the instruments and hook the database and clients (server start, after tracing's
-    hooks, which these wrap)."""
+    hooks: the clients' are wrapped)."""
     state: AppMetrics | None = getattr(app.ctx, "metrics", None)
     if state is not None:
         await state.start(app)
