@@ -68,6 +68,12 @@ def produces(shape: Any, *, status: int = 200, paginated: bool = False, expand: 
     return _record(produces=shape, status=status, paginated=paginated, expand=expand)
 
 
+def media(*types: str) -> Decorator:
+    """Declare that the handler answers in these media types instead of the JSON envelope
+    (``/metrics``: Prometheus text or OpenMetrics), so the spec says what really comes back."""
+    return _record(media=types)
+
+
 def errors(*statuses: int | tuple[int, str]) -> Decorator:
     """Declare the error statuses the route may answer, e.g. ``errors(404, 503)``, or
     ``(409, "the name is taken")`` to say why. The rest are added by themselves: 400 for

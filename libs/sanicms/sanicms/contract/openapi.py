@@ -395,8 +395,12 @@ def describe_operation(operation: OperationBuilder, route: Route, meta: dict[str
     responses = _responses(meta, route, schemas)
     operation.responses = {k: v for k, v in operation.responses.items()
                            if k not in responses}  # type: ignore[comparison-overlap]  # int keys, as above
+    success = meta.get("status", 200)
     for status, (description, schema) in responses.items():
-        operation.response(status, {"application/json": {"schema": schema}}, description)
+        if status == success and meta.get("media"):  # a body of its own (text), not the envelope
+            operation.response(status, {t: {"schema": {"type": "string"}} for t in meta["media"]}, description)
+        else:
+            operation.response(status, {"application/json": {"schema": schema}}, description)
 
 
 def _responses(meta: dict[str, Any], route: Route, schemas: Schemas) -> dict[int, tuple[str, dict[str, Any]]]:

@@ -55,6 +55,7 @@ class Exposer:
                  "request on each duration bucket) when the `Accept` header asks for "
                  "`application/openmetrics-text`. The families are listed in docs/metrics.md.")
 @doc.tag("operations")
+@doc.media("text/plain", "application/openmetrics-text")
 async def metrics_endpoint(request: Request) -> HTTPResponse:
     """The scrape, on the service's own listener (``METRICS_PORT=0``)."""
     metrics = request.app.ctx.metrics

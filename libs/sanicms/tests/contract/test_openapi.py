@@ -261,6 +261,12 @@ def test_health_endpoints_are_documented(spec):
     assert data["properties"]["data"]["required"] == ["status", "database", "tracing"]
 
 
+def test_metrics_is_documented_as_the_text_it_answers_not_the_envelope(spec):
+    responses = spec["paths"]["/metrics"]["get"]["responses"]
+    assert set(responses["200"]["content"]) == {"text/plain", "application/openmetrics-text"}
+    assert set(responses["413"]["content"]) == {"application/json"}  # errors keep the envelope
+
+
 def test_swagger_ui_loads_the_spec(live):
     res = live.request("GET", "/openapi/")
     assert res.status_code == 200 and "swagger-ui" in res.text
