@@ -54,6 +54,8 @@ Try:
   curl -s {u}{paths[top]}/1                                                           # 401
   curl -s '{stack.url(REGISTRY[0].name)}{paths[REGISTRY[0].name]}?ids=1,2' -H "authorization: Bearer $READ"
   curl -s {stack.url(REGISTRY[-1].name)}/readyz
+  curl -s {u}/metrics                # Prometheus text; add -H 'accept: application/openmetrics-text'
+                                     # for exemplars (trace ids); docs/monitoring.md for Prometheus + Grafana
 
 {traces}
 Press Ctrl-C to stop.
