@@ -12,8 +12,10 @@ from typing import Any
 
 from sanic import Blueprint, Sanic
 from sanic_ext import Extend
+from sanic_ext.extensions.http.extension import HTTPExtension
+from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
-from . import auth, metrics, tracing
+from . import auth, cors, metrics, tracing
 from .calls.client import Clients
 from .config import Settings
 from .contract import openapi
@@ -23,6 +25,7 @@ from .errors import ErrorHandler
 from .health import health_blueprint
 from .logs import configure_logging
 from .responses import EnvelopeRequest, dumps
+from .routed import routed
 
 
 def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
@@ -42,16 +45,20 @@ def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
     app.ctx.db = Database.from_settings(settings.database)
     app.ctx.clients = Clients.from_settings(settings.clients)
     app.ctx.untraced_paths = settings.tracing.untraced_paths
-    Extend(app)
+    # OpenAPI and HTTP (auto OPTIONS/HEAD, CORS) only: the injection extension, unused,
+    # handles a signal on every request; CORS headers only for requests with an Origin.
+    Extend(app, extensions=[OpenAPIExtension, HTTPExtension], built_in_extensions=False)
+    cors.install(app)
     app.blueprint(health_blueprint())
     for bp in blueprints:
         app.blueprint(bp)
     # The API contract: the spec from the doc decorators, path parameters checked like bodies.
     openapi.install(app)
-    app.on_request(check_path_params)
-    tracing.install(app)
+    # Per-request work without middleware (sanicms.routed): the server span opens first.
+    route_hooks = [*tracing.install(app), check_path_params]
     auth.install(app)
     metrics.install(app)
+    app.request_class = routed(app.request_class, route_hooks)
     app.before_server_start(_open_resources)
     app.after_server_stop(_close_resources)
     return app

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from sanic import Request
+from sanic_routing.route import Route
 
 from ..errors import ValidationError
 from .validation import INT32
@@ -107,16 +108,17 @@ def _strict_int(raw: str) -> int:
 PATH_INT = INT32
 
 
-async def check_path_params(request: Request) -> None:
-    """Request middleware: an integer path parameter out of 32-bit range is a 400 naming
-    it, before the handler runs (the router only checks that it is digits)."""
-    route = request.route
-    if route is None or request.method == "OPTIONS":  # CORS preflights answer for any path
+def check_path_params(request: Request, route: Route) -> None:
+    """Route hook (:mod:`sanicms.routed`): an integer path parameter out of 32-bit range is
+    a 400 naming it, before the handler runs (the router only checks that it is digits)."""
+    if request.method == "OPTIONS":  # CORS preflights answer for any path
         return
+    low, high = PATH_INT
+    values = request.match_info
     problems = [
-        {"field": param.name, "message": f"must be between {PATH_INT[0]} and {PATH_INT[1]}"}
+        {"field": param.name, "message": f"must be between {low} and {high}"}
         for param in route.params.values()
-        if param.cast is int and not PATH_INT[0] <= request.match_info.get(param.name, 0) <= PATH_INT[1]
+        if param.cast is int and not low <= values.get(param.name, 0) <= high
     ]
     if problems:
         raise ValidationError("invalid path parameters", error=problems)

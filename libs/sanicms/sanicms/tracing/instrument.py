@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
 from opentracing import Format
 from opentracing import tags as ot_tags
 from sanic import Request, Sanic
-from sanic.response import HTTPResponse
+from sanic.response import BaseHTTPResponse
+from sanic_routing.route import Route
 
 from ..config import TracingSettings
+from ..routed import RouteHook
 from .reporter import HttpTransport, LogTransport, SpanReporter, Transport
 from .tracer import Span, Tracer, active_span
 from .zipkin import endpoint, peer
@@ -31,14 +34,20 @@ _MAX_STATEMENT = 2000  # characters of SQL kept on a span
 KEPT_TRACE_ID = "kept_trace_id"
 
 
-def install(app: Sanic[Any, Any]) -> None:
-    """Trace every request of ``app`` when ``TRACING_ENABLED`` (spans start once it serves)."""
+def install(app: Sanic[Any, Any]) -> list[RouteHook]:
+    """Trace every request of ``app`` when ``TRACING_ENABLED`` (spans start once it serves).
+
+    No middleware (see :mod:`sanicms.routed`): the server span starts in the route hook this
+    returns, which the app factory puts first (the span is open before anything can refuse
+    the request), and finishes in the request class's ``respond``, after the response
+    middleware, with the status every response has by then. A request no route matched
+    gets its span when the error handler notes the 404 or 405 (:func:`note_error`).
+    """
     if not app.ctx.settings.tracing.enabled:
-        return
-    # Highest priority: the span is open before any other middleware can refuse the request.
+        return []
     app.ctx.span_names = {}
-    app.on_request(_start_server_span, priority=1000)
-    app.on_response(_finish_server_span, priority=-1000)  # type: ignore[no-untyped-call]  # unannotated in Sanic
+    app.request_class = _traced(app.request_class)
+    return [_start_server_span]
 
 
 async def start(app: Sanic[Any, Any]) -> None:
@@ -86,20 +95,38 @@ def transports_from(settings: TracingSettings) -> list[Transport]:
     return transports
 
 
-async def _start_server_span(request: Request) -> None:
+def _traced(request_class: type[Request]) -> type[Request]:
+    """``request_class`` whose ``respond`` finishes the server span (every response goes
+    through it: handled, refused, failed or unmatched)."""
+
+    class TracedRequest(request_class):  # type: ignore[valid-type,misc]  # a class made at run time
+        async def respond(self, response: Any = None, **kwargs: Any) -> BaseHTTPResponse:
+            sent: BaseHTTPResponse = await super().respond(response, **kwargs)
+            scope = getattr(self.ctx, "trace_scope", None)
+            if scope is not None:
+                _finish_server_span(self, scope, sent)
+            return sent
+
+    TracedRequest.__qualname__ = TracedRequest.__name__ = f"Traced{request_class.__name__}"
+    return TracedRequest
+
+
+def _start_server_span(request: Request, route: Route | None) -> None:
+    """Route hook: open the request's server span, unless it is on an untraced path."""
     ctx = request.app.ctx
     tracer: Tracer | None = getattr(ctx, "tracer", None)
     path = request.path  # a property that decodes each time: read once
     if tracer is None or path.startswith(ctx.untraced_paths):
         return
     parent = tracer.extract(Format.HTTP_HEADERS, request.headers)
-    name, route = _names(ctx, request)
+    name, template = _names(ctx, request, route, path)
     scope = tracer.start_active_span(
         name,
         child_of=parent,
         ignore_active_span=True,  # a keep-alive connection's previous request is no parent
         tags={ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_SERVER, "http.method": request.method,
-              "http.path": path, "http.route": route},
+              "http.path": path, "http.route": template},
+        start_time=_started_at(request) if route is None else None,
     )
     span: Span = scope.span
     if span.context.sampled:
@@ -107,23 +134,26 @@ async def _start_server_span(request: Request) -> None:
     request.ctx.trace_scope = scope
 
 
-def _names(ctx: Any, request: Request) -> tuple[str, str]:
+def _started_at(request: Request) -> float | None:
+    """When Sanic began handling ``request``, on the wall clock (a span opened late)."""
+    began = getattr(request.stream, "perft0", None)
+    return time.time() - (time.perf_counter() - began) if began is not None else None
+
+
+def _names(ctx: Any, request: Request, route: Route | None, path: str) -> tuple[str, str]:
     """Span name and route pattern, worked out once per route and method."""
-    if request.route is None:
-        return f"{request.method} {request.path}", request.path
-    key = (request.route.path, request.method)
+    if route is None:
+        return f"{request.method} {path}", path
+    key = (route.path, request.method)
     found: tuple[str, str] | None = ctx.span_names.get(key)
     if found is None:
-        route = request.uri_template
-        assert route is not None, "a request with a route has its template"
-        found = ctx.span_names[key] = (f"{request.method} {route}", route)
+        template = request.uri_template
+        assert template is not None, "a request with a route has its template"
+        found = ctx.span_names[key] = (f"{request.method} {template}", template)
     return found
 
 
-async def _finish_server_span(request: Request, response: HTTPResponse) -> None:
-    scope = getattr(request.ctx, "trace_scope", None)
-    if scope is None:
-        return
+def _finish_server_span(request: Request, scope: Any, response: BaseHTTPResponse) -> None:
     request.ctx.trace_scope = None
     span: Span = scope.span
     status = response.status
@@ -138,9 +168,23 @@ async def _finish_server_span(request: Request, response: HTTPResponse) -> None:
         span.finish()
 
 
+def _unmatched_request() -> Request | None:
+    """The request being handled when no route matched it (it has no server span yet)."""
+    try:
+        request = Request.get_current()
+    except Exception:  # no request in this context (Sanic raises its own error)
+        return None
+    if request.route is not None or getattr(request.ctx, "trace_scope", None) is not None:
+        return None
+    return request
+
+
 def note_error(exception: BaseException) -> None:
     """Record a failure on the active span (called by the error handler)."""
     active = active_span()
+    if active is None and (request := _unmatched_request()) is not None:
+        _start_server_span(request, None)  # a 404 or 405: the span starts here
+        active = active_span()
     if active is None or not active.context.sampled:
         return
     # An API error's message is meant for clients; anything else is named by its type only.

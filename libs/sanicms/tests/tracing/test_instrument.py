@@ -231,3 +231,19 @@ def test_health_and_docs_are_not_traced(traced):
         res, _ = spans_of(server, memory)(path)
         assert res.status_code == 200
         assert memory.spans == [] and "x-trace-id" not in res.headers
+
+
+def test_an_unmatched_path_and_a_refused_path_value_are_server_spans_with_the_error(traced):
+    # Neither reaches a handler: the 404 is never routed, the 400 is refused by the route hook.
+    server, memory, _ = traced
+    res, spans = spans_of(server, memory)("/nowhere/7")
+    assert res.status_code == 404
+    [srv] = spans
+    assert srv["kind"] == "SERVER" and srv["name"] == "get /nowhere/7"
+    assert srv["tags"]["http.status_code"] == "404" and srv["duration"] >= 1
+    assert [a["value"].split(":")[0] for a in srv["annotations"]] == ["error"]
+    res, spans = spans_of(server, memory)("/things/99999999999")
+    assert res.status_code == 400
+    [srv] = spans
+    assert srv["name"] == "get /things/<thing_id:int>" and srv["tags"]["http.status_code"] == "400"
+    assert [a["value"] for a in srv["annotations"]] == ["error: ValidationError: invalid path parameters"]

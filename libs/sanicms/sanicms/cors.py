@@ -1,0 +1,57 @@
+"""CORS: sanic-ext's, paid for by the requests that ask for it.
+
+sanic-ext does CORS well (``CORS_*`` settings, preflights answered by its automatic OPTIONS
+routes, ``@cors`` on a route), but adds its headers in a response middleware, and Sanic
+wraps every middleware call in two signal dispatches: about 40k instructions on each
+request, CORS or not. A request that sends no ``Origin`` header gets no CORS header from it
+(``CORS_ALWAYS_SEND`` is off), so this module takes that middleware off the app and calls
+the same function from the request class's ``respond``, only when there is an ``Origin``
+(or when ``CORS_ALWAYS_SEND`` asks for headers on every response).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from sanic import Request, Sanic
+from sanic.response import BaseHTTPResponse
+
+#: The name of sanic-ext's response middleware (sanic_ext/extensions/http/cors.py).
+SANIC_EXT_CORS = "_add_cors_headers"
+
+AddHeaders = Callable[[Request, BaseHTTPResponse], Awaitable[None]]
+
+
+def install(app: Sanic[Any, Any]) -> None:
+    """After ``Extend(app)``: sanic-ext's CORS headers from ``respond`` instead of middleware."""
+    add = _take_middleware(app, SANIC_EXT_CORS)
+    if add is not None:
+        app.request_class = _with_cors(app.request_class, add, always=bool(app.config.CORS_ALWAYS_SEND))
+
+
+def _take_middleware(app: Sanic[Any, Any], name: str) -> AddHeaders | None:
+    """Remove the response middleware called ``name`` from ``app``; return its function."""
+    found: AddHeaders | None = None
+    for future in list(app._future_middleware):
+        func = getattr(future.middleware, "func", future.middleware)
+        if future.attach_to == "response" and getattr(func, "__name__", None) == name:
+            app._future_middleware.remove(future)
+            found = cast(AddHeaders, func)
+    if found is not None:
+        kept = [m for m in app.response_middleware if getattr(m, "func", m) is not found]
+        app.response_middleware.clear()
+        app.response_middleware.extend(kept)
+    return found
+
+
+def _with_cors(request_class: type[Request], add: AddHeaders, *, always: bool) -> type[Request]:
+    class CorsRequest(request_class):  # type: ignore[valid-type,misc]  # a class made at run time
+        async def respond(self, response: Any = None, **kwargs: Any) -> BaseHTTPResponse:
+            sent: BaseHTTPResponse = await super().respond(response, **kwargs)
+            if always or "origin" in self.headers:
+                await add(self, sent)
+            return sent
+
+    CorsRequest.__qualname__ = CorsRequest.__name__ = f"Cors{request_class.__name__}"
+    return CorsRequest

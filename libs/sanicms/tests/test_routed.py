@@ -1,0 +1,68 @@
+"""Per-request work without middleware: the route hooks, and CORS only when asked for."""
+
+import pytest
+from sanic import Blueprint, Sanic
+
+import sanicms
+from sanicms.routed import routed
+from sanicms.testing import LiveServer
+
+DEAD_DB = "postgresql://nobody@127.0.0.1:1/none"  # the routes below never touch the database
+
+
+def probe_blueprint():
+    bp = Blueprint("probe", url_prefix="/probe")
+
+    @bp.get("/<n:int>")
+    async def probe(request, n):
+        return {"n": n, "route": request.route.name}
+
+    return bp
+
+
+@pytest.fixture(scope="module")
+def live():
+    Sanic.test_mode = True
+    settings = sanicms.load_settings(environ={}, overrides={
+        "SERVICE_NAME": "routed_probe", "DATABASE_URL": DEAD_DB, "DB_CONNECT_TIMEOUT": 0.2,
+        "TRACING_TRANSPORTS": ["log"], "CORS_ORIGINS": ["https://app.example"]})
+    server = LiveServer(sanicms.create_app(settings, [probe_blueprint()], name="routed_probe"))
+    server.start()
+    yield server
+    server.stop()
+    Sanic.unregister_app(server.app)
+
+
+def test_a_service_app_has_no_middleware_and_no_per_request_signal(live):
+    # Sanic runs each middleware inside two signal dispatches: what the hooks replace.
+    app = live.app
+    assert list(app.request_middleware) == [] and list(app.response_middleware) == []
+    assert not [r for r in app.signal_router.routes if r.path.startswith("http.")]
+
+
+def test_the_hooks_see_the_route_and_the_handler_sees_it_too(live):
+    res = live.request("GET", "/probe/7")
+    assert res.status_code == 200 and res.json()["data"] == {"n": 7, "route": "routed_probe.probe.probe"}
+    assert res.headers["x-trace-id"]
+    res = live.request("GET", "/probe/4294967296")
+    assert res.status_code == 400
+    assert res.json()["error"] == [{"field": "n", "message": "must be between -2147483648 and 2147483647"}]
+
+
+def test_cors_headers_only_for_a_request_with_an_origin(live):
+    assert not [h for h in live.request("GET", "/probe/1").headers if h.lower().startswith("access-control-")]
+    res = live.request("GET", "/probe/1", headers={"Origin": "https://app.example"})
+    assert res.headers["access-control-allow-origin"] == "https://app.example"
+
+
+def test_hooks_run_in_order_once_a_route_is_set_and_none_leaves_the_class_alone():
+    from sanic import Request
+
+    seen = []
+    cls = routed(Request, [lambda request, route: seen.append(("a", route)),
+                           lambda request, route: seen.append(("b", route))])
+    request = cls(b"/", {}, "1.1", "GET", None, None)
+    assert request.route is None and seen == []
+    request.route = "R"
+    assert request.route == "R" and seen == [("a", "R"), ("b", "R")]
+    assert routed(Request, []) is Request
