@@ -18,12 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sanicms import registry
 from sanicms.testing.localdb import create_database
 from sanicms.testing.processes import ServiceProcess, free_port, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "runtime.txt"
-SERVICES = ["city", "role", "user"]
+SERVICES = [s.name for s in registry.services(ROOT)]  # services/*/, in start order
 # Nothing from the development environment may leak into the clean one.
 CLEAN_ENV = {"PYTHONPATH": "", "VIRTUAL_ENV": "", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 

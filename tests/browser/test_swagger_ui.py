@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from sanicms import registry
+
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -48,7 +50,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"]
 #: Upper bound of any one wait in the browser (ms): loading, rendering, the call behind Execute.
 WAIT_MS = 20_000
-SERVICES = ("city", "role", "user")
+SERVICES = [s.name for s in registry.services(Path(__file__).resolve().parents[2])]  # services/*/
 
 
 def is_loopback(url: str) -> bool:
