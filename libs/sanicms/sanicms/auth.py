@@ -21,20 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import importlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import EllipsisType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
-import jwt
 from sanic import Request, Sanic
 
 from .config import AuthSettings
 from .context import tag_span
 from .errors import ErrorCode, Forbidden, ServiceUnavailable, Unauthorized
+
+if TYPE_CHECKING:  # PyJWT (and cryptography, 9 MiB) is imported where tokens are handled:
+    import jwt  # a service with auth off never loads it
 
 log = logging.getLogger("sanicms.auth")
 
@@ -149,6 +152,7 @@ class JwksKeys:
         return self._keys.get(kid)
 
     async def _refresh(self) -> None:
+        import jwt  # lazily: see the imports
         assert self._session is not None, "JwksKeys.open() first"
         self._tried_at = time.monotonic()
         self.fetches += 1
@@ -215,6 +219,7 @@ class Authenticator:
         return principal
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
+        import jwt  # lazily: see the imports
         if len(token) > self.settings.max_token_bytes:
             raise jwt.InvalidTokenError("token too long")
         header = jwt.get_unverified_header(token)
@@ -254,6 +259,7 @@ def mint(scopes: Iterable[str], *, subject: str = "developer", ttl: float = 3600
          secret: str = DEVELOPMENT_SECRET, **claims: Any) -> str:
     """An HS256 token for development and tests (production tokens come from your identity
     provider)."""
+    import jwt  # lazily: see the imports
     now = int(time.time())
     payload = {"sub": subject, "scope": " ".join(scopes), "iat": now, "exp": now + int(ttl), **claims}
     return jwt.encode(payload, secret, algorithm="HS256")
@@ -265,10 +271,12 @@ def install(app: Sanic[Any, Any]) -> None:
     """Check every request of ``app`` when ``AUTH_ENABLED`` (after the server span opens)."""
     app.ctx.auth = Authenticator(app.ctx.settings.auth, app.ctx.settings.service.name)
     if app.ctx.auth.settings.enabled:
+        importlib.import_module("jwt")  # now rather than on the first request
         app.on_request(_authenticate, priority=900)
 
 
 async def _authenticate(request: Request) -> None:
+    import jwt  # lazily: see the imports
     current_principal.set(None)  # a keep-alive connection's previous caller is not this one
     auth: Authenticator = request.app.ctx.auth
     route = request.route
