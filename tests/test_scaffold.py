@@ -69,7 +69,7 @@ def test_the_command_says_which_two_files_to_edit(repo):
     hand = out[out.index("Edit by hand:"):].splitlines()[1:3]
     assert [line.split()[0] for line in hand] == ["services/order/order_service/models.py",
                                                    "services/order/order_service/views.py"]
-    assert "created services/order/ (12 files)" in out  # 11 from templates, and the published spec
+    assert "created services/order/ (11 files)" in out  # 10 from templates, and the published spec
 
 
 def test_the_registry_sees_them_in_dependency_order(repo):

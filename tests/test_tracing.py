@@ -85,7 +85,7 @@ def test_one_request_is_one_trace_across_three_services(traced_stack, schema):
     assert user_sql["parentId"] == root["id"] and "SELECT" in user_sql["tags"]["db.statement"].upper()
 
     # @logger spans around each fetch, siblings under the server span
-    fetches = by(spans, "user", None, "get_one")
+    fetches = by(spans, "user", None, "fetch_one")
     assert len(fetches) == 2 and all(f["parentId"] == root["id"] for f in fetches)
     calls = {s["remoteEndpoint"]["serviceName"]: s for s in by(spans, "user", "CLIENT", "get ")}
     assert set(calls) == {"city", "role"}

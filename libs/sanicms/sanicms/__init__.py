@@ -14,6 +14,7 @@ and the command line.
 from . import auth
 from .app import create_app
 from .calls.client import Clients, DownstreamError, ServiceClient, gather
+from .calls.references import References
 from .cli import main
 from .config import ConfigError, Settings, load_settings, service_url_setting
 from .contract import doc
@@ -54,6 +55,7 @@ __all__ = [
     "GatewayTimeout",
     "NotFound",
     "Page",
+    "References",
     "ServerError",
     "ServiceClient",
     "ServiceUnavailable",

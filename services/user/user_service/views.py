@@ -2,13 +2,13 @@
 
 from sanic import Blueprint, Request
 
-from sanicms import NotFound, Table, doc, ids_from, page_from, respond
+from sanicms import NotFound, References, Table, doc, ids_from, page_from, respond
 
-from .downstream import check_references, with_relations, with_relations_many
 from .models import User
 
 bp = Blueprint("users", url_prefix="/users")
 users = Table(User)
+references = References.of(User)  # city_id and role_id: records of the city and role services
 
 
 #: Statuses of routes that call the city and role services (see sanicms.calls.client).
@@ -24,10 +24,10 @@ MISSING = (400, "invalid body, or the city or role it names does not exist; `err
 @doc.produces(User, status=201)
 @doc.errors(MISSING, *DOWNSTREAM)
 async def create_user(request: Request):
-    related = await check_references(request, request.ctx.data)
+    found = await references.check(request, request.ctx.data)
     async with request.app.ctx.db.transaction(request) as cur:
         user = await users.insert(cur, request.ctx.data)
-    return respond({**user, **related}, status=201)
+    return respond({**user, **found}, status=201)
 
 
 @bp.get("/<id:int>")
@@ -41,7 +41,7 @@ async def get_user(request: Request, id: int):
         user = await users.get(cur, id)
     if user is None:
         raise NotFound(f"user {id} not found")
-    return await with_relations(request, user)
+    return await references.expand(request, user)
 
 
 @bp.get("/")
@@ -53,7 +53,7 @@ async def get_user(request: Request, id: int):
 async def list_users(request: Request):
     async with request.app.ctx.db.acquire(request) as cur:
         rows, pagination = await users.listing(cur, page_from(request), ids_from(request))
-    return await with_relations_many(request, rows), pagination
+    return await references.expand_many(request, rows), pagination
 
 
 @bp.put("/<id:int>")
@@ -79,12 +79,12 @@ async def update_user(request: Request, id: int):
 
 
 async def _update(request: Request, id: int) -> dict:
-    await check_references(request, request.ctx.data)
+    await references.check(request, request.ctx.data)
     async with request.app.ctx.db.transaction(request) as cur:
         user = await users.update(cur, id, request.ctx.data)
     if user is None:
         raise NotFound(f"user {id} not found")
-    return await with_relations(request, user)
+    return await references.expand(request, user)
 
 
 @bp.delete("/<id:int>")

@@ -24,6 +24,9 @@ import peewee
 
 from .validation import INT32, INT64
 
+#: On a class ``published_shape`` made: the service that publishes it (see calls/references.py).
+SERVICE_ATTRIBUTE = "__sanicms_service__"
+
 #: The file a service's package publishes its spec in.
 SPEC_FILE = "openapi.json"
 #: Paths every service serves that are not one of its resources.
@@ -95,7 +98,13 @@ def published_shape(service: str, name: str) -> type:
     caller's spec comes out as the neighbour's (types, formats, bounds, lengths, nullability,
     descriptions). A property holding another object becomes a ``help_text`` reference when a
     ``<name>_id`` field sits beside it (as sanicms writes them), else an untyped JSON field."""
-    return shape_from_schema(name, schema_of(service, name), lambda ref: published_shape(service, ref))
+    shape = _shape(service, name)
+    setattr(shape, SERVICE_ATTRIBUTE, service)  # whose records a field with this help_text names
+    return shape
+
+
+def _shape(service: str, name: str) -> type:
+    return shape_from_schema(name, schema_of(service, name), lambda ref: _shape(service, ref))
 
 
 def shape_from_schema(name: str, schema: dict[str, Any], resolve: Callable[[str], type]) -> type:

@@ -68,8 +68,6 @@ def files(s: NewService) -> dict[str, str]:
         f"tests/test_{s.resource}.py": api_tests(s),
         "tests/test_openapi.py": spec_tests(s),
     }
-    if s.calls:
-        out[f"{package}/downstream.py"] = downstream(s)
     return out
 
 
@@ -207,28 +205,32 @@ def views(s: NewService) -> str:
     r, m, one, a = s.resource, s.model, s.name, _a(s.name)
     names = " or ".join(n.name for n in s.calls)
     if s.calls:
-        imports = "from .downstream import check_references, with_relations, with_relations_many\n"
-        head = (f"\n#: Statuses of routes that call the {names} service (see sanicms.calls.client).\n"
+        head = (f"#: The model's fields that name records of the {names} service (help_text=published_shape(...)):\n"
+                f"#: checked on writes, shown in replies (sanicms.References).\n"
+                f"references = References.of({m})\n"
+                f"\n#: Statuses of routes that call the {names} service (see sanicms.calls.client).\n"
                 "DOWNSTREAM = (502, 503, 504)\n"
                 f'MISSING = (400, "invalid body, or the {names} it names does not exist; `error` names each field")\n')
         create_errors, read_errors = "MISSING, *DOWNSTREAM", "404, *DOWNSTREAM"
         write_errors, list_errors = "404, MISSING, *DOWNSTREAM", "*DOWNSTREAM"
-        check, related = "    related = await check_references(request, request.ctx.data)\n", "{**row, **related}"
-        shown = "await with_relations(request, row)"
+        check, related = "    found = await references.check(request, request.ctx.data)\n", "{**row, **found}"
+        shown = "await references.expand(request, row)"
         listing = (f"        rows, pagination = await {r}.listing(cur, page_from(request), ids_from(request))\n"
-                   "    return await with_relations_many(request, rows), pagination\n")
-        update_check = "    await check_references(request, request.ctx.data)\n"
+                   "    return await references.expand_many(request, rows), pagination\n")
+        update_check = "    await references.check(request, request.ctx.data)\n"
+        imports = "NotFound, References, Table"
     else:
-        imports, head, check, related, shown, update_check = "", "", "", "row", "row", ""
+        head, check, related, shown, update_check = "", "", "row", "row", ""
+        imports = "NotFound, Table"
         create_errors, read_errors, write_errors, list_errors = "503", "404, 503", "404, 503", "503"
         listing = f"        return await {r}.listing(cur, page_from(request), ids_from(request))\n"
     return f'''"""HTTP routes of the {s.name} service, under ``/{r}``: create, read, list, replace, change, delete."""
 
 from sanic import Blueprint, Request
 
-from sanicms import NotFound, Table, doc, ids_from, page_from, respond
+from sanicms import {imports}, doc, ids_from, page_from, respond
 
-{imports}from .models import {m}
+from .models import {m}
 
 bp = Blueprint("{r}", url_prefix="/{r}")
 {r} = Table({m})
@@ -310,74 +312,6 @@ async def delete_{one}(request: Request, id: int):
     return {{"id": id}}
 '''
 
-
-def downstream(s: NewService) -> str:
-    refs = ", ".join(f'"{n.field}": "{n.name}"' for n in s.calls)
-    names = " and ".join(n.name for n in s.calls)
-    return f'''"""Calls to the {names} service, at the paths their published specs give."""
-
-from __future__ import annotations
-
-import logging
-from collections.abc import Iterable
-from typing import Any
-
-from sanic import Request
-
-from sanicms import ValidationError, gather, logger
-
-#: Field of {_a(s.name)} {s.name} -> the service whose record it names; the reply shows the record under
-#: the field's name without ``_id``.
-REFERENCES = {{{refs}}}
-
-
-# A span and a DEBUG log line per fetch: visible in the trace, quiet in INFO logs under load.
-@logger(type="method", detail="fetch one by id", level=logging.DEBUG)
-async def get_one(request: Request, service: str, id: int) -> dict | None:
-    """One record by id; None when that service says it does not exist."""
-    client = request.app.ctx.clients[service]
-    return await client.get_or_none(request, f"{{client.resource}}/{{id}}")
-
-
-@logger(type="method", detail="fetch a page's worth by ids", level=logging.DEBUG)
-async def get_many(request: Request, service: str, ids: Iterable[int]) -> dict[int, dict]:
-    """Records by id, in one call; those that do not exist are absent."""
-    ids = sorted(set(ids))
-    if not ids:
-        return {{}}
-    client = request.app.ctx.clients[service]
-    rows = await client.get(request, client.resource, params={{"ids": ids}})
-    return {{row["id"]: row for row in rows}}
-
-
-async def with_relations(request: Request, row: dict) -> dict:
-    """The {s.name} with the records it refers to, fetched concurrently."""
-    found = await gather(*(get_one(request, service, row[field]) for field, service in REFERENCES.items()))
-    return {{**row, **{{field[:-3]: obj for field, obj in zip(REFERENCES, found, strict=True)}}}}
-
-
-async def with_relations_many(request: Request, rows: list[dict]) -> list[dict]:
-    """A page of {s.resource} with what they refer to: one call per service, not one per row."""
-    found = await gather(*(get_many(request, service, (r[field] for r in rows))
-                           for field, service in REFERENCES.items()))
-    return [{{**r, **{{field[:-3]: by_id.get(r[field]) for field, by_id in zip(REFERENCES, found, strict=True)}}}}
-            for r in rows]
-
-
-async def check_references(request: Request, data: dict[str, Any]) -> dict[str, dict]:
-    """Make sure the records a body names exist; a 400 naming the field if not.
-
-    Returns the records found, so the reply can include them without asking again."""
-    wanted = [(field, service) for field, service in REFERENCES.items() if field in data]
-    found = await gather(*(get_one(request, service, data[field]) for field, service in wanted))
-    problems = [
-        {{"field": field, "message": f"{{service}} {{data[field]}} does not exist"}}
-        for (field, service), obj in zip(wanted, found, strict=True) if obj is None
-    ]
-    if problems:
-        raise ValidationError("the {s.name} refers to records that do not exist", error=problems)
-    return {{field[:-3]: obj for (field, _), obj in zip(wanted, found, strict=True)}}
-'''
 
 
 def api_tests(s: NewService) -> str:
