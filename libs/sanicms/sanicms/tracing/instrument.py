@@ -24,7 +24,7 @@ from sanic_routing.route import Route
 from ..config import TracingSettings
 from ..routed import RouteHook
 from .reporter import HttpTransport, LogTransport, SpanReporter, Transport
-from .tracer import Span, Tracer, active_span
+from .tracer import _ACTIVE, Span, Tracer, active_span
 from .zipkin import endpoint, peer
 
 log = logging.getLogger("sanicms.tracing")
@@ -118,18 +118,19 @@ def _start_server_span(request: Request, route: Route | None) -> None:
     path = request.path  # a property that decodes each time: read once
     if tracer is None or path.startswith(ctx.untraced_paths):
         return
-    parent = tracer.extract(Format.HTTP_HEADERS, request.headers)
+    headers = request.headers  # case-insensitive: most requests carry no trace context
+    parent = (tracer.extract(Format.HTTP_HEADERS, headers)
+              if "b3" in headers or "x-b3-traceid" in headers or "traceparent" in headers else None)
     name, template = _names(ctx, request, route, path)
-    scope = tracer.start_active_span(
-        name,
-        child_of=parent,
-        ignore_active_span=True,  # a keep-alive connection's previous request is no parent
-        tags={ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_SERVER, "http.method": request.method,
-              "http.path": path, "http.route": template},
-        start_time=_started_at(request) if route is None else None,
+    method = request.method
+    # Never a child of the active span: a keep-alive connection's previous request is no parent.
+    scope = tracer.server_scope(
+        name, parent,
+        {"http.method": method, "http.path": path, "http.route": template},
+        _started_at(request) if route is None else None,
     )
-    span: Span = scope.span
-    if span.context.sampled:
+    span = scope._span
+    if span._context.sampled:
         span.remote = peer(request.ip, request.port)
     request.ctx.trace_scope = scope
 
@@ -154,15 +155,19 @@ def _names(ctx: Any, request: Request, route: Route | None, path: str) -> tuple[
 
 
 def _finish_server_span(request: Request, scope: Any, response: BaseHTTPResponse) -> None:
-    request.ctx.trace_scope = None
-    span: Span = scope.span
-    status = response.status
-    span.set_tag("http.status_code", str(status))
-    if status >= 500:
-        span.set_tag(ot_tags.ERROR, str(status))
-    response.headers["x-trace-id"] = span.context.trace_id
-    if span.context.sampled:
-        setattr(request.ctx, KEPT_TRACE_ID, span.context.trace_id)
+    ctx = request.ctx
+    ctx.trace_scope = None
+    span: Span = scope._span  # attributes, not opentracing's properties: this runs per request
+    context = span._context
+    trace_id = context.trace_id
+    if context.sampled:
+        status = response.status
+        tags = span.tags
+        tags["http.status_code"] = str(status)
+        if status >= 500:
+            tags[ot_tags.ERROR] = str(status)
+        ctx.kept_trace_id = trace_id  # KEPT_TRACE_ID
+    response.headers["x-trace-id"] = trace_id
     scope.close()
     if span.end is None:  # a handler left its own scope open: close() left ours unfinished
         span.finish()
@@ -220,21 +225,22 @@ class SqlSpans:
         parts = urlsplit(dsn)
         database = parts.path.lstrip("/") or None
         self._remote = endpoint("postgres", parts.hostname, parts.port or 5432)
-        self._base_tags = {ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_CLIENT, ot_tags.DATABASE_TYPE: "postgresql"}
+        self._base_tags = {ot_tags.DATABASE_TYPE: "postgresql"}  # and kind CLIENT
         if database:
             self._base_tags[ot_tags.DATABASE_INSTANCE] = database
         self._statements: dict[str, tuple[str, dict[str, str]]] = {}
 
     def __call__(self, request: Request | None, sql: str) -> _SpanScope | None:
-        active = active_span()
-        if active is None or not active.context.sampled:
-            # Outside a traced request (health checks, start-up): no orphan spans. In an
-            # unsampled one, nothing is recorded and nothing propagates from a statement.
-            return None
+        scope = _ACTIVE.get()
+        if scope is None:
+            return None  # outside a traced request (health checks, start-up): no orphan spans
+        parent = scope._span._context
+        if not parent.sampled:
+            return None  # in an unsampled one, nothing is recorded and nothing propagates
         name, tags = self._statements.get(sql) or self._describe(sql)
-        span = self.tracer.start_span(name, tags=dict(tags))
+        span = self.tracer.start_child(parent, name, dict(tags), "CLIENT")
         span.remote = self._remote
-        return _SpanScope(span, with_message=False)
+        return _SpanScope(span, False)
 
     def _describe(self, sql: str) -> tuple[str, dict[str, str]]:
         """Span name and tags of a statement, kept for the next time (up to a bound: services
@@ -255,7 +261,7 @@ class _SpanScope:
 
     __slots__ = ("span", "with_message")
 
-    def __init__(self, span: Span, *, with_message: bool = True) -> None:
+    def __init__(self, span: Span, with_message: bool = True) -> None:
         self.span = span
         self.with_message = with_message
 

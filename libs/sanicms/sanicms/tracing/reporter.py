@@ -133,12 +133,14 @@ class SpanReporter:
     def report(self, span: Any) -> None:
         if not self.transports:
             return  # nowhere to send: ids still propagate and reach the logs
-        if len(self._queue) >= self.queue_size or self._closing:
+        queue = self._queue
+        queued = len(queue)
+        if queued >= self.queue_size or self._closing:
             self.dropped += 1
             return
-        self._queue.append(orjson.dumps(to_zipkin(span)))
+        queue.append(orjson.dumps(to_zipkin(span)))
         self.reported += 1
-        if len(self._queue) >= self.batch_size and self._wake is not None and not self._wake.is_set():
+        if queued + 1 >= self.batch_size and self._wake is not None and not self._wake.is_set():
             self._wake.set()
 
     def stats(self) -> dict[str, int]:

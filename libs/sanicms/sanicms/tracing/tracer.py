@@ -109,7 +109,7 @@ class Span(opentracing.Span):  # type: ignore[misc]  # opentracing ships no type
     __slots__ = ("_context", "_tracer", "end", "kind", "logs", "name", "remote", "start", "tags")
 
     def __init__(self, tracer: Tracer, context: SpanContext, name: str, start: float,
-                 tags: dict[str, Any] | None) -> None:
+                 tags: dict[str, Any] | None, kind: str | None = None) -> None:
         # opentracing.Span.__init__ only stores these two; set directly on this hot path.
         self._tracer = tracer
         self._context = context
@@ -117,8 +117,9 @@ class Span(opentracing.Span):  # type: ignore[misc]  # opentracing ships no type
         self.start = start
         self.end: float | None = None
         self.tags: dict[str, Any] = tags or {}
-        # Zipkin's kind (SERVER, CLIENT...), from opentracing's span.kind tag.
-        self.kind: str | None = _KINDS.get(self.tags.pop(ot_tags.SPAN_KIND, None)) if tags else None
+        # Zipkin's kind (SERVER, CLIENT...): given by our instrumentation, else from
+        # opentracing's span.kind tag.
+        self.kind: str | None = kind or (_KINDS.get(self.tags.pop(ot_tags.SPAN_KIND, None)) if tags else None)
         self.logs: list[tuple[float, dict[str, Any]]] = []
         self.remote: dict[str, Any] | None = None  # Zipkin remoteEndpoint, when known
 
@@ -181,6 +182,33 @@ class Tracer(opentracing.Tracer):  # type: ignore[misc]  # opentracing ships no 
                                   parent.sampled, parent.debug, parent._baggage)
         return Span(self, context, operation_name or "", start_time or time.time(),
                     tags if context.sampled else None)
+
+    def server_scope(self, operation_name: str, parent: SpanContext | None, tags: dict[str, Any],
+                     start_time: float | None) -> Scope:
+        """``start_active_span(name, child_of=parent, tags=tags + span.kind=server,
+        start_time=start_time, ignore_active_span=True)`` in one call: the request's server
+        span, opened for every request (the general path costs several more Python calls and
+        keyword parsing). Ids are made inline for the same reason."""
+        span_id = f"{_random.getrandbits(64) or 1:016x}"
+        if parent is None:
+            rate = self.sample_rate
+            sampled = rate >= 1.0 or (rate > 0.0 and _random.random() < rate)
+            context = SpanContext(f"{_random.getrandbits(128) or 1:032x}", span_id, None, sampled)
+        else:
+            context = SpanContext(parent.trace_id, span_id, parent.span_id,
+                                  parent.sampled, parent.debug, parent._baggage)
+        if context.sampled:
+            span = Span(self, context, operation_name, start_time or time.time(), tags, "SERVER")
+        else:
+            span = Span(self, context, operation_name, start_time or time.time(), None)
+        return Scope(self._scope_manager, span, True)
+
+    def start_child(self, parent: SpanContext, operation_name: str, tags: dict[str, Any], kind: str) -> Span:
+        """A sampled child span of ``parent`` (what instrumentation makes for each SQL statement,
+        without ``start_span``'s argument handling); ``tags`` becomes the span's own."""
+        context = SpanContext(parent.trace_id, f"{_random.getrandbits(64) or 1:016x}", parent.span_id,
+                              True, parent.debug, parent._baggage)
+        return Span(self, context, operation_name, time.time(), tags, kind)
 
     def start_active_span(self, operation_name: str, child_of: Any = None, references: Any = None,
                           tags: dict[str, Any] | None = None, start_time: float | None = None,
