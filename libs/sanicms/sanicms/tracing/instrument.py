@@ -121,8 +121,9 @@ def _start_server_span(request: Request, route: Route | None) -> None:
     headers = request.headers  # case-insensitive: most requests carry no trace context
     parent = (tracer.extract(Format.HTTP_HEADERS, headers)
               if "b3" in headers or "x-b3-traceid" in headers or "traceparent" in headers else None)
-    name, template = _names(ctx, request, route, path)
     method = request.method
+    found = ctx.span_names.get((route.path, method)) if route is not None else None
+    name, template = found or _names(ctx, request, route, path)
     # Never a child of the active span: a keep-alive connection's previous request is no parent.
     scope = tracer.server_scope(
         name, parent,
@@ -131,8 +132,19 @@ def _start_server_span(request: Request, route: Route | None) -> None:
     )
     span = scope._span
     if span._context.sampled:
-        span.remote = peer(request.ip, request.port)
+        span.remote = _peer(request)
     request.ctx.trace_scope = scope
+
+
+def _peer(request: Request) -> dict[str, Any]:
+    """The client's Zipkin endpoint, made once per connection (spans only read it)."""
+    info = request.conn_info
+    if info is None:
+        return peer(request.ip, request.port)
+    found: dict[str, Any] | None = getattr(info.ctx, "zipkin_peer", None)
+    if found is None:
+        found = info.ctx.zipkin_peer = peer(info.client_ip, info.client_port)
+    return found
 
 
 def _started_at(request: Request) -> float | None:
@@ -142,7 +154,8 @@ def _started_at(request: Request) -> float | None:
 
 
 def _names(ctx: Any, request: Request, route: Route | None, path: str) -> tuple[str, str]:
-    """Span name and route pattern, worked out once per route and method."""
+    """Span name and route pattern, worked out once per route and method (the route hook
+    looks ``ctx.span_names`` up itself first)."""
     if route is None:
         return f"{request.method} {path}", path
     key = (route.path, request.method)
@@ -230,7 +243,7 @@ class SqlSpans:
             self._base_tags[ot_tags.DATABASE_INSTANCE] = database
         self._statements: dict[str, tuple[str, dict[str, str]]] = {}
 
-    def __call__(self, request: Request | None, sql: str) -> _SpanScope | None:
+    def __call__(self, request: Request | None, sql: str) -> _SqlScope | None:
         scope = _ACTIVE.get()
         if scope is None:
             return None  # outside a traced request (health checks, start-up): no orphan spans
@@ -240,7 +253,7 @@ class SqlSpans:
         name, tags = self._statements.get(sql) or self._describe(sql)
         span = self.tracer.start_child(parent, name, dict(tags), "CLIENT")
         span.remote = self._remote
-        return _SpanScope(span, False)
+        return _SqlScope(span)
 
     def _describe(self, sql: str) -> tuple[str, dict[str, str]]:
         """Span name and tags of a statement, kept for the next time (up to a bound: services
@@ -255,33 +268,53 @@ class SqlSpans:
 
 
 class _SpanScope:
-    """Finishes a (not activated) span; a failure inside marks it as an error. Driver
-    messages quote the statement's arguments ("invalid input for query argument $1: ..."),
-    so SQL spans keep the error's type and SQLSTATE only (``with_message=False``)."""
+    """Finishes a (not activated) span; a failure inside marks it as an error."""
 
-    __slots__ = ("span", "with_message")
+    __slots__ = ("span",)
 
-    def __init__(self, span: Span, with_message: bool = True) -> None:
+    def __init__(self, span: Span) -> None:
         self.span = span
-        self.with_message = with_message
 
     def __enter__(self) -> Span:
         return self.span
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if exc is not None and self.span.context.sampled:
-            status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
-            if status:
-                self.span.set_tag("http.status_code", str(status))
-            self.span.set_tag(ot_tags.ERROR, type(exc).__name__)
-            if self.with_message:
-                self.span.log_kv({"event": "error", "message": getattr(exc, "message", None) or str(exc)})
-            else:
-                sqlstate = getattr(exc, "sqlstate", None)
-                if sqlstate:
-                    self.span.set_tag("db.sqlstate", str(sqlstate))
-                self.span.log_kv({"event": "error", "error.kind": type(exc).__name__})
+        if exc is not None and self.span._context.sampled:
+            _mark_failed(self.span, exc, with_message=True)
         self.span.finish()
+
+
+class _SqlScope:
+    """Finishes a statement's span. Driver messages quote the statement's arguments
+    ("invalid input for query argument $1: ..."), so a failure keeps the error's type and
+    SQLSTATE only. (A Span subclass that is its own context manager measured slower.)"""
+
+    __slots__ = ("span",)
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+
+    def __enter__(self) -> Span:
+        return self.span
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None:
+            _mark_failed(self.span, exc, with_message=False)
+        self.span.finish()
+
+
+def _mark_failed(span: Span, exc: BaseException, *, with_message: bool) -> None:
+    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+    if status:
+        span.set_tag("http.status_code", str(status))
+    span.set_tag(ot_tags.ERROR, type(exc).__name__)
+    if with_message:
+        span.log_kv({"event": "error", "message": getattr(exc, "message", None) or str(exc)})
+    else:
+        sqlstate = getattr(exc, "sqlstate", None)
+        if sqlstate:
+            span.set_tag("db.sqlstate", str(sqlstate))
+        span.log_kv({"event": "error", "error.kind": type(exc).__name__})
 
 
 async def _local_ip(host: str) -> str | None:
