@@ -120,7 +120,7 @@ class Span(opentracing.Span):  # type: ignore[misc]  # opentracing ships no type
         # Zipkin's kind (SERVER, CLIENT...): given by our instrumentation, else from
         # opentracing's span.kind tag.
         self.kind: str | None = kind or (_KINDS.get(self.tags.pop(ot_tags.SPAN_KIND, None)) if tags else None)
-        self.logs: list[tuple[float, dict[str, Any]]] = []
+        self.logs: list[tuple[float, dict[str, Any]]] | None = None  # made by the first log: most spans have none
         self.remote: dict[str, Any] | None = None  # Zipkin remoteEndpoint, when known
 
     def set_operation_name(self, operation_name: str) -> Span:
@@ -137,6 +137,8 @@ class Span(opentracing.Span):  # type: ignore[misc]  # opentracing ships no type
 
     def log_kv(self, key_values: Mapping[str, Any], timestamp: float | None = None) -> Span:
         if self._context.sampled:
+            if self.logs is None:
+                self.logs = []
             self.logs.append((timestamp or time.time(), dict(key_values)))
         return self
 
