@@ -54,11 +54,7 @@ def start_service(package, pg, tmp_path, db_name, **env):
     service = ServiceProcess(package, free_port(), env, log_path=tmp_path / f"{db_name}.log").start()
     # /readyz answered, but perhaps by one worker of two: wait for the others, so that the
     # load reaches every worker and none is still starting when the database dies.
-    workers = int(env.get("WORKERS", 1))
-    deadline = time.monotonic() + 30
-    while service.log_path.read_text().count('"Worker ready [') < workers:
-        assert time.monotonic() < deadline, "workers not ready"
-        time.sleep(0.05)
+    service.wait_workers(int(env.get("WORKERS", 1)))
     return service
 
 

@@ -13,7 +13,7 @@ from localstack import BY_NAME, REGISTRY, LocalStack
 from seed import seed, spec_of
 
 from sanicms.contract.published import collection_path
-from sanicms.testing.processes import free_port
+from sanicms.testing.processes import eventually, free_port
 
 
 @pytest.fixture(scope="module")
@@ -119,10 +119,8 @@ def test_a_read_is_one_trace_through_every_service_it_depends_on(stack, zipkin, 
     expected = depends_on(service)
     assert BY_NAME[service].downstreams and expected > {service}
 
-    deadline = time.monotonic() + 15
-    while {s["localEndpoint"]["serviceName"] for s in zipkin.trace(trace) if s.get("kind") == "SERVER"} != expected:
-        assert time.monotonic() < deadline, f"spans of {expected} not all reported: {zipkin.trace(trace)}"
-        time.sleep(0.05)
+    eventually(lambda: {s["localEndpoint"]["serviceName"] for s in zipkin.trace(trace)
+                        if s.get("kind") == "SERVER"} == expected, f"the server spans of {expected} in Zipkin")
     spans = zipkin.trace(trace)
     assert {s["traceId"] for s in spans} == {trace}
     by_id = {s["id"]: s for s in spans}

@@ -13,7 +13,6 @@ import glob
 import itertools
 import json
 import os
-import time
 import urllib.request
 
 import aiohttp
@@ -22,7 +21,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from sanicms.testing.localdb import create_database
-from sanicms.testing.processes import ServiceProcess, free_port, migrate
+from sanicms.testing.processes import ServiceProcess, eventually, free_port, migrate
 
 REQUESTS = 400
 ROUTE = "/cities/{id}"
@@ -42,6 +41,10 @@ def monotonic_samples(samples: dict) -> dict:
             if k[0].endswith(("_total", "_bucket", "_count", "_sum")) and k[0] != "process_start_time_seconds"}
 
 
+def worker_pids(samples: dict) -> set[str]:
+    return {dict(labels)["pid"] for (name, labels) in samples if name == "process_cpu_seconds_total"}
+
+
 def route_count(samples: dict, route: str = ROUTE) -> float:
     return sum(v for (name, labels), v in samples.items()
                if name == "sanicms_http_requests_total" and dict(labels).get("route") == route)
@@ -49,10 +52,7 @@ def route_count(samples: dict, route: str = ROUTE) -> float:
 
 def start(env: dict, port: int, log) -> ServiceProcess:
     service = ServiceProcess("city_service", port, env, log_path=log).start()
-    deadline = time.monotonic() + 30
-    while log.read_text().count('"Worker ready [') < 2:
-        assert time.monotonic() < deadline, "workers not ready"
-        time.sleep(0.05)
+    service.wait_workers(2)
     return service
 
 
@@ -118,13 +118,12 @@ def test_two_workers_sum_in_every_scrape_and_a_restart_starts_clean(city_env, tm
         counts = per_worker_counts(city_env["METRICS_MULTIPROC_DIR"])
         assert len(counts) == 2 and all(c > 0 for c in counts) and sum(counts) == REQUESTS, counts
 
-        deadline = time.monotonic() + 20
-        while True:  # each worker's file is written every 0.2 s: both pids show up
-            pids = {dict(labels)["pid"] for (name, labels) in scrape(city.url) if name == "process_cpu_seconds_total"}
-            if len(pids) == 2 or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)
-        assert len(pids) == 2, pids
+        # each worker's file is written every 0.2 s: both pids show up
+        def both_pids() -> set[str] | None:
+            found = worker_pids(scrape(city.url))
+            return found if len(found) == 2 else None
+
+        pids = eventually(both_pids, "process figures of both workers")
     finally:
         city.stop()
 
@@ -134,9 +133,7 @@ def test_two_workers_sum_in_every_scrape_and_a_restart_starts_clean(city_env, tm
         assert route_count(first) == 0
         served = {dict(labels).get("route") for (name, labels) in first if name == "sanicms_http_requests_total"}
         assert served <= {"/readyz", "/metrics"}, served  # only what readiness checks asked since the start
-        old = set(pids)
-        now = {dict(labels)["pid"] for (name, labels) in first if name == "process_cpu_seconds_total"}
-        assert not now & old, "a process figure of a dead worker"
+        assert not worker_pids(first) & pids, "a process figure of a dead worker"
         assert per_worker_counts(city_env["METRICS_MULTIPROC_DIR"]) in ([], [0.0], [0.0, 0.0])
     finally:
         city.stop()

@@ -4,7 +4,6 @@ and requests that do not care whether the collector is up, slow or gone."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ from localstack import SERVICES, LocalStack
 
 from sanicms.testing import zipkin_span_validator
 from sanicms.testing.localdb import create_database
-from sanicms.testing.processes import ServiceProcess, free_port, migrate
+from sanicms.testing.processes import ServiceProcess, eventually, free_port, migrate
 
 ZIPKIN_SPEC = Path(__file__).resolve().parents[2] / "shared" / "specs" / "zipkin2-api.yaml"
 FAST_FLUSH = {"TRACING_FLUSH_INTERVAL": "0.05", "LOG_FORMAT": "json"}
@@ -43,14 +42,8 @@ def post(url, body):
     return res.json()["data"]
 
 
-def wait_for(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+def wait_for(condition):
+    return eventually(condition, "spans reported")
 
 
 def by(spans, service, kind=None, name_prefix=""):

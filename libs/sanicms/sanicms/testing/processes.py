@@ -14,9 +14,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -25,6 +27,19 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def eventually(probe: Callable[[], T], what: str, *, timeout: float = 60.0, step: float = 0.05) -> T:
+    """Poll ``probe`` until it returns something truthy, and return that. ``timeout`` guards
+    against a hang, it does not check speed: keep it generous, a loaded machine is slow."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still not so after {timeout:.0f} s")
+        time.sleep(step)
 
 
 def migrate(package: str, env: Mapping[str, str], timeout: float = 60, *, python: str = sys.executable) -> None:
@@ -75,6 +90,14 @@ class ServiceProcess:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"{self.package} not ready on port {self.port} after {timeout}s")
+
+    def wait_workers(self, workers: int, timeout: float = 60) -> None:
+        """Wait until ``workers`` worker processes said they are ready in the log: /readyz
+        answered by one of them does not mean the others are up."""
+        assert self.log_path is not None, "a log_path to read"
+        log = self.log_path
+        eventually(lambda: log.read_text().count('"Worker ready [') >= workers, f"{workers} workers ready",
+                   timeout=timeout)
 
     def ready(self) -> bool:
         try:
