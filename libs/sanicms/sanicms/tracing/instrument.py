@@ -284,18 +284,12 @@ class _SpanScope:
         self.span.finish()
 
 
-class _SqlScope:
+class _SqlScope(_SpanScope):
     """Finishes a statement's span. Driver messages quote the statement's arguments
     ("invalid input for query argument $1: ..."), so a failure keeps the error's type and
     SQLSTATE only. (A Span subclass that is its own context manager measured slower.)"""
 
-    __slots__ = ("span",)
-
-    def __init__(self, span: Span) -> None:
-        self.span = span
-
-    def __enter__(self) -> Span:
-        return self.span
+    __slots__ = ()
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is not None:
