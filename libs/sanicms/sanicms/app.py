@@ -24,8 +24,8 @@ from .data.db import Database
 from .errors import ErrorHandler
 from .health import health_blueprint
 from .logs import configure_logging
+from .request_hooks import RequestHooks, hooked
 from .responses import EnvelopeRequest, dumps
-from .routed import routed
 
 
 def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
@@ -48,17 +48,19 @@ def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
     # OpenAPI and HTTP (auto OPTIONS/HEAD, CORS) only: the injection extension, unused,
     # handles a signal on every request; CORS headers only for requests with an Origin.
     Extend(app, extensions=[OpenAPIExtension, HTTPExtension], built_in_extensions=False)
-    cors.install(app)
+    # Per-request work without middleware (sanicms.request_hooks), in the order it runs.
+    hooks = RequestHooks()
+    cors.install(app, hooks)
     app.blueprint(health_blueprint())
     for bp in blueprints:
         app.blueprint(bp)
     # The API contract: the spec from the doc decorators, path parameters checked like bodies.
     openapi.install(app)
-    # Per-request work without middleware (sanicms.routed): the server span opens first.
-    route_hooks = [*tracing.install(app), check_path_params]
+    tracing.install(app, hooks)  # first: the server span is open before anything can refuse
+    hooks.on_route.append(check_path_params)
     auth.install(app)
-    metrics.install(app)
-    app.request_class = routed(app.request_class, route_hooks)
+    metrics.install(app, hooks)
+    app.request_class = hooked(app.request_class, hooks)
     app.before_server_start(_open_resources)
     app.after_server_stop(_close_resources)
     return app

@@ -5,8 +5,8 @@ routes, ``@cors`` on a route), but adds its headers in a response middleware, an
 wraps every middleware call in two signal dispatches: about 40k instructions on each
 request, CORS or not. A request that sends no ``Origin`` header gets no CORS header from it
 (``CORS_ALWAYS_SEND`` is off), so this module takes that middleware off the app and calls
-the same function from the request class's ``respond``, only when there is an ``Origin``
-(or when ``CORS_ALWAYS_SEND`` asks for headers on every response).
+the same function from a respond hook (:mod:`sanicms.request_hooks`), only when there is an
+``Origin`` (or when ``CORS_ALWAYS_SEND`` asks for headers on every response).
 """
 
 from __future__ import annotations
@@ -17,17 +17,19 @@ from typing import Any, cast
 from sanic import Request, Sanic
 from sanic.response import BaseHTTPResponse
 
+from .request_hooks import RequestHooks, RespondHook
+
 #: The name of sanic-ext's response middleware (sanic_ext/extensions/http/cors.py).
 SANIC_EXT_CORS = "_add_cors_headers"
 
 AddHeaders = Callable[[Request, BaseHTTPResponse], Awaitable[None]]
 
 
-def install(app: Sanic[Any, Any]) -> None:
-    """After ``Extend(app)``: sanic-ext's CORS headers from ``respond`` instead of middleware."""
+def install(app: Sanic[Any, Any], hooks: RequestHooks) -> None:
+    """After ``Extend(app)``: sanic-ext's CORS headers from a respond hook instead of middleware."""
     add = _take_middleware(app, SANIC_EXT_CORS)
     if add is not None:
-        app.request_class = _with_cors(app.request_class, add, always=bool(app.config.CORS_ALWAYS_SEND))
+        hooks.on_respond.append(_cors_hook(add, always=bool(app.config.CORS_ALWAYS_SEND)))
 
 
 def _take_middleware(app: Sanic[Any, Any], name: str) -> AddHeaders | None:
@@ -45,13 +47,8 @@ def _take_middleware(app: Sanic[Any, Any], name: str) -> AddHeaders | None:
     return found
 
 
-def _with_cors(request_class: type[Request], add: AddHeaders, *, always: bool) -> type[Request]:
-    class CorsRequest(request_class):  # type: ignore[valid-type,misc]  # a class made at run time
-        async def respond(self, response: Any = None, **kwargs: Any) -> BaseHTTPResponse:
-            sent: BaseHTTPResponse = await super().respond(response, **kwargs)
-            if always or "origin" in self.headers:
-                await add(self, sent)
-            return sent
+def _cors_hook(add: AddHeaders, *, always: bool) -> RespondHook:
+    def add_cors_headers(request: Request, response: BaseHTTPResponse) -> Awaitable[None] | None:
+        return add(request, response) if always or "origin" in request.headers else None
 
-    CorsRequest.__qualname__ = CorsRequest.__name__ = f"Cors{request_class.__name__}"
-    return CorsRequest
+    return add_cors_headers

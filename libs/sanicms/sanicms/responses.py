@@ -16,9 +16,12 @@ import orjson
 from sanic import Request
 from sanic.response import BaseHTTPResponse, HTTPResponse
 
+from .request_hooks import RespondHook
+
 # Timestamps are stored in UTC (``datetime.utcnow`` defaults) in columns without a zone:
 # say so with a "Z", as RFC 3339 (the spec's ``date-time``) requires an offset.
 _OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+JSON = "application/json"
 
 
 def _default(value: Any) -> Any:
@@ -39,7 +42,7 @@ def dumps(value: Any) -> bytes:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HTTPResponse:
-    return HTTPResponse(dumps(body), status=status, headers=headers, content_type="application/json")
+    return HTTPResponse(dumps(body), status=status, headers=headers, content_type=JSON)
 
 
 def success_body(data: Any, pagination: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -64,16 +67,26 @@ def to_response(result: Any) -> BaseHTTPResponse:
     if isinstance(result, BaseHTTPResponse):
         return result
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], dict):
-        data, pagination = result
-        return json_response(success_body(data, pagination))
-    return json_response(success_body(result))
+        body = {"code": 0, "data": result[0], "pagination": result[1]}
+    else:
+        body = {"code": 0, "data": result}
+    # Built here rather than through json_response(success_body(...)): it runs per request.
+    return HTTPResponse(orjson.dumps(body, default=_default, option=_OPTIONS), content_type=JSON)
 
 
 class EnvelopeRequest(Request):
-    """A request whose ``respond`` accepts plain data, which is how handlers return it."""
+    """A request whose ``respond`` accepts plain data, which is how handlers return it, and
+    calls the app's respond hooks (:mod:`sanicms.request_hooks`) on the final response."""
+
+    #: set by :func:`sanicms.request_hooks.hooked` on the app's own subclass
+    respond_hooks: tuple[RespondHook, ...] = ()
 
     async def respond(self, response: Any = None, **kwargs: Any) -> BaseHTTPResponse:
         if response is not None and not isinstance(response, BaseHTTPResponse):
             response = to_response(response)
         sent: BaseHTTPResponse = await super().respond(response, **kwargs)  # Sanic declares no return type
+        for hook in self.respond_hooks:
+            pending = hook(self, sent)
+            if pending is not None:
+                await pending
         return sent

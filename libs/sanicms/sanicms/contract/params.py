@@ -115,10 +115,9 @@ def check_path_params(request: Request, route: Route) -> None:
         return
     low, high = PATH_INT
     values = request.match_info
-    problems = [
-        {"field": param.name, "message": f"must be between {low} and {high}"}
-        for param in route.params.values()
-        if param.cast is int and not low <= values.get(param.name, 0) <= high
-    ]
+    problems: list[dict[str, str]] = []
+    for param in route.params.values():  # a loop, not a comprehension: one frame less per request
+        if param.cast is int and not low <= values.get(param.name, 0) <= high:
+            problems.append({"field": param.name, "message": f"must be between {low} and {high}"})
     if problems:
         raise ValidationError("invalid path parameters", error=problems)

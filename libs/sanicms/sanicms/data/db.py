@@ -388,23 +388,27 @@ def _describe(exc: BaseException) -> str:
     return (text[:200] + "...") if len(text) > 200 else (text or "no detail")
 
 
-class Checkout:
+class Checkout(Cursor):
     """``async with db.acquire(request) as cur``: a :class:`Cursor` on a pooled connection,
-    in a transaction when asked. A plain class rather than ``@asynccontextmanager``: it
-    runs twice per request on every service, and generators cost more than they say.
+    in a transaction when asked; the checkout is the cursor (one object per block). A plain
+    class rather than ``@asynccontextmanager``: it runs twice per request on every service,
+    and generators cost more than they say.
 
     Its exit decides the connection's fate. Healthy (the block succeeded, or failed with
     an answer from the server or an error of its own): committed or rolled back, then
     released. Lost or in an unknown state (a connection error at any step, a rollback that
     fails, a cancelled statement): terminated, and a lost database is a 503."""
 
-    __slots__ = ("_conn", "_db", "_epoch", "_request", "_transactional", "_tx")
+    __slots__ = ("_db", "_epoch", "_transactional", "_tx")
 
     def __init__(self, db: Database, request: Request | None, *, transactional: bool) -> None:
+        # Cursor's fields set here rather than through its __init__: one call less per block.
         self._db = db
         self._request = request
+        self._observe = db.observe
+        self._timer = db.timer
         self._transactional = transactional
-        self._conn: asyncpg.Connection | None = None
+        self._conn: asyncpg.Connection | None = None  # until entered
         self._tx: Any = None
         self._epoch = 0
 
@@ -429,7 +433,7 @@ class Checkout:
                 db._refuse(error, epoch, exc, "starting a transaction")
                 db._discard(conn)
                 raise error from exc
-        return Cursor(conn, self._request, db.observe, db.timer)
+        return self
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         db, conn, tx = self._db, self._conn, self._tx

@@ -3,10 +3,10 @@ method and route, and the requests in flight.
 
 No middleware: Sanic wraps each middleware call in two signal dispatches (about 13 µs per
 middleware here, 11 % of a request for a pair), and a handler on its ``http.lifecycle.response``
-signal costs about as much (Sanic dispatches it only when someone listens). Instead the app's
-request class gets a ``respond`` that counts the response once Sanic's own ``respond`` (and
-the response middleware in it) is done: every response goes through it, matched or not,
-handled or failed. The start is when Sanic began handling the request
+signal costs about as much (Sanic dispatches it only when someone listens). Instead
+:meth:`ServerMetrics.responded` is a respond hook (:mod:`sanicms.request_hooks`): it counts
+the response once Sanic's own ``respond`` (and the response middleware in it) is done;
+every response goes through it, matched or not, handled or failed. The start is when Sanic began handling the request
 (``request.stream.perft0``). The requests in flight are not counted up and down (a request
 whose client went away is cancelled, and would never be counted down) but read when asked,
 from the server's connections: those whose HTTP stage is handler or response.
@@ -46,20 +46,6 @@ def route_label(path: str | None) -> str:
     if path is None:
         return UNMATCHED
     return ("/" + _PARAMETER.sub(r"{\1}", path)).rstrip("/") or "/"
-
-
-def measured(request_class: type[Request], server: ServerMetrics) -> type[Request]:
-    """``request_class`` whose ``respond`` tells ``server`` of each response (one app's)."""
-    responded = server.responded
-
-    class MeasuredRequest(request_class):  # type: ignore[valid-type,misc]  # a class made at run time
-        async def respond(self, response: Any = None, **kwargs: Any) -> BaseHTTPResponse:
-            sent: BaseHTTPResponse = await super().respond(response, **kwargs)
-            responded(self, sent)
-            return sent
-
-    MeasuredRequest.__qualname__ = MeasuredRequest.__name__ = f"Measured{request_class.__name__}"
-    return MeasuredRequest
 
 
 class ServerMetrics:

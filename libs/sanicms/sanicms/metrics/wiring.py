@@ -12,12 +12,13 @@ from prometheus_client import CollectorRegistry, disable_created_metrics, values
 from sanic import Sanic
 
 from ..config import Settings
+from ..request_hooks import RequestHooks
 from . import workers
 from .exemplars import ExemplarStore
 from .exposition import Exposer, PortServer, WithExemplars, metrics_endpoint
 from .hooks import CallMetrics, StatementMetrics
 from .instruments import Instruments
-from .server import ServerMetrics, measured
+from .server import ServerMetrics
 
 log = logging.getLogger("sanicms.metrics")
 
@@ -30,7 +31,8 @@ class AppMetrics:
         self.server = ServerMetrics()
         self.instruments: Instruments | None = None
         self.exposer: Exposer | None = None
-        self.store = ExemplarStore() if settings.metrics.exemplars else None
+        # Exemplars are trace ids: none without tracing (and no ``request.ctx`` made for them).
+        self.store = ExemplarStore() if settings.metrics.exemplars and settings.tracing.enabled else None
         self.files: workers.WorkerFiles | None = None
         self._port: PortServer | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -105,7 +107,7 @@ class AppMetrics:
         await asyncio.get_running_loop().run_in_executor(None, self.files.write)
 
 
-def install(app: Sanic[Any, Any]) -> None:
+def install(app: Sanic[Any, Any], hooks: RequestHooks) -> None:
     """Measure ``app`` when ``METRICS_ENABLED``: its request class and the endpoint now, the
     instruments when the server starts (:func:`start`)."""
     settings: Settings = app.ctx.settings
@@ -115,7 +117,7 @@ def install(app: Sanic[Any, Any]) -> None:
     state = app.ctx.metrics = AppMetrics(settings)
     if not metrics.path.startswith(app.ctx.untraced_paths):
         app.ctx.untraced_paths = (*app.ctx.untraced_paths, metrics.path)
-    app.request_class = measured(app.request_class, state.server)  # see server.py: no middleware
+    hooks.on_respond.append(state.server.responded)  # see server.py: no middleware
     if not metrics.port:
         app.add_route(metrics_endpoint, metrics.path, methods=["GET"], name="sanicms_metrics")
     if settings.service.workers > 1:

@@ -22,7 +22,7 @@ from sanic.response import BaseHTTPResponse
 from sanic_routing.route import Route
 
 from ..config import TracingSettings
-from ..routed import RouteHook
+from ..request_hooks import RequestHooks
 from .reporter import HttpTransport, LogTransport, SpanReporter, Transport
 from .tracer import _ACTIVE, Span, Tracer, active_span
 from .zipkin import endpoint, peer
@@ -34,20 +34,20 @@ _MAX_STATEMENT = 2000  # characters of SQL kept on a span
 KEPT_TRACE_ID = "kept_trace_id"
 
 
-def install(app: Sanic[Any, Any]) -> list[RouteHook]:
+def install(app: Sanic[Any, Any], hooks: RequestHooks) -> None:
     """Trace every request of ``app`` when ``TRACING_ENABLED`` (spans start once it serves).
 
-    No middleware (see :mod:`sanicms.routed`): the server span starts in the route hook this
-    returns, which the app factory puts first (the span is open before anything can refuse
-    the request), and finishes in the request class's ``respond``, after the response
-    middleware, with the status every response has by then. A request no route matched
-    gets its span when the error handler notes the 404 or 405 (:func:`note_error`).
+    No middleware (see :mod:`sanicms.request_hooks`): the server span starts in a route
+    hook, which the app factory installs first (the span is open before anything can refuse
+    the request), and finishes in a respond hook, after the response middleware, with the
+    status every response has by then. A request no route matched gets its span when the
+    error handler notes the 404 or 405 (:func:`note_error`).
     """
     if not app.ctx.settings.tracing.enabled:
-        return []
+        return
     app.ctx.span_names = {}
-    app.request_class = _traced(app.request_class)
-    return [_start_server_span]
+    hooks.on_route.append(_start_server_span)
+    hooks.on_respond.append(_end_server_span)
 
 
 async def start(app: Sanic[Any, Any]) -> None:
@@ -95,20 +95,11 @@ def transports_from(settings: TracingSettings) -> list[Transport]:
     return transports
 
 
-def _traced(request_class: type[Request]) -> type[Request]:
-    """``request_class`` whose ``respond`` finishes the server span (every response goes
-    through it: handled, refused, failed or unmatched)."""
-
-    class TracedRequest(request_class):  # type: ignore[valid-type,misc]  # a class made at run time
-        async def respond(self, response: Any = None, **kwargs: Any) -> BaseHTTPResponse:
-            sent: BaseHTTPResponse = await super().respond(response, **kwargs)
-            scope = getattr(self.ctx, "trace_scope", None)
-            if scope is not None:
-                _finish_server_span(self, scope, sent)
-            return sent
-
-    TracedRequest.__qualname__ = TracedRequest.__name__ = f"Traced{request_class.__name__}"
-    return TracedRequest
+def _end_server_span(request: Request, response: BaseHTTPResponse) -> None:
+    """Respond hook: finish the server span with the final response's status."""
+    scope = getattr(request.ctx, "trace_scope", None)
+    if scope is not None:
+        _finish_server_span(request, scope, response)
 
 
 def _start_server_span(request: Request, route: Route | None) -> None:

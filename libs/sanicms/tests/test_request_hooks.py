@@ -1,10 +1,11 @@
-"""Per-request work without middleware: the route hooks, and CORS only when asked for."""
+"""Per-request work without middleware: route and respond hooks, and CORS only when asked for."""
 
 import pytest
 from sanic import Blueprint, Sanic
 
 import sanicms
-from sanicms.routed import routed
+from sanicms.request_hooks import RequestHooks, hooked
+from sanicms.responses import EnvelopeRequest
 from sanicms.testing import LiveServer
 
 DEAD_DB = "postgresql://nobody@127.0.0.1:1/none"  # the routes below never touch the database
@@ -59,10 +60,33 @@ def test_hooks_run_in_order_once_a_route_is_set_and_none_leaves_the_class_alone(
     from sanic import Request
 
     seen = []
-    cls = routed(Request, [lambda request, route: seen.append(("a", route)),
-                           lambda request, route: seen.append(("b", route))])
+    hooks = RequestHooks()
+    hooks.on_route += [lambda request, route: seen.append(("a", route)),
+                       lambda request, route: seen.append(("b", route))]
+    cls = hooked(Request, hooks)
     request = cls(b"/", {}, "1.1", "GET", None, None)
     assert request.route is None and seen == []
     request.route = "R"
     assert request.route == "R" and seen == [("a", "R"), ("b", "R")]
-    assert routed(Request, []) is Request
+    assert hooked(Request, RequestHooks()) is Request
+
+
+def test_respond_hooks_need_a_request_class_that_calls_them():
+    from sanic import Request
+
+    hooks = RequestHooks()
+    hooks.on_respond.append(lambda request, response: None)
+    with pytest.raises(TypeError, match="calls no respond hooks"):
+        hooked(Request, hooks)
+    assert hooked(EnvelopeRequest, hooks).respond_hooks == tuple(hooks.on_respond)
+
+
+def test_respond_hooks_run_in_order_on_the_final_response_and_awaitables_are_awaited(live):
+    # The live app's own: CORS (a coroutine, only with an Origin), the span's end, the metrics.
+    names = [getattr(hook, "__name__", type(hook).__name__) for hook in live.app.request_class.respond_hooks]
+    assert names == ["add_cors_headers", "_end_server_span", "responded"]
+    res = live.request("GET", "/probe/2", headers={"Origin": "https://app.example"})
+    assert res.headers["access-control-allow-origin"] == "https://app.example"  # the awaited hook
+    assert res.headers["x-trace-id"]  # the span's end
+    scrape = live.request("GET", "/metrics").text
+    assert 'route="/probe/{n}",status="200"' in scrape
