@@ -154,7 +154,8 @@ class TracingSettings:
     zipkin_url: str = setting("ZIPKIN_URL", "", "e.g. `http://zipkin:9411`")
     queue_size: int = setting("TRACING_QUEUE_SIZE", 10_000, "spans held at most; more are dropped and counted",
                               positive=True)
-    batch_size: int = setting("TRACING_BATCH_SIZE", 500, "spans per send", positive=True)
+    batch_size: int = setting("TRACING_BATCH_SIZE", 100, "spans per send (held in memory while "
+                                 "it is on its way)", positive=True)
     flush_interval: float = setting("TRACING_FLUSH_INTERVAL", 1.0, "longest wait before a partial batch is sent",
                                     positive=True)
     send_timeout: float = setting("TRACING_SEND_TIMEOUT", 2.0, "seconds per POST to the collector", positive=True)

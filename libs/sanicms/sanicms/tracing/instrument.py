@@ -97,9 +97,10 @@ def transports_from(settings: TracingSettings) -> list[Transport]:
 
 def _end_server_span(request: Request, response: BaseHTTPResponse) -> None:
     """Respond hook: finish the server span with the final response's status."""
-    scope = getattr(request.ctx, "trace_scope", None)
+    ctx = request.ctx  # a property: read once
+    scope = getattr(ctx, "trace_scope", None)
     if scope is not None:
-        _finish_server_span(request, scope, response)
+        _finish_server_span(ctx, scope, response)
 
 
 def _start_server_span(request: Request, route: Route | None) -> None:
@@ -158,8 +159,7 @@ def _names(ctx: Any, request: Request, route: Route | None, path: str) -> tuple[
     return found
 
 
-def _finish_server_span(request: Request, scope: Any, response: BaseHTTPResponse) -> None:
-    ctx = request.ctx
+def _finish_server_span(ctx: Any, scope: Any, response: BaseHTTPResponse) -> None:
     ctx.trace_scope = None
     span: Span = scope._span  # attributes, not opentracing's properties: this runs per request
     context = span._context
