@@ -47,6 +47,7 @@ def notes_blueprint():
     @bp.get("/open")
     @auth.public
     async def open_note(request):
+        logging.getLogger("notes").info("reading the open note")
         return {"open": True}
     return bp
 
@@ -206,6 +207,28 @@ def test_the_subject_is_in_the_log_lines_of_the_request(server):
         logger.removeHandler(handler)
     (line,) = [x for x in handler.lines if x["message"] == "listing notes"]
     assert line["subject"] == "ann"
+
+
+def test_the_next_request_on_a_kept_alive_connection_does_not_inherit_the_caller(server):
+    # One connection, two requests: the open one must not log the previous caller.
+    handler, logger = Lines(), logging.getLogger("notes")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:  # the test client keeps its connection alive between sequential requests
+        server.request("GET", "/notes", headers=bearer(good(sub="ann")))
+        server.request("GET", "/notes/open")
+    finally:
+        logger.removeHandler(handler)
+    (listed,) = [x for x in handler.lines if x["message"] == "listing notes"]
+    (opened,) = [x for x in handler.lines if x["message"] == "reading the open note"]
+    assert listed["subject"] == "ann" and "subject" not in opened
+
+
+def test_the_check_is_no_middleware_and_guards_only_what_needs_a_token(server):
+    app = server.app
+    assert list(app.request_middleware) == []  # Sanic pays two signal dispatches per middleware
+    guarded = {r.path for r in app.router.routes if getattr(r.handler, "__sanicms_guarded__", False)}
+    assert guarded == {"notes"}  # list, add, drop; not /notes/open, health, metrics or docs
 
 
 def test_subject_reaches_json_lines_through_the_context():
