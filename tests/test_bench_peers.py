@@ -75,3 +75,34 @@ def test_the_bare_peer_runs_without_sanic_ext(city_db, tmp_path):
     lines = log.read_text()
     assert "bare_city: sanic_ext loaded: False" in lines, lines
     assert "sanic_ext loaded: True" not in lines
+
+
+SEQUENTIAL_CHECK = """
+import asyncio
+import peers.sequential_user as peer
+from user_service import views
+
+assert isinstance(views.references, peer.SequentialReferences), "the user service's references are not replaced"
+events = []
+
+async def fake_fetch_one(request, service, id):
+    events.append(("start", service))
+    await asyncio.sleep(0)
+    events.append(("end", service))
+    return {"id": id, "of": service}
+
+peer.fetch_one = fake_fetch_one
+row = {"id": 1, "city_id": 7, "role_id": 9}
+out = asyncio.run(views.references.expand(None, row))
+assert out == {**row, "city": {"id": 7, "of": "city"}, "role": {"id": 9, "of": "role"}}, out
+assert events == [("start", "city"), ("end", "city"), ("start", "role"), ("end", "role")], events
+print("sequential ok")
+"""
+
+
+def test_the_sequential_fan_out_peer_still_fits_the_user_service():
+    # make bench's fan-out scenario runs it; it broke once when the user service's calls moved
+    # into sanicms.References (run in a child: importing it patches the user service's views).
+    result = subprocess.run([sys.executable, "-c", SEQUENTIAL_CHECK], cwd=PEERS.parent, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "sequential ok" in result.stdout, result.stderr[-2000:]
