@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import importlib
-import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -33,12 +31,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 from sanic import Request, Sanic
-from sanic_ext.extensions.openapi.builders import OperationStore
 
 from .config import AuthSettings
 from .context import tag_span
 from .errors import ErrorCode, Forbidden, ServiceUnavailable, Unauthorized
-from .request_hooks import RequestHooks
 
 if TYPE_CHECKING:  # PyJWT (and cryptography, 9 MiB) is imported where tokens are handled:
     import jwt  # a service with auth off never loads it
@@ -269,56 +265,14 @@ def mint(scopes: Iterable[str], *, subject: str = "developer", ttl: float = 3600
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
-# ---- the check on each request -----------------------------------------------------------------
+# ---- the middleware --------------------------------------------------------------------------
 
-def install(app: Sanic[Any, Any], hooks: RequestHooks) -> None:
-    """Check every request of ``app`` when ``AUTH_ENABLED`` (after the server span opens).
-
-    Not a middleware: Sanic runs each middleware inside two signal dispatches, which cost
-    more than the check itself (a token seen before is a dict lookup). When the server starts,
-    every handler that needs a token is wrapped in one that checks it first (after the body
-    is read and before the handler's own validation, as a request middleware would); the
-    caller is forgotten once each response is final, so that a keep-alive connection's next
-    request never logs the previous caller's subject.
-    """
+def install(app: Sanic[Any, Any]) -> None:
+    """Check every request of ``app`` when ``AUTH_ENABLED`` (after the server span opens)."""
     app.ctx.auth = Authenticator(app.ctx.settings.auth, app.ctx.settings.service.name)
     if app.ctx.auth.settings.enabled:
         importlib.import_module("jwt")  # now rather than on the first request
-        app.before_server_start(_guard_routes)
-        hooks.on_respond.append(_forget_caller)
-
-
-def _guard_routes(app: Sanic[Any, Any]) -> None:
-    """Wrap the handler of every route that needs a token for one of its methods (once: a
-    restarted server finds them wrapped already)."""
-    auth: Authenticator = app.ctx.auth
-    public = auth.settings.public_paths
-    for route in app.router.routes:
-        handler = route.handler
-        if (getattr(handler, _GUARDED, False) or f"/{route.path}".startswith(public)
-                or all(auth.scopes_for(handler, m) is None for m in route.methods)):
-            continue
-        route.handler = _guarded(handler)
-        # The spec's operations are stored by handler (sanic-ext's OperationStore).
-        OperationStore()[route.handler] = OperationStore()[handler]  # type: ignore[no-untyped-call]
-
-
-_GUARDED = "__sanicms_guarded__"
-
-
-def _guarded(handler: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(handler)  # keeps the attributes the docs, the scopes and Sanic read
-    async def guarded(request: Request, *args: Any, **kwargs: Any) -> Any:
-        await _authenticate(request)
-        response = handler(request, *args, **kwargs)
-        return await response if inspect.isawaitable(response) else response
-
-    setattr(guarded, _GUARDED, True)
-    return guarded
-
-
-def _forget_caller(request: Request, response: Any) -> None:
-    current_principal.set(None)
+        app.on_request(_authenticate, priority=900)
 
 
 async def _authenticate(request: Request) -> None:
