@@ -267,7 +267,7 @@ def test_city_survives_three_database_crashes_under_writes(own_pg, tmp_path, wor
         print(f"\ncity, {workers} worker(s): POST {dict(statuses(load, 'POST'))}, "
               f"GET {dict(statuses(load, 'GET'))}; unknown commits {len(unknown)}, of which saved {len(unacked)}")
     finally:
-        assert city.stop() == 0
+        assert city.stop() == 0, city.log_path.read_text()[-4000:]
     counted = check_log(city, workers=workers, refused=load.refused, unknown=len(unknown),
                         clients=WRITERS + READERS)
     print(f"log: {counted}")
@@ -388,7 +388,7 @@ def test_user_survives_three_database_crashes_under_puts_and_deletes(own_pg, tmp
               f"DELETE {dict(statuses(load, 'DELETE'))}, GET {dict(statuses(load, 'GET'))}; "
               f"unknown commits {unknown_outcomes(puts, deletes)}")
     finally:
-        assert user.stop() == 0
+        assert user.stop() == 0, user.log_path.read_text()[-4000:]
     counted = check_log(user, workers=workers, refused=load.refused, unknown=unknown_outcomes(puts, deletes),
                         clients=WRITERS + READERS)
     print(f"log: {counted}")
