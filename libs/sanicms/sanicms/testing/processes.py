@@ -21,12 +21,21 @@ from typing import IO, TypeVar
 T = TypeVar("T")
 
 
+#: Ports this process has handed out: the kernel may offer a port again as soon as the probe
+#: socket closes, and two services of one stack given the same port make the second fail to
+#: bind while the first answers its readiness probe (seen in CI: role's requests reached city).
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1 that nothing listens on right now, never the same twice."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def eventually(probe: Callable[[], T], what: str, *, timeout: float = 60.0, step: float = 0.05) -> T:
