@@ -2,10 +2,9 @@
 its code may read (``Access-Control-Expose-Headers``: the trace id, to quote in a bug report)."""
 
 import pytest
-from sanic import Blueprint, Sanic
+from sanic import Blueprint
 
 import sanicms
-from sanicms.testing import LiveServer
 
 ALLOWED = "https://app.example"
 DEAD_DB = "postgresql://nobody@127.0.0.1:1/none"  # the routes below never touch the database
@@ -22,17 +21,9 @@ def ping_blueprint():
 
 
 @pytest.fixture(scope="module")
-def live():
-    Sanic.test_mode = True
-    settings = sanicms.load_settings(environ={}, overrides={
-        "SERVICE_NAME": "cors_probe", "DATABASE_URL": DEAD_DB, "DB_CONNECT_TIMEOUT": 0.2,
-        "CORS_ORIGINS": [ALLOWED], "TRACING_TRANSPORTS": ["log"],
-    })
-    server = LiveServer(sanicms.create_app(settings, [ping_blueprint()], name="cors_probe"))
-    server.start()
-    yield server
-    server.stop()
-    Sanic.unregister_app(server.app)
+def live(probe_servers):
+    with probe_servers("cors_probe", ping_blueprint(), CORS_ORIGINS=[ALLOWED]) as server:
+        yield server
 
 
 def cors_headers(response):

@@ -1,12 +1,10 @@
 """Per-request work without middleware: route and respond hooks, and CORS only when asked for."""
 
 import pytest
-from sanic import Blueprint, Sanic
+from sanic import Blueprint
 
-import sanicms
 from sanicms.request_hooks import RequestHooks, hooked
 from sanicms.responses import EnvelopeRequest
-from sanicms.testing import LiveServer
 
 DEAD_DB = "postgresql://nobody@127.0.0.1:1/none"  # the routes below never touch the database
 
@@ -22,16 +20,9 @@ def probe_blueprint():
 
 
 @pytest.fixture(scope="module")
-def live():
-    Sanic.test_mode = True
-    settings = sanicms.load_settings(environ={}, overrides={
-        "SERVICE_NAME": "routed_probe", "DATABASE_URL": DEAD_DB, "DB_CONNECT_TIMEOUT": 0.2,
-        "TRACING_TRANSPORTS": ["log"], "CORS_ORIGINS": ["https://app.example"]})
-    server = LiveServer(sanicms.create_app(settings, [probe_blueprint()], name="routed_probe"))
-    server.start()
-    yield server
-    server.stop()
-    Sanic.unregister_app(server.app)
+def live(probe_servers):
+    with probe_servers("routed_probe", probe_blueprint(), CORS_ORIGINS=["https://app.example"]) as server:
+        yield server
 
 
 def test_a_service_app_has_no_middleware_and_no_per_request_signal(live):
