@@ -80,6 +80,9 @@ class ServiceClient:
             timeout=aiohttp.ClientTimeout(total=self.timeout, connect=self.connect_timeout),
             json_serialize=_json_text,
             raise_for_status=False,
+            # One session serves every caller: a cookie one call got must not go out with the
+            # next caller's (and no jar to search on every call).
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
 
     async def close(self) -> None:
@@ -294,7 +297,8 @@ async def gather(*calls: Awaitable[T]) -> list[T]:
     Unlike ``asyncio.gather``, a failure does not leave sibling calls running."""
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(_as_coroutine(call)) for call in calls]
+            tasks = [group.create_task(call if asyncio.iscoroutine(call) else _as_coroutine(call))
+                     for call in calls]
     except BaseExceptionGroup as group_error:
         raise group_error.exceptions[0] from None
     return [task.result() for task in tasks]

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from opentracing import tags as ot_tags
 
-from .tracer import active_span
+from .tracer import _ACTIVE, Scope, Tracer, active_span
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,15 +33,21 @@ def logger(type: str = "method", category: str | None = None, detail: str | None
         about = description or (inspect.getdoc(func) or "").split("\n", 1)[0] or None
         log = logging.getLogger(func.__module__)
         fields = {"type": type, "detail": detail, "description": about}
+        shown = {k: v for k, v in fields.items() if v is not None}  # the span's tags, but category
 
         def begin() -> tuple[Any, float]:
-            span = active_span()
+            active = _ACTIVE.get()
             new_scope = None
-            if tracing and span is not None and span.context.sampled:
-                tracer = span.tracer
-                tags = {k: v for k, v in fields.items() if v is not None}
-                tags["category"] = category or tracer.service
-                new_scope = tracer.start_active_span(name, tags=tags)
+            # Attributes, not opentracing's properties: this runs for every decorated call.
+            if tracing and active is not None and active._span._context.sampled:
+                span = active._span
+                tracer = span._tracer
+                tags = {**shown, "category": category or getattr(tracer, "service", None)}
+                if isinstance(tracer, Tracer):  # ours: the child made in one call
+                    child = tracer.start_child(span._context, name, tags, None)
+                    new_scope = Scope(tracer._scope_manager, child, True)
+                else:
+                    new_scope = tracer.start_active_span(name, tags=tags)
             return new_scope, time.perf_counter()
 
         def end(scope: Any, started: float, error: BaseException | None) -> None:

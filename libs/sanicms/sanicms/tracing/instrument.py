@@ -23,6 +23,7 @@ from sanic_routing.route import Route
 
 from ..config import TracingSettings
 from ..request_hooks import RequestHooks
+from . import propagation
 from .reporter import HttpTransport, LogTransport, SpanReporter, Transport
 from .tracer import _ACTIVE, Span, Tracer, active_span
 from .zipkin import endpoint, peer
@@ -209,14 +210,22 @@ class ClientSpans:
         self.tracer = tracer
         parts = urlsplit(base_url)
         self._host, self._port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        self._remotes: dict[str, dict[str, Any]] = {}  # by service: parsing the host per call showed
 
     def __call__(self, request: Request | None, service: str, method: str, url: str,
                  headers: dict[str, str]) -> _SpanScope:
-        span = self.tracer.start_span(f"{method} {service}", tags={
-            ot_tags.SPAN_KIND: ot_tags.SPAN_KIND_RPC_CLIENT, "http.method": method,
-            "http.url": url, ot_tags.PEER_SERVICE: service})
-        span.remote = endpoint(service, self._host, self._port)
-        self.tracer.inject(span.context, Format.HTTP_HEADERS, headers)
+        tags = {"http.method": method, "http.url": url, ot_tags.PEER_SERVICE: service}
+        scope = _ACTIVE.get()
+        if scope is not None and scope._span._context.sampled:  # the usual case: inside a traced request
+            span = self.tracer.start_child(scope._span._context, f"{method} {service}", tags, "CLIENT")
+        else:  # no request, or an unsampled one (ids still propagate): the general path
+            tags[ot_tags.SPAN_KIND] = ot_tags.SPAN_KIND_RPC_CLIENT
+            span = self.tracer.start_span(f"{method} {service}", tags=tags)
+        remote = self._remotes.get(service)
+        if remote is None:
+            remote = self._remotes[service] = endpoint(service, self._host, self._port)
+        span.remote = remote
+        headers.update(propagation.headers_for(span._context))
         return _SpanScope(span)
 
 

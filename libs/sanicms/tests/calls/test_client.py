@@ -35,10 +35,16 @@ async def handler(request):
         return web.json_response({"code": 409, "message": "taken", "error": None}, status=409)
     if path == "/garbage":
         return web.Response(text="<html>", content_type="text/html")
+    if path == "/login":  # a neighbour setting a cookie, as a session-based one would
+        response = web.json_response({"code": 0, "data": None})
+        response.set_cookie("session", "first-callers-session")
+        return response
     body = {"body": await request.json()} if request.can_read_body else {}
     return web.json_response({"code": 0, "data": {"path": path, "q": dict(request.query), "method": request.method,
                                                   "accept": request.headers.get("accept"),
-                                                  "authorization": request.headers.get("authorization"), **body}})
+                                                  "authorization": request.headers.get("authorization"),
+                                                  **({"cookie": request.headers["cookie"]} if "cookie" in request.headers
+                                                     else {}), **body}})
 
 
 @contextlib.asynccontextmanager
@@ -90,6 +96,16 @@ async def test_the_callers_token_is_passed_on_unless_the_service_has_its_own(cli
     client.token, client.forward_token = "", False
     seen.append((await client.get(caller, "/a"))["authorization"])
     assert seen == ["Bearer callers.jwt", "Bearer services.own.jwt", None]
+
+
+@pytest.mark.asyncio
+async def test_a_cookie_a_neighbour_sets_is_never_sent_on_later_calls(client):
+    """One session serves every caller: a cookie kept from one call would go out with the
+    calls made for other callers. (By host name: aiohttp keeps no cookies of IP addresses.)"""
+    by_name = ServiceClient("city", client.base_url.replace("127.0.0.1", "localhost"), retry=RetryPolicy(retries=0))
+    async with opened(by_name):
+        await by_name.get(None, "/login")
+        assert "cookie" not in await by_name.get(None, "/a")
 
 
 @pytest.mark.asyncio
