@@ -95,6 +95,30 @@ def test_one_request_is_one_trace_across_three_services(traced_stack, schema):
         assert sql["remoteEndpoint"]["serviceName"] == "postgres"
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a service's workers), from /proc."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += process_tree(int(child))
+    return found
+
+
+def mapped_files(pid: int) -> str:
+    return "".join(Path(f"/proc/{p}/maps").read_text() for p in process_tree(pid))
+
+
+def test_only_a_service_that_calls_neighbours_loads_aiohttp(traced_stack):
+    """Spans go to the collector over HTTP without aiohttp (9 MiB resident), which only the
+    user service needs, for its calls to city and role."""
+    stack, zipkin = traced_stack
+    res = httpx.get(f"{stack.url('city')}/cities", timeout=10)
+    assert res.status_code == 200
+    wait_for(lambda: zipkin.trace(res.headers["x-trace-id"]))  # city's spans went over HTTP
+    loaded = {name: "/aiohttp/" in mapped_files(proc.proc.pid) for name, proc in stack.processes.items()}
+    assert loaded == {"city": False, "role": False, "user": True}
+
+
 def test_log_lines_of_a_request_name_its_trace(traced_stack):
     stack, _ = traced_stack
     res = httpx.get(f"{stack.url('user')}/users", timeout=10)

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 from sanic import Request, Sanic
 
 from .config import AuthSettings
@@ -37,7 +36,8 @@ from .context import tag_span
 from .errors import ErrorCode, Forbidden, ServiceUnavailable, Unauthorized
 
 if TYPE_CHECKING:  # PyJWT (and cryptography, 9 MiB) is imported where tokens are handled:
-    import jwt  # a service with auth off never loads it
+    import aiohttp  # a service with auth off never loads it; aiohttp (9 MiB) only for a JWKS URL
+    import jwt
 
 log = logging.getLogger("sanicms.auth")
 
@@ -118,6 +118,8 @@ class JwksKeys:
         self.fetches = 0
 
     async def open(self) -> None:
+        import aiohttp  # lazily: see the imports
+
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
         try:
             await self._refresh()
@@ -152,6 +154,7 @@ class JwksKeys:
         return self._keys.get(kid)
 
     async def _refresh(self) -> None:
+        import aiohttp
         import jwt  # lazily: see the imports
         assert self._session is not None, "JwksKeys.open() first"
         self._tried_at = time.monotonic()

@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import aiohttp
 import orjson
 from sanic import Request
 
@@ -21,6 +20,9 @@ from ..config import ClientSettings
 from ..contract.published import resource_path
 from ..errors import ApiError, BadGateway, ErrorCode, GatewayTimeout, ServiceUnavailable
 from .resilience import IDEMPOTENT, RETRY_STATUSES, CircuitBreaker, RetryPolicy
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger("sanicms.calls.client")
 T = TypeVar("T")
@@ -74,6 +76,8 @@ class ServiceClient:
         return resource_path(self.name)
 
     async def open(self) -> None:
+        import aiohttp  # here, not at the top: a service that calls no neighbour never loads it (9 MiB)
+
         connector = aiohttp.TCPConnector(limit=self.pool_size, ttl_dns_cache=60, enable_cleanup_closed=True)
         self.session = aiohttp.ClientSession(
             connector=connector,
@@ -182,28 +186,38 @@ class ServiceClient:
         assert self.session is not None, "call() found it open"
         kwargs: dict[str, Any] = {"params": _query(params), "json": json, "headers": headers}
         if timeout is not None:
+            import aiohttp  # loaded by open(): a lookup, not a load
             kwargs["timeout"] = aiohttp.ClientTimeout(total=timeout, connect=min(self.connect_timeout, timeout))
         try:
             async with self.session.request(method, url, **kwargs) as resp:
                 raw = await resp.read()
-                return self._unwrap(resp.status, raw)
-        except TimeoutError:
-            raise GatewayTimeout(f"{self.name} service did not answer in time", code=ErrorCode.DOWNSTREAM_TIMEOUT,
-                                 error={"service": self.name}) from None
-        except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
+        except Exception as exc:
+            raise self._failure(exc) from None
+        return self._unwrap(resp.status, raw)
+
+    def _failure(self, exc: Exception) -> Exception:
+        """What a call that could not be made or answered becomes: an API error the caller
+        may let through (``exc`` itself when it is no network failure: a bug shows as one)."""
+        import aiohttp  # loaded by open(): a lookup, not a load
+        service = {"service": self.name}
+        if isinstance(exc, TimeoutError):
+            return GatewayTimeout(f"{self.name} service did not answer in time", code=ErrorCode.DOWNSTREAM_TIMEOUT,
+                                  error=service)
+        if isinstance(exc, (aiohttp.ClientConnectorError, ConnectionRefusedError)):
             log.warning("%s service unreachable: %s", self.name, exc)
-            raise ServiceUnavailable(f"{self.name} service is unreachable", code=ErrorCode.DOWNSTREAM_UNREACHABLE,
-                                     error={"service": self.name}) from None
-        except (aiohttp.ClientConnectionError, OSError) as exc:
+            return ServiceUnavailable(f"{self.name} service is unreachable", code=ErrorCode.DOWNSTREAM_UNREACHABLE,
+                                      error=service)
+        if isinstance(exc, (aiohttp.ClientConnectionError, OSError)):
             # Connected, then the connection was reset or closed before a whole answer came
             # (the neighbour crashed mid-call, a stale keep-alive connection).
             log.warning("%s service dropped the connection: %s", self.name, _what(exc))
-            raise ServiceUnavailable(f"{self.name} service dropped the connection",
-                                     code=ErrorCode.DOWNSTREAM_UNREACHABLE, error={"service": self.name}) from None
-        except aiohttp.ClientError as exc:  # a malformed or cut-off answer
+            return ServiceUnavailable(f"{self.name} service dropped the connection",
+                                      code=ErrorCode.DOWNSTREAM_UNREACHABLE, error=service)
+        if isinstance(exc, aiohttp.ClientError):  # a malformed or cut-off answer
             log.warning("%s service answered badly: %s", self.name, _what(exc))
-            raise BadGateway(f"{self.name} service sent a broken response", code=ErrorCode.DOWNSTREAM_BROKEN,
-                             error={"service": self.name}) from None
+            return BadGateway(f"{self.name} service sent a broken response", code=ErrorCode.DOWNSTREAM_BROKEN,
+                              error=service)
+        return exc
 
     def _unwrap(self, status: int, raw: bytes) -> Any:
         try:

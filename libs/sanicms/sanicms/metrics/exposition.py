@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-from aiohttp import web
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -16,6 +16,9 @@ from sanic import HTTPResponse, Request
 
 from ..contract import doc
 from .exemplars import ExemplarStore, attach
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 
 class WithExemplars:
@@ -75,6 +78,8 @@ class PortServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
+        from aiohttp import web  # only with a port of its own: most services never load it (9 MiB)
+
         app = web.Application()
         app.router.add_get(self.path, self._handle)
         runner = self._runner = web.AppRunner(app, access_log=None)
@@ -87,6 +92,8 @@ class PortServer:
             await runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         body, content_type = await self.exposer.render(request.headers.get("accept", ""))
         response = web.Response(body=body)
         response.headers["content-type"] = content_type

@@ -205,7 +205,7 @@ class Tracer(opentracing.Tracer):  # type: ignore[misc]  # opentracing ships no 
             span = Span(self, context, operation_name, start_time or time.time(), None)
         return Scope(self._scope_manager, span, True)
 
-    def start_child(self, parent: SpanContext, operation_name: str, tags: dict[str, Any], kind: str) -> Span:
+    def start_child(self, parent: SpanContext, operation_name: str, tags: dict[str, Any], kind: str | None) -> Span:
         """A sampled child span of ``parent`` (what instrumentation makes for each SQL statement,
         without ``start_span``'s argument handling); ``tags`` becomes the span's own."""
         context = SpanContext(parent.trace_id, f"{_random.getrandbits(64) or 1:016x}", parent.span_id,

@@ -40,11 +40,11 @@ async def handler(request):
         response.set_cookie("session", "first-callers-session")
         return response
     body = {"body": await request.json()} if request.can_read_body else {}
+    if "cookie" in request.headers:
+        body["cookie"] = request.headers["cookie"]
     return web.json_response({"code": 0, "data": {"path": path, "q": dict(request.query), "method": request.method,
                                                   "accept": request.headers.get("accept"),
-                                                  "authorization": request.headers.get("authorization"),
-                                                  **({"cookie": request.headers["cookie"]} if "cookie" in request.headers
-                                                     else {}), **body}})
+                                                  "authorization": request.headers.get("authorization"), **body}})
 
 
 @contextlib.asynccontextmanager

@@ -223,6 +223,7 @@ def reset(writer):
 class DyingCollector:
     def __init__(self, mode):
         self.mode, self.calls, self.spans, self.server = mode, 0, 0, None
+        self.connections = 0
 
     @property
     def url(self):
@@ -236,6 +237,7 @@ class DyingCollector:
         self.server.close()
 
     async def _serve(self, reader, writer):
+        self.connections += 1
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -247,10 +249,13 @@ class DyingCollector:
                     reset(writer)
                     return
                 body = await reader.readexactly(length)
-                if self.mode == "ok":
+                if self.mode in ("ok", "ok, then closes"):
                     self.spans += len(json.loads(body))
                     writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
                     await writer.drain()
+                    if self.mode == "ok, then closes":  # as a collector's idle timeout would
+                        writer.close()
+                        return
                     continue
                 if self.mode == "reset once read":
                     reset(writer)
@@ -297,6 +302,29 @@ async def test_a_collector_dying_mid_request_loses_counted_spans_and_recovers(mo
     [back] = [r for r in caplog.records if getattr(r, "failing", None) == "end"]
     assert back.levelno == logging.INFO and back.lost == 300
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.asyncio
+async def test_a_connection_the_collector_closed_while_idle_is_not_reused():
+    async with DyingCollector("ok, then closes") as collector:
+        transport = HttpTransport(collector.url, retries=0)  # no retry would hide a failed attempt
+        await transport.open()
+        for _ in range(3):
+            await transport.send([json.dumps({"traceId": "a" * 32, "id": "b" * 16}).encode()])
+            await asyncio.sleep(0.05)  # the collector's close arrives before the next batch
+        await transport.close()
+    assert collector.calls == 3 and collector.spans == 3 and collector.connections == 3
+
+
+@pytest.mark.asyncio
+async def test_the_connection_is_kept_alive_between_batches():
+    async with DyingCollector("ok") as collector:
+        transport = HttpTransport(collector.url, retries=0)
+        await transport.open()
+        for _ in range(3):
+            await transport.send([json.dumps({"traceId": "a" * 32, "id": "b" * 16}).encode()])
+        await transport.close()
+    assert collector.calls == 3 and collector.connections == 1
 
 
 @pytest.mark.asyncio
