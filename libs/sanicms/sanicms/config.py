@@ -158,8 +158,8 @@ class TracingSettings:
                                  "it is on its way)", positive=True)
     flush_interval: float = setting("TRACING_FLUSH_INTERVAL", 1.0, "longest wait before a partial batch is sent",
                                     positive=True)
-    send_timeout: float = setting("TRACING_SEND_TIMEOUT", 2.0, "seconds per step of a POST to the collector "
-                                  "(connect, send, each read); a whole attempt at most twice that", positive=True)
+    send_timeout: float = setting("TRACING_SEND_TIMEOUT", 2.0, "seconds per attempt to POST a batch to the "
+                                  "collector, connecting included", positive=True)
     send_retries: int = setting("TRACING_SEND_RETRIES", 1, "retries of a failed POST", minimum=0)
     flush_timeout: float = setting("TRACING_FLUSH_TIMEOUT", 5.0, "seconds spent sending what is left at shutdown",
                                    positive=True)
