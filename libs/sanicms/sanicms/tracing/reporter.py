@@ -11,6 +11,7 @@ memory stays bounded and requests never wait for tracing.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import random
@@ -18,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httptools
 import orjson
@@ -62,7 +63,13 @@ class HttpTransport:
         self._tls = parts.scheme == "https"
         self._address = (parts.hostname, parts.port or (443 if self._tls else 80))
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        self._head = (f"POST {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        host += f":{parts.port}" if parts.port else ""
+        credentials = ""  # user:password in the URL: Basic auth, never in the Host header
+        if parts.username is not None:
+            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+            credentials = f"Authorization: Basic {base64.b64encode(pair).decode()}\r\n"
+        self._head = (f"POST {target} HTTP/1.1\r\nHost: {host}\r\n{credentials}"
                       "Content-Type: application/json\r\nContent-Length: ").encode()
         self.timeout = timeout
         self.retries = retries

@@ -1,6 +1,7 @@
 """The span queue and its transports: bounded, batched, never in the request's way."""
 
 import asyncio
+import base64
 import json
 import logging
 import socket
@@ -325,6 +326,33 @@ async def test_the_connection_is_kept_alive_between_batches():
             await transport.send([json.dumps({"traceId": "a" * 32, "id": "b" * 16}).encode()])
         await transport.close()
     assert collector.calls == 3 and collector.connections == 1
+
+
+@pytest.mark.asyncio
+async def test_credentials_in_the_collector_url_become_basic_auth_not_part_of_the_host():
+    heads = []
+
+    async def serve(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        heads.append(head.decode())
+        length = next(int(line.split(":")[1]) for line in heads[-1].split("\r\n")
+                      if line.lower().startswith("content-length:"))
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport = HttpTransport(f"http://span%20writer:s3cret@127.0.0.1:{port}/zipkin", retries=0)
+    await transport.open()
+    await transport.send([])
+    await transport.close()
+    server.close()
+    [head] = heads
+    assert head.startswith("POST /zipkin/api/v2/spans HTTP/1.1\r\n")
+    assert f"\r\nHost: 127.0.0.1:{port}\r\n" in head
+    assert "\r\nAuthorization: Basic " + base64.b64encode(b"span writer:s3cret").decode() + "\r\n" in head
 
 
 @pytest.mark.asyncio
