@@ -87,7 +87,8 @@ class HttpTransport:
             if attempt:
                 await asyncio.sleep(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()))
             try:
-                status = await asyncio.wait_for(self._exchange(request), self.timeout)
+                async with asyncio.timeout(self.timeout):  # no task per attempt, unlike wait_for
+                    status = await self._exchange(request)
             except (TimeoutError, OSError, httptools.HttpParserError) as exc:
                 self._disconnect()  # whatever state it is in, the next attempt starts afresh
                 problem = type(exc).__name__
