@@ -11,6 +11,10 @@ Parts: ``contract/`` (docs, validation, OpenAPI), ``data/`` (database, SQL, migr
 and the command line.
 """
 
+# First, so that peewee and sanic-ext come in without what no service uses (sanicms/imports.py).
+from . import imports  # noqa: F401
+
+# isort: split
 from . import auth
 from .app import create_app
 from .calls.client import Clients, DownstreamError, ServiceClient, gather

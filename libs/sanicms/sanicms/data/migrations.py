@@ -26,7 +26,6 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import peewee
-from playhouse.migrate import PostgresqlMigrator, migrate
 
 log = logging.getLogger("sanicms.data.migrations")
 
@@ -82,6 +81,10 @@ class MigrationModel:
     _model: type[peewee.Model]
 
     def __init__(self, database: peewee.Database) -> None:
+        # Imported here: playhouse.migrate imports psycopg2, which a serving process (that
+        # imports this module with its service's package) never needs (sanicms/imports.py).
+        from playhouse.migrate import PostgresqlMigrator
+
         self.db = database
         self.migrator = PostgresqlMigrator(database)
 
@@ -140,6 +143,8 @@ class MigrationModel:
         return self.migrator.add_index(self.table, list(columns), unique)
 
     def migrate(self, *operations: Any) -> None:
+        from playhouse.migrate import migrate
+
         migrate(*operations)
 
 
@@ -150,10 +155,41 @@ def _definition_order(cls: type) -> list[str]:
     return names
 
 
+class _Psycopg2OnConnect(peewee.Psycopg2Adapter):
+    """peewee's psycopg2 adapter, with psycopg2 imported here: sanicms imports peewee without
+    its drivers, which a serving process never uses (sanicms/imports.py)."""
+
+    def __init__(self) -> None:
+        import psycopg2.extensions
+        import psycopg2.extras
+
+        status = psycopg2.extensions
+        self.txn_idle = status.TRANSACTION_STATUS_IDLE
+        self.txn_inerror = status.TRANSACTION_STATUS_INERROR
+        self.txn_unknown = status.TRANSACTION_STATUS_UNKNOWN
+        super().__init__()
+        self.json_type = self.jsonb_type = psycopg2.extras.Json
+        self._driver = psycopg2
+
+    def check_driver(self) -> None:
+        return None  # imported above
+
+    def get_binary_type(self) -> Any:
+        return self._driver.Binary
+
+    def connect(self, db: peewee.PostgresqlDatabase, **params: Any) -> Any:
+        params.setdefault("dbname", db.database)
+        return self._driver.connect(**params)
+
+
+class _Postgres(peewee.PostgresqlDatabase):
+    psycopg2_adapter = _Psycopg2OnConnect
+
+
 def connect(database_url: str) -> peewee.PostgresqlDatabase:
-    """A peewee database from the same URL asyncpg uses."""
+    """A peewee database from the same URL asyncpg uses (psycopg2 is imported on first use)."""
     name = unquote(urlsplit(database_url).path.lstrip("/")) or "postgres"
-    return peewee.PostgresqlDatabase(name, dsn=database_url)
+    return _Postgres(name, dsn=database_url)
 
 
 def run_migrations(database_url: str, migrations: Iterable[type[MigrationModel]]) -> dict[str, list[str]]:

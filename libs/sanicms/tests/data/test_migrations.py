@@ -1,5 +1,8 @@
 """peewee migrations: create, record, run pending versions once, twice is a no-op."""
 
+import subprocess
+import sys
+
 import peewee
 import psycopg2
 
@@ -59,3 +62,33 @@ def test_pending_migration_runs_once_on_an_existing_table():
     assert run_migrations(url, [PetMigrationV2]) == {"pets": ["v2"]}
     assert columns(url) == ["id", "name", "nickname"]
     assert run_migrations(url, [PetMigrationV2]) == {"pets": []}
+
+
+MIGRATE_IN_A_SERVICE_PROCESS = """
+import sys
+import sanicms  # first, as in a service: peewee comes in without its drivers
+import peewee
+assert peewee.psycopg2 is None and "psycopg2" not in sys.modules
+from sanicms.data.migrations import MigrationModel, run_migrations
+
+class Pet(peewee.Model):
+    id = peewee.AutoField()
+    name = peewee.CharField(max_length=20)
+
+    class Meta:
+        table_name = "pets"
+
+class PetMigration(MigrationModel):
+    _model = Pet
+
+print(run_migrations(sys.argv[1], [PetMigration]))
+"""
+
+
+def test_migrations_connect_where_peewee_was_imported_without_psycopg2():
+    url = create_database(postgres.server_url(), "sanicms_mig_lean", fresh=True)
+    run = subprocess.run([sys.executable, "-c", MIGRATE_IN_A_SERVICE_PROCESS, url], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "{'pets': []}"
+    assert columns(url) == ["id", "name"]
