@@ -3,9 +3,9 @@
 peewee imports every database driver it supports as it is imported (psycopg2, psycopg), and
 sanic-ext imports jinja2 (templates) and attrs (attrs classes as request bodies). A service
 serves through asyncpg and describes its bodies with peewee fields, so in each serving
-process those packages were about 7 MiB of resident memory that nothing used
-(docs/benchmarks.md, "Memory"). Migrations import psycopg2 themselves when they connect
-(:func:`sanicms.data.migrations.connect`).
+process those packages were resident and unused: 7.5 MiB with what playhouse.migrate
+imported (docs/benchmarks.md, "Memory"). Migrations import psycopg2 themselves when they
+connect (:func:`sanicms.data.migrations.connect`), and playhouse.migrate when they run.
 
 An optional package something imported before sanicms is left visible: hiding it would save
 nothing, and peewee or sanic-ext keep their use of it.
