@@ -36,8 +36,7 @@ from .context import tag_span
 from .errors import ErrorCode, Forbidden, ServiceUnavailable, Unauthorized
 
 if TYPE_CHECKING:  # PyJWT (and cryptography, 9 MiB) is imported where tokens are handled:
-    import aiohttp  # a service with auth off never loads it; aiohttp (9 MiB) only for a JWKS URL
-    import jwt
+    import jwt  # a service with auth off never loads it
 
 log = logging.getLogger("sanicms.auth")
 
@@ -103,7 +102,9 @@ class JwksKeys:
     """Public keys from a JWKS URL, cached for ``ttl`` seconds.
 
     An unknown ``kid`` triggers one refetch, at most every ``min_refresh`` seconds (shared by
-    concurrent requests); when the key server is down, cached keys keep working.
+    concurrent requests); when the key server is down, cached keys keep working. A fetch is
+    PyJWT's own (``PyJWKClient.fetch_data``: no redirects, a JSON object or an error) in a
+    worker thread: a fetch is rare, and aiohttp would stay resident for it (9 MiB).
     """
 
     def __init__(self, url: str, *, ttl: float, min_refresh: float, timeout: float) -> None:
@@ -114,21 +115,21 @@ class JwksKeys:
         self._tried_at = float("-inf")  # last attempt, successful or not
         self._reachable = True
         self._lock = asyncio.Lock()
-        self._session: aiohttp.ClientSession | None = None
+        self._client: jwt.PyJWKClient | None = None
         self.fetches = 0
 
     async def open(self) -> None:
-        import aiohttp  # lazily: see the imports
+        import jwt  # lazily: see the imports
 
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        # No cache of PyJWT's: this class decides when to fetch again.
+        self._client = jwt.PyJWKClient(self.url, cache_jwk_set=False, timeout=self.timeout)
         try:
             await self._refresh()
         except KeyServerDown:
             log.warning("JWKS %s not reachable at start; will retry when a token needs it", self.url)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        self._client = None
 
     async def key(self, kid: str | None) -> jwt.PyJWK | None:
         """The key named ``kid`` (the only key when the set has one and no kid is given)."""
@@ -154,17 +155,16 @@ class JwksKeys:
         return self._keys.get(kid)
 
     async def _refresh(self) -> None:
-        import aiohttp
         import jwt  # lazily: see the imports
-        assert self._session is not None, "JwksKeys.open() first"
+        assert self._client is not None, "JwksKeys.open() first"
         self._tried_at = time.monotonic()
         self.fetches += 1
         try:
-            async with self._session.get(self.url) as resp:
-                resp.raise_for_status()
-                data = await resp.json(content_type=None)
+            # ``timeout`` bounds each socket operation in the thread; this, the whole fetch.
+            async with asyncio.timeout(self.timeout):
+                data = await asyncio.to_thread(self._client.fetch_data)
             keys = jwt.PyJWKSet.from_dict(data).keys
-        except (TimeoutError, aiohttp.ClientError, ValueError, jwt.PyJWKSetError) as exc:
+        except (TimeoutError, ValueError, jwt.PyJWKClientError, jwt.PyJWKSetError) as exc:
             if self._reachable:
                 log.warning("JWKS %s unavailable: %s", self.url, type(exc).__name__)
             self._reachable = False

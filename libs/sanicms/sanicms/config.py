@@ -222,7 +222,8 @@ class AuthSettings:
     enabled: bool = setting("AUTH_ENABLED", False, "check `Authorization: Bearer <JWT>` on every route but the "
                             "public ones")
     secret: str = setting("AUTH_SECRET", "", "HS256 key, 32 bytes or more; or:")
-    jwks_url: str = setting("AUTH_JWKS_URL", "", "the identity provider's public keys (RS256 / ES256)")
+    jwks_url: str = setting("AUTH_JWKS_URL", "", "the identity provider's public keys (RS256 / ES256); "
+                            "the final URL: a redirect is not followed")
     algorithms: tuple[str, ...] = setting("AUTH_ALGORITHMS", [], "allowed `alg`s; empty: HS256 with a secret, "
                                           "RS256 and ES256 with a JWKS URL")
     issuer: str = setting("AUTH_ISSUER", "", "required `iss` when set")

@@ -237,20 +237,27 @@ def test_subject_reaches_json_lines_through_the_context():
 # ---- keys from a JWKS URL --------------------------------------------------------------------
 
 class JwksServer:
-    """A real HTTP server on loopback serving a JWKS; counts fetches; can be taken down."""
+    """A real HTTP server on loopback serving a JWKS; counts fetches. ``fault`` makes it answer
+    badly: ``down`` (503), ``hang`` (no answer until closed), ``garbage`` (not JSON), or
+    ``redirect`` (302 to a JWKS it would serve)."""
 
     def __init__(self, jwks: dict) -> None:
-        self.jwks, self.fetches, self.down = jwks, 0, False
+        self.jwks, self.fetches, self.fault = jwks, 0, None
+        self.released = threading.Event()
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 owner.fetches += 1
-                if owner.down:
-                    self.send_response(503)
+                if owner.fault == "hang":
+                    owner.released.wait(60)
+                    return
+                if owner.fault in ("down", "redirect"):
+                    self.send_response(503 if owner.fault == "down" else 302)
+                    self.send_header("location", "/.well-known/jwks.json?followed=1")
                     self.end_headers()
                     return
-                body = json.dumps(owner.jwks).encode()
+                body = b"<html>not json</html>" if owner.fault == "garbage" else json.dumps(owner.jwks).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
@@ -265,6 +272,7 @@ class JwksServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        self.released.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -350,12 +358,27 @@ def test_with_the_jwks_server_down_cached_keys_pass_and_others_get_a_503(keys):
     live = LiveServer(build(AUTH_JWKS_URL=jwks.url, AUTH_JWKS_MIN_REFRESH=0.0, AUTH_JWKS_TTL=0.001))
     live.start()
     try:
-        jwks.down = True
+        jwks.fault = "down"
         cached = token(keys["rsa"], "RS256", headers={"kid": "k1"})
         assert live.request("GET", "/notes", headers=bearer(cached)).status_code == 200
         res = live.request("GET", "/notes", headers=bearer(token(keys["ec"], "ES256", headers={"kid": "k9"})))
         assert res.status_code == 503 and res.json()["code"] == ErrorCode.KEY_SERVER_DOWN
         assert "retry-after" in res.headers
+    finally:
+        live.stop()
+        jwks.close()
+
+
+@pytest.mark.parametrize("fault", ["hang", "garbage", "redirect"])
+def test_a_key_server_that_answers_badly_is_down_and_the_service_starts_anyway(keys, fault):
+    jwks = JwksServer({"keys": [jwk_of(keys["rsa"], "k1")]})
+    jwks.fault = fault
+    live = LiveServer(build(AUTH_JWKS_URL=jwks.url, AUTH_JWKS_MIN_REFRESH=3600.0, AUTH_JWKS_TIMEOUT=0.5))
+    live.start()  # the start-up fetch fails: logged, retried when a token needs a key
+    try:
+        res = live.request("GET", "/notes", headers=bearer(token(keys["rsa"], "RS256", headers={"kid": "k1"})))
+        assert res.status_code == 503 and res.json()["code"] == ErrorCode.KEY_SERVER_DOWN
+        assert jwks.fetches == 1  # the redirect was not followed
     finally:
         live.stop()
         jwks.close()
