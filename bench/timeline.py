@@ -18,11 +18,11 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 
 import orjson
 from aiohttp import web
 from collector import SpanCollector
+from rss import status
 from run import seed
 
 from sanicms.testing.localdb import create_database, throwaway_server
@@ -39,15 +39,6 @@ class KeepingCollector(SpanCollector):
     async def _accept(self, request: web.Request) -> web.Response:
         self.spans.extend(orjson.loads(await request.read()))
         return web.Response(status=202)
-
-
-def status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            resp.read()
-            return resp.status
-    except OSError:
-        return 0
 
 
 def start(package: str, env: dict[str, str], procs: list[subprocess.Popen]) -> str:
