@@ -12,21 +12,18 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
-import signal
 import statistics
-import subprocess
-import sys
+import tempfile
 import time
+from pathlib import Path
 
 import orjson
 from aiohttp import web
 from collector import SpanCollector
-from rss import status
-from run import seed
+from run import ALL_CPUS, Server, get, seed, service
 
 from sanicms.testing.localdb import create_database, throwaway_server
-from sanicms.testing.processes import free_port, migrate
+from sanicms.testing.processes import migrate
 
 
 class KeepingCollector(SpanCollector):
@@ -39,21 +36,6 @@ class KeepingCollector(SpanCollector):
     async def _accept(self, request: web.Request) -> web.Response:
         self.spans.extend(orjson.loads(await request.read()))
         return web.Response(status=202)
-
-
-def start(package: str, env: dict[str, str], procs: list[subprocess.Popen]) -> str:
-    port = free_port()
-    procs.append(subprocess.Popen(
-        [sys.executable, "-m", package, "serve"],
-        env={**os.environ, "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", **env},
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while status(url + "/readyz") != 200:
-        if time.monotonic() > deadline:
-            raise SystemExit(f"{package} did not become ready")
-        time.sleep(0.2)
-    return url
 
 
 def timeline(spans: list[dict]) -> dict[str, list[tuple[int, int]]]:
@@ -77,7 +59,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
-    procs: list[subprocess.Popen] = []
+    servers: list[Server] = []
+    log_dir = Path(tempfile.mkdtemp(prefix="timeline-"))
+
+    def up(package: str, env: dict[str, str]) -> str:
+        # The scheduler places the three, as in make bench's fan-out scenario.
+        servers.append(service(package, package, {**env, "LOG_LEVEL": "WARNING"}, cpus=ALL_CPUS).start(log_dir))
+        return servers[-1].url
+
     collector = KeepingCollector().start()
     try:
         with throwaway_server() as pg:
@@ -85,28 +74,27 @@ def main() -> None:
             dbs = {name: create_database(pg, f"timeline_{name}", fresh=True) for name in ("city", "role", "user")}
             for name, url in dbs.items():
                 migrate(f"{name}_service", {"DATABASE_URL": url})
-            city = start("city_service", {"DATABASE_URL": dbs["city"], **traced}, procs)
-            role = start("role_service", {"DATABASE_URL": dbs["role"], **traced}, procs)
+            city = up("city_service", {"DATABASE_URL": dbs["city"], **traced})
+            role = up("role_service", {"DATABASE_URL": dbs["role"], **traced})
             [city_id] = seed(city, "/cities", [{"name": "C", "province": "P"}])
             [role_id] = seed(role, "/roles", [{"name": "R"}])
-            user = start("user_service", {"DATABASE_URL": dbs["user"], **traced, "CITY_SERVICE_URL": city,
-                                          "ROLE_SERVICE_URL": role}, procs)
+            user = up("user_service", {"DATABASE_URL": dbs["user"], **traced, "CITY_SERVICE_URL": city,
+                                       "ROLE_SERVICE_URL": role})
             [user_id] = seed(user, "/users", [{"name": "B", "age": 30, "sex": "f", "city_id": city_id,
                                                "role_id": role_id}])
             path = f"{user}/users/{user_id}"
             for _ in range(300):  # warm-up: pools filled, code paths taken
-                status(path)
+                get(path)
             collector.quiet(2.0)
             collector.spans.clear()
             began = time.perf_counter()
             for _ in range(args.requests):
-                status(path)
+                get(path)
             per_request = (time.perf_counter() - began) / args.requests
             collector.quiet(2.0)
     finally:
-        for proc in procs:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(30)
+        for server in reversed(servers):
+            server.stop()
         collector.close()
     rows = timeline(collector.spans)
     print(f"{args.requests} sequential GET /users/<id>: {per_request * 1e3:.3f} ms each, seen by the client")
