@@ -7,6 +7,8 @@ import base64
 import http.server
 import json
 import logging
+import subprocess
+import sys
 import threading
 import time
 
@@ -382,6 +384,31 @@ def test_a_key_server_that_answers_badly_is_down_and_the_service_starts_anyway(k
     finally:
         live.stop()
         jwks.close()
+
+
+FETCH_KEYS = """
+import asyncio, sys
+from sanicms.auth import JwksKeys
+
+async def main():
+    keys = JwksKeys(sys.argv[1], ttl=60.0, min_refresh=1.0, timeout=5.0)
+    await keys.open()
+    await keys.close()
+    return sorted(keys._keys)
+
+print(asyncio.run(main()), "aiohttp" in sys.modules)
+"""
+
+
+def test_fetching_keys_does_not_load_aiohttp(keys):
+    # A fresh process: this one has aiohttp loaded by other tests. aiohttp is 9 MiB resident.
+    jwks = JwksServer({"keys": [jwk_of(keys["rsa"], "k1")]})
+    try:
+        out = subprocess.run([sys.executable, "-c", FETCH_KEYS, jwks.url], capture_output=True, text=True,
+                             timeout=120, check=True).stdout
+    finally:
+        jwks.close()
+    assert out.strip() == "['k1'] False"
 
 
 # ---- settings --------------------------------------------------------------------------------

@@ -1,12 +1,10 @@
 """What a serving process keeps out of memory: packages only some features need are imported
 where those features start, not with the library."""
 
-import http.server
 import importlib
 import json
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -69,40 +67,3 @@ def test_import_without_returns_a_module_imported_before_it_as_it_is(probe_packa
     assert import_without("probe_main", ("probe_extra",)) is first
     assert first.HAS_EXTRA is True
 
-
-FETCH_KEYS = """
-import asyncio, sys
-from sanicms.auth import JwksKeys
-
-async def main():
-    keys = JwksKeys(sys.argv[1], ttl=60.0, min_refresh=1.0, timeout=5.0)
-    await keys.open()
-    await keys.close()
-    return keys.fetches
-
-print(asyncio.run(main()), "aiohttp" in sys.modules)
-"""
-
-
-def test_fetching_keys_from_a_jwks_url_does_not_load_aiohttp():
-    class Jwks(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = b'{"keys": []}'
-            self.send_response(200)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.HTTPServer(("127.0.0.1", 0), Jwks)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/jwks.json"
-        out = subprocess.run([sys.executable, "-c", FETCH_KEYS, url], capture_output=True, text=True, timeout=120,
-                             check=True).stdout
-    finally:
-        server.shutdown()
-        server.server_close()
-    assert out.split() == ["1", "False"]  # fetched, without aiohttp (9 MiB)
