@@ -68,6 +68,8 @@ class DatabaseSettings:
     connect_timeout: float = setting("DB_CONNECT_TIMEOUT", 5.0, "seconds to open a connection or wait for a free one",
                                      positive=True)
     command_timeout: float = setting("DB_COMMAND_TIMEOUT", 10.0, "seconds one statement may run", positive=True)
+    reset_always: bool = setting("DB_RESET_ALWAYS", False, "reset the session after every checkout, not only after "
+                                 "SQL other than `Table`'s (a trigger that changes session state needs it)")
 
     def check(self) -> None:
         if not self.url:

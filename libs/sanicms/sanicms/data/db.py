@@ -4,6 +4,12 @@
 :class:`Cursor` whose methods return plain dicts, and translate driver failures into the
 library's errors: a lost database is a 503, a duplicate a 409, never a traceback.
 The ``request`` argument is the seam tracing uses to hang SQL spans under the request span.
+
+A connection goes back to the pool without asyncpg's session reset (a round trip per checkout:
+``RESET ALL``, ``UNLISTEN *``, advisory locks released, cursors closed) when its checkout ran
+only :class:`Stateless` statements, which :class:`sanicms.Table` writes: they read and write rows
+and leave the session as they found it. Any other statement, or the raw connection handed
+out, and the reset runs as usual. ``DB_RESET_ALWAYS`` runs it after every checkout.
 """
 
 from __future__ import annotations
@@ -69,10 +75,53 @@ class DatabaseUnavailable(ServiceUnavailable):
         self.counted = False  # in the outage's count of refused requests
 
 
+class Stateless:
+    """SQL known to leave no session state behind (no ``SET``, advisory lock, ``LISTEN``,
+    cursor ``WITH HOLD``): a checkout that ran only these skips the reset. Table's statements
+    are; wrap a service's own only when that holds for it and any trigger it fires. (Not a
+    ``str`` subclass: asyncpg takes exact strings only.)"""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Stateless({self.text!r})"
+
+
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg ships partial types
+    """A pool's connection that can be told its session needs no reset on this release."""
+
+    __slots__ = ("_session_clean",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._session_clean = False
+
+    def mark_session_clean(self) -> None:
+        """Only :class:`Stateless` statements ran since this connection was taken."""
+        self._session_clean = True
+
+    def take_session_clean(self) -> bool:
+        clean, self._session_clean = self._session_clean, False
+        return clean
+
+
+async def reset_session(conn: PooledConnection) -> None:
+    """The pool's ``reset``, after asyncpg's own part (an open transaction rolled back,
+    listeners dropped): the session reset, unless the checkout marked the session clean."""
+    if conn.take_session_clean():
+        return
+    query = conn.get_reset_query()
+    if query:
+        await conn.execute(query)
+
+
 class Cursor:
     """One connection, with results as dicts and errors as API errors."""
 
-    __slots__ = ("_conn", "_observe", "_request", "_timer")
+    __slots__ = ("_conn", "_observe", "_request", "_stateful", "_timer")
 
     def __init__(self, conn: asyncpg.Connection, request: Request | None, observe: StatementObserver | None,
                  timer: StatementTimer | None = None) -> None:
@@ -80,31 +129,39 @@ class Cursor:
         self._request = request
         self._observe = observe
         self._timer = timer
+        self._stateful = False  # a statement other than Stateless ran, or the raw connection went out
 
-    async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
+    async def fetch(self, sql: str | Stateless, *args: Any) -> list[dict[str, Any]]:
         rows = await self._run(self._conn.fetch, sql, args)
         return [dict(row) for row in rows]
 
-    async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
+    async def fetchrow(self, sql: str | Stateless, *args: Any) -> dict[str, Any] | None:
         row = await self._run(self._conn.fetchrow, sql, args)
         return None if row is None else dict(row)
 
-    async def fetchval(self, sql: str, *args: Any, column: int = 0) -> Any:
+    async def fetchval(self, sql: str | Stateless, *args: Any, column: int = 0) -> Any:
         return await self._run(self._conn.fetchval, sql, args, column=column)
 
-    async def execute(self, sql: str, *args: Any) -> str:
+    async def execute(self, sql: str | Stateless, *args: Any) -> str:
         status: str = await self._run(self._conn.execute, sql, args)  # asyncpg's command tag
         return status
 
-    async def executemany(self, sql: str, args: Sequence[Sequence[Any]]) -> None:
+    async def executemany(self, sql: str | Stateless, args: Sequence[Sequence[Any]]) -> None:
         await self._run(self._conn.executemany, sql, (args,))
 
     @property
     def connection(self) -> asyncpg.Connection:
-        """The raw asyncpg connection, for what the cursor does not wrap (COPY, LISTEN)."""
+        """The raw asyncpg connection, for what the cursor does not wrap (COPY, LISTEN).
+        Whatever it is used for, the session is reset when the checkout ends."""
+        self._stateful = True
         return self._conn
 
-    async def _run(self, method: Callable[..., Awaitable[Any]], sql: str, args: Sequence[Any], **kwargs: Any) -> Any:
+    async def _run(self, method: Callable[..., Awaitable[Any]], sql: str | Stateless, args: Sequence[Any],
+                   **kwargs: Any) -> Any:
+        if isinstance(sql, Stateless):
+            sql = sql.text
+        else:
+            self._stateful = True
         observer = self._observe(self._request, sql) if self._observe else None
         timer = self._timer
         started = time.perf_counter() if timer is not None else 0.0
@@ -174,12 +231,13 @@ class Database:
     discarded, commits whose outcome is unknown). Per worker process, like the pool."""
 
     def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10,
-                 connect_timeout: float = 5.0, command_timeout: float = 10.0) -> None:
+                 connect_timeout: float = 5.0, command_timeout: float = 10.0, reset_always: bool = False) -> None:
         self.dsn = dsn
         self.min_size = min_size
         self.max_size = max_size
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
+        self.reset_always = reset_always
         self.pool: asyncpg.Pool | None = None
         self.observe: StatementObserver | None = None
         self.timer: StatementTimer | None = None
@@ -199,7 +257,8 @@ class Database:
     @classmethod
     def from_settings(cls, settings: DatabaseSettings) -> Database:
         return cls(settings.url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
-                   connect_timeout=settings.connect_timeout, command_timeout=settings.command_timeout)
+                   connect_timeout=settings.connect_timeout, command_timeout=settings.command_timeout,
+                   reset_always=settings.reset_always)
 
     async def connect(self) -> None:
         """Open the pool. A database that is down at start-up is retried lazily: the
@@ -211,6 +270,8 @@ class Database:
             timeout=self.connect_timeout,
             command_timeout=self.command_timeout,
             max_inactive_connection_lifetime=300,
+            connection_class=PooledConnection,
+            reset=None if self.reset_always else reset_session,  # None: asyncpg's reset, every time
         )
         try:
             await self._warm_up()
@@ -294,17 +355,20 @@ class Database:
     async def ping(self) -> None:
         """Raise ServiceUnavailable unless the database answers ``SELECT 1``."""
         async with self.acquire() as cur:
-            await cur.fetchval("SELECT 1")
+            await cur.fetchval(Stateless("SELECT 1"))
 
     # What becomes of a connection after use.
 
-    async def _release(self, conn: asyncpg.Connection) -> None:
-        """Return a healthy connection to the pool. If resetting it fails there (it died
-        just now), asyncpg terminates it; the request keeps the outcome it already has."""
+    async def _release(self, conn: asyncpg.Connection, *, clean: bool = False) -> None:
+        """Return a healthy connection to the pool; ``clean``: only Stateless statements ran
+        on it. If resetting it fails there (it died just now), asyncpg terminates it; the
+        request keeps the outcome it already has."""
         pool = self.pool
         if pool is None:  # closed meanwhile: pool.close() waits for this one
             self._discard(conn)
             return
+        if clean:
+            conn.mark_session_clean()
         try:
             await pool.release(conn)
         except asyncio.CancelledError:
@@ -408,6 +472,7 @@ class Checkout(Cursor):
         self._observe = db.observe
         self._timer = db.timer
         self._transactional = transactional
+        self._stateful = False
         self._conn: asyncpg.Connection | None = None  # until entered
         self._tx: Any = None
         self._epoch = 0
@@ -455,7 +520,7 @@ class Checkout(Cursor):
                     if failure is error:
                         raise
                     raise failure from error
-            await db._release(conn)
+            await db._release(conn, clean=not self._stateful)
             if db._outage is not None:
                 db._served(self._epoch)
             return
@@ -480,7 +545,7 @@ class Checkout(Cursor):
             return
         if tx is not None and not await self._rolled_back(conn, tx):
             return
-        await db._release(conn)
+        await db._release(conn, clean=not self._stateful)
         if isinstance(exc, _DB_ERRORS):  # from the raw connection: an answer like any other
             raise translate(exc) from exc
 
@@ -503,7 +568,7 @@ class Checkout(Cursor):
         connection fine. Anything else cut the COMMIT off: it may or may not have happened."""
         db = self._db
         if isinstance(error, asyncpg.PostgresError) and not connection_lost(error):
-            await db._release(conn)
+            await db._release(conn, clean=not self._stateful)
             return translate(error)
         if isinstance(error, _NOT_SENT):
             # Refused by the driver before anything went out (the connection was closed,

@@ -2,7 +2,8 @@
 
 Services write their own SQL wherever it matters; this covers the five statements every
 resource needs. Column names come from the model and are quoted; values are always
-``$n`` parameters, never formatted into the text.
+``$n`` parameters, never formatted into the text. Each is :class:`Stateless`: rows only, so
+a checkout that runs nothing else returns its connection without a session reset.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import peewee
 
 from ..contract.params import Page
-from .db import Cursor
+from .db import Cursor, Stateless
 
 
 def _q(identifier: str) -> str:
@@ -33,11 +34,12 @@ class Table:
         self.defaults = {f.name: f.default for f in meta.sorted_fields if f.default is not None}
         select = ", ".join(_q(c) for c in self.columns.values())
         self._select = select
-        self._get = f"SELECT {select} FROM {self.name} WHERE {self.pk} = $1"
-        self._get_many = f"SELECT {select} FROM {self.name} WHERE {self.pk} = ANY($1::int[]) ORDER BY {self.pk}"
-        self._page = f"SELECT {select} FROM {self.name} ORDER BY {self.pk} LIMIT $1 OFFSET $2"
-        self._count = f"SELECT count(*) FROM {self.name}"
-        self._delete = f"DELETE FROM {self.name} WHERE {self.pk} = $1 RETURNING {self.pk}"
+        self._get = Stateless(f"SELECT {select} FROM {self.name} WHERE {self.pk} = $1")
+        self._get_many = Stateless(
+            f"SELECT {select} FROM {self.name} WHERE {self.pk} = ANY($1::int[]) ORDER BY {self.pk}")
+        self._page = Stateless(f"SELECT {select} FROM {self.name} ORDER BY {self.pk} LIMIT $1 OFFSET $2")
+        self._count = Stateless(f"SELECT count(*) FROM {self.name}")
+        self._delete = Stateless(f"DELETE FROM {self.name} WHERE {self.pk} = $1 RETURNING {self.pk}")
 
     async def get(self, cur: Cursor, pk: Any) -> dict[str, Any] | None:
         return await cur.fetchrow(self._get, pk)
@@ -65,8 +67,8 @@ class Table:
         values = {**{k: _value(v) for k, v in self.defaults.items() if k not in data}, **data}
         columns = self._columns(values)
         marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
-        sql = (f"INSERT INTO {self.name} ({', '.join(columns)}) VALUES ({marks}) "
-               f"RETURNING {self._select}")
+        sql = Stateless(f"INSERT INTO {self.name} ({', '.join(columns)}) VALUES ({marks}) "
+                        f"RETURNING {self._select}")
         row = await cur.fetchrow(sql, *values.values())
         assert row is not None  # INSERT ... RETURNING answers its row or raises
         return row
@@ -74,7 +76,7 @@ class Table:
     async def update(self, cur: Cursor, pk: Any, data: Mapping[str, Any]) -> dict[str, Any] | None:
         columns = self._columns(data)
         sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(columns, start=2))
-        sql = f"UPDATE {self.name} SET {sets} WHERE {self.pk} = $1 RETURNING {self._select}"
+        sql = Stateless(f"UPDATE {self.name} SET {sets} WHERE {self.pk} = $1 RETURNING {self._select}")
         return await cur.fetchrow(sql, pk, *data.values())
 
     async def delete(self, cur: Cursor, pk: Any) -> bool:
