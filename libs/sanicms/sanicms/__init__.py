@@ -24,7 +24,7 @@ from .config import ConfigError, Settings, load_settings, service_url_setting
 from .contract import doc
 from .contract.params import Page, ids_from, page_from
 from .contract.published import published_shape
-from .data.db import Cursor, Database
+from .data.db import Cursor, Database, Stateless
 from .data.sql import Table
 from .errors import (
     ApiError,
@@ -64,6 +64,7 @@ __all__ = [
     "ServiceClient",
     "ServiceUnavailable",
     "Settings",
+    "Stateless",
     "Table",
     "Unauthorized",
     "ValidationError",

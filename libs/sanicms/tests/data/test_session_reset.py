@@ -10,8 +10,7 @@ import asyncpg
 import peewee
 import pytest
 
-from sanicms import Page, Table
-from sanicms.data.db import Database, Stateless
+from sanicms import Database, Page, Stateless, Table
 
 PROBE = "sanicms_reset_probe"
 
