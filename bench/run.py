@@ -53,7 +53,7 @@ HERE = Path(__file__).resolve().parent
 SERVER_CPUS = os.environ.get("SERVER_CPUS", "0")
 LOAD_CPUS = os.environ.get("LOAD_CPUS", "1")
 ALL_CPUS = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
-#: The fan-out latency scenario (report.py judges the aim on it).
+#: The fan-out latency scenario; report.py judges the aim on it, by this name.
 FANOUT = "GET /users/<id>, 1 connection"
 SCENARIOS = ("cities", "auth", "system", "fanout", "post", "workers", "memory", "spans")
 
