@@ -367,8 +367,11 @@ class Database:
         if pool is None:  # closed meanwhile: pool.close() waits for this one
             self._discard(conn)
             return
-        if clean:
-            conn.mark_session_clean()
+        if clean and not self.reset_always:
+            try:
+                conn.mark_session_clean()
+            except AttributeError:  # the proxy is detached: the connection was lost, asyncpg took it back
+                log.debug("connection lost before its release")
         try:
             await pool.release(conn)
         except asyncio.CancelledError:

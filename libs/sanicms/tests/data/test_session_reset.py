@@ -4,13 +4,15 @@ Each pool here holds one connection, so every checkout gets the one the last lef
 PostgreSQL's own ``pg_stat_activity`` says which statement that connection ran last.
 """
 
+import asyncio
 import contextlib
 
 import asyncpg
 import peewee
 import pytest
 
-from sanicms import Database, Page, Stateless, Table
+from sanicms import BadRequest, Database, Page, Stateless, Table
+from sanicms.data.db import _closed
 
 PROBE = "sanicms_reset_probe"
 
@@ -114,16 +116,39 @@ async def test_reset_always_resets_after_table_statements_too(database_url):
 
 
 @pytest.mark.asyncio
-async def test_a_failed_table_statement_leaves_a_working_connection(database_url):
+async def test_a_table_statement_refused_by_the_server_leaves_a_working_connection(database_url):
     table = Table(Widget)
     async with one_connection(database_url) as db:
-        with pytest.raises(KeyError):
+        async with db.transaction() as cur:
+            await cur.execute("ALTER TABLE widgets ALTER COLUMN name SET NOT NULL")
+        with pytest.raises(BadRequest):
             async with db.transaction() as cur:
                 await table.insert(cur, {"name": "b"})
-                await table.insert(cur, {"colour": "red"})  # no such column: the block fails, rolled back
+                await table.insert(cur, {"name": None})  # refused by PostgreSQL: the block is rolled back
+        after = await last_statement(database_url)
         async with db.acquire() as cur:
             rows = await table.page(cur, Page(page=1, page_size=10))
             in_transaction = cur.connection.is_in_transaction()
+    assert not was_reset(after)
     assert rows == ([], 0)
     assert not in_transaction
 
+
+@pytest.mark.asyncio
+async def test_a_connection_lost_during_a_stateless_checkout_keeps_the_answer(database_url):
+    async with one_connection(database_url) as db:
+        async with db.acquire() as cur:
+            pid = await cur.fetchval(Stateless("SELECT pg_backend_pid()"))
+            killer = await asyncpg.connect(database_url)
+            try:
+                await killer.execute("SELECT pg_terminate_backend($1)", pid)
+            finally:
+                await killer.close()
+            for _ in range(200):  # until asyncpg has noticed and taken the connection back (2 s at most)
+                if _closed(cur._conn):
+                    break
+                await asyncio.sleep(0.01)
+            assert _closed(cur._conn)
+        async with db.acquire() as cur:  # a new connection in its place
+            again = await cur.fetchval(Stateless("SELECT 1"))
+    assert again == 1
