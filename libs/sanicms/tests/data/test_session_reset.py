@@ -152,3 +152,18 @@ async def test_a_connection_lost_during_a_stateless_checkout_keeps_the_answer(da
         async with db.acquire() as cur:  # a new connection in its place
             again = await cur.fetchval(Stateless("SELECT 1"))
     assert again == 1
+
+
+@pytest.mark.asyncio
+async def test_a_transaction_left_open_on_the_raw_connection_is_rolled_back(database_url):
+    """asyncpg's own part of the reset (a ROLLBACK) still runs beside this library's hook."""
+    table = Table(Widget)
+    async with one_connection(database_url) as db:
+        async with db.acquire() as cur:
+            await cur.connection.execute("BEGIN")
+            await table.insert(cur, {"name": "never committed"})
+        async with db.acquire() as cur:
+            in_transaction = cur.connection.is_in_transaction()
+            rows = await table.page(cur, Page(page=1, page_size=10))
+    assert not in_transaction
+    assert rows == ([], 0)
