@@ -1,8 +1,9 @@
 """Two commits' city services side by side: ``GET /cities/<id>``, interleaved wrk rounds.
 
 Each commit is exported (``git archive``) and its city service started from the export, both
-against the same throwaway PostgreSQL, pinned like ``make bench`` (servers on SERVER_CPUS,
-wrk and PostgreSQL on LOAD_CPUS). Rounds alternate which goes first; medians are printed.
+against the same throwaway PostgreSQL, measured by ``make bench``'s own comparison (servers
+on SERVER_CPUS, wrk and PostgreSQL on LOAD_CPUS; interleaved rounds, rotating which goes
+first, after a warm-up; medians).
 For a quick before/after of one change; ``make bench`` remains the record.
 
     cd bench && ../.venv/bin/python ab.py HEAD~1 HEAD [--tracing on] [--rounds 4] [--seconds 6]
@@ -11,14 +12,12 @@ For a quick before/after of one change; ``make bench`` remains the record.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import tempfile
 from pathlib import Path
 
 from collector import SpanCollector
-from run import HERE, LOAD_CPUS, Server, pin_load_side, seed, service
-from wrk import wrk
+from run import HERE, Bench, Server, Target, pin_load_side, seed, service
 
 from sanicms.testing.localdb import create_database, throwaway_server
 from sanicms.testing.processes import migrate
@@ -30,19 +29,6 @@ def export(rev: str) -> Path:
     archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", rev], capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
     return root
-
-
-def compare(servers: list[tuple[str, Server]], path: str, *, connections: int, rounds: int, seconds: float) -> None:
-    """Interleaved rounds (each commit goes first every other round); medians printed."""
-    runs: dict[str, list] = {rev: [] for rev, _ in servers}
-    for r in range(rounds):
-        for rev, server in servers if r % 2 == 0 else servers[::-1]:
-            wrk(server.url + path, connections=connections, duration=2, cpus=LOAD_CPUS)  # warm-up
-            runs[rev].append(wrk(server.url + path, connections=connections, duration=seconds, cpus=LOAD_CPUS))
-    for rev, done in runs.items():
-        rps, p50 = statistics.median(x.rps for x in done), statistics.median(x.p50_ms for x in done)
-        errors = sum(x.errors for x in done)
-        print(f"{connections:>2} connections  {rev:<12} {rps:8.0f} req/s  p50 {p50:.3f} ms  errors {errors}")
 
 
 def main() -> None:
@@ -69,9 +55,14 @@ def main() -> None:
                 server = service(f"ab-{len(servers)}", "city_service", {**env, "PYTHONPATH": pythonpath})
                 servers.append((rev, server.start(logs)))
             [city_id] = seed(servers[0][1].url, "/cities", [{"name": "A/B", "province": "P"}])
+            bench = Bench(args.rounds, args.seconds, 2.0, logs, collector)
             for connections in (1, 64):
-                compare(servers, f"/cities/{city_id}", connections=connections, rounds=args.rounds,
-                        seconds=args.seconds)
+                medians = bench.compare(f"GET /cities/<id>, {connections} connections",
+                                        {rev: Target(server, f"/cities/{city_id}") for rev, server in servers},
+                                        connections=connections)
+                for rev, m in medians.items():
+                    print(f"{connections:>2} connections  {rev:<12} {m['rps']:8.0f} req/s  p50 {m['p50_ms']:.3f} ms  "
+                          f"errors {m['errors']}")
     finally:
         for _, server in servers:
             server.stop()
