@@ -12,7 +12,8 @@ from sanicms.imports import import_without
 
 #: What an app never needs in its process: auth's packages when auth is off, Swagger UI's
 #: package (only its files are served), peewee's drivers and sanic-ext's optional packages.
-KEPT_OUT = ("jwt", "cryptography", "swagger_ui", "psycopg2", "psycopg", "jinja2", "attrs", "attr")
+KEPT_OUT = ("jwt", "cryptography", "swagger_ui", "psycopg2", "psycopg", "sqlite3", "jinja2", "attrs", "attr",
+            "pydantic")
 
 BUILD = """
 import json, sys
@@ -67,3 +68,83 @@ def test_import_without_returns_a_module_imported_before_it_as_it_is(probe_packa
     assert import_without("probe_main", ("probe_extra",)) is first
     assert first.HAS_EXTRA is True
 
+
+
+@pytest.fixture
+def probe_deferred(tmp_path, monkeypatch):
+    """``probe_user`` imports ``probe_heavy`` unconditionally, and one name from it optionally."""
+    (tmp_path / "probe_heavy.py").write_text("class Thing:\n    pass\n")
+    (tmp_path / "probe_user.py").write_text(
+        "import probe_heavy\n"
+        "try:\n    from probe_heavy import Thing\n    HAS_THING = True\nexcept ImportError:\n    HAS_THING = False\n"
+        "def thing():\n    return probe_heavy.Thing\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield
+    for name in ("probe_user", "probe_heavy"):
+        sys.modules.pop(name, None)
+
+
+def test_a_deferred_package_is_missing_while_importing_and_imported_on_first_use(probe_deferred):
+    user = import_without("probe_user", (), ("probe_heavy",))
+    assert user.HAS_THING is False  # the optional path saw "not installed"
+    assert "probe_heavy" not in sys.modules
+    thing = user.thing()  # the unconditional import's first use
+    assert "probe_heavy" in sys.modules
+    assert thing is sys.modules["probe_heavy"].Thing
+    assert importlib.import_module("probe_heavy").Thing is thing
+
+
+def test_a_deferred_package_imported_before_is_used_as_it_is(probe_deferred):
+    heavy = importlib.import_module("probe_heavy")
+    user = import_without("probe_user", (), ("probe_heavy",))
+    assert user.HAS_THING is True
+    assert user.probe_heavy is heavy
+
+
+def run_fresh(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          check=True).stdout.strip().splitlines()[-1]
+
+
+def test_sanic_ext_validation_still_works_and_imports_pydantic_only_then():
+    code = """
+import dataclasses, sys
+import sanicms
+from sanic_ext.extras.validation.clean import clean_data
+@dataclasses.dataclass
+class Query:
+    tags: list[str]
+    name: str
+before = "pydantic" in sys.modules
+print(before, clean_data(Query, {"tags": ["a"], "name": ["x"]}), "pydantic" in sys.modules)
+"""
+    assert run_fresh(code) == "False {'tags': ['a'], 'name': 'x'} True"
+
+
+def test_packages_imported_before_sanicms_keep_their_use_in_sanic_ext_and_peewee():
+    code = """
+import pydantic, sqlite3
+import sanicms, peewee
+from sanic_ext.utils.typing import is_pydantic
+class Body(pydantic.BaseModel):
+    name: str
+db = peewee.SqliteDatabase(":memory:")
+print(is_pydantic(Body), db.execute_sql("select 1").fetchone()[0])
+"""
+    assert run_fresh(code) == "True 1"
+
+
+def test_without_them_sanic_ext_sees_no_pydantic_and_peewee_no_sqlite():
+    code = """
+import sanicms, peewee, pydantic
+from sanic_ext.utils.typing import is_pydantic
+class Body(pydantic.BaseModel):
+    name: str
+try:
+    peewee.SqliteDatabase(":memory:").connect()
+    sqlite = "connected"
+except peewee.ImproperlyConfigured:
+    sqlite = "not configured"
+print(is_pydantic(Body), sqlite)
+"""
+    assert run_fresh(code) == "False not configured"
