@@ -4,7 +4,7 @@ peewee imports every database driver it supports as it is imported (psycopg2, ps
 sqlite3), and sanic-ext imports jinja2 (templates), attrs and pydantic (attrs and pydantic
 classes as request bodies). A service serves through asyncpg and describes its bodies with
 peewee fields, so in each serving process those packages were resident and unused: 7.5 MiB
-with what playhouse.migrate imported, and pydantic and sqlite3 6.4 more (docs/benchmarks.md,
+with what playhouse.migrate imported, and pydantic and sqlite3 6.5 more (docs/benchmarks.md,
 "Memory"). Migrations import psycopg2 themselves when they connect
 (:func:`sanicms.data.migrations.connect`), and playhouse.migrate when they run.
 
