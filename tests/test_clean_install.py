@@ -83,17 +83,17 @@ def test_a_clean_install_checks_migrates_and_serves(service, installed, pg_serve
 
 
 def test_pip_check_sees_a_missing_runtime_dependency(installed):
-    """The check above has teeth: without pydantic, the library's install is incomplete and
-    the service cannot start (sanic-ext imports it when the app is built). Runs last: it
-    breaks the city venv."""
+    """The check above has teeth: without opentracing, the library's install is incomplete
+    and the service cannot start (the tracer is built on its API). Runs last: it breaks the
+    city venv."""
     python = installed("city")
-    run(python, "-m", "pip", "uninstall", "-q", "-y", "pydantic")
+    run(python, "-m", "pip", "uninstall", "-q", "-y", "opentracing")
     check = subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True, timeout=120)
-    assert check.returncode != 0 and "pydantic" in check.stdout
+    assert check.returncode != 0 and "opentracing" in check.stdout
     started = subprocess.run([python, "-c", "from city_service.server import create_app; create_app("
                               "DATABASE_URL='postgresql://x@127.0.0.1/db')"],
                              capture_output=True, text=True, timeout=120, env={**os.environ, **CLEAN_ENV})
-    assert started.returncode != 0 and "No module named 'pydantic'" in started.stderr, started.stderr[-2000:]
+    assert started.returncode != 0 and "No module named 'opentracing'" in started.stderr, started.stderr[-2000:]
 
 
 def pinned(lock: Path) -> set[str]:
