@@ -41,15 +41,26 @@ def test_an_app_with_auth_on_imports_pyjwt_when_it_is_built():
 
 
 @pytest.fixture
-def probe_packages(tmp_path, monkeypatch):
-    """``probe_main`` records whether its optional ``probe_extra`` was importable."""
-    (tmp_path / "probe_extra.py").write_text("")
-    (tmp_path / "probe_main.py").write_text(
-        "try:\n    import probe_extra\n    HAS_EXTRA = True\nexcept ImportError:\n    HAS_EXTRA = False\n")
+def modules(tmp_path, monkeypatch):
+    """Write modules (name -> source) where they can be imported; forgotten after the test."""
+    written: list[str] = []
+
+    def write(**sources: str) -> None:
+        for name, source in sources.items():
+            (tmp_path / f"{name}.py").write_text(source)
+            written.append(name)
+
     monkeypatch.syspath_prepend(str(tmp_path))
-    yield
-    for name in ("probe_main", "probe_extra"):
+    yield write
+    for name in written:
         sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def probe_packages(modules):
+    """``probe_main`` records whether its optional ``probe_extra`` was importable."""
+    modules(probe_extra="", probe_main=(
+        "try:\n    import probe_extra\n    HAS_EXTRA = True\nexcept ImportError:\n    HAS_EXTRA = False\n"))
 
 
 def test_import_without_hides_the_optional_package_only_while_importing(probe_packages):
@@ -71,17 +82,12 @@ def test_import_without_returns_a_module_imported_before_it_as_it_is(probe_packa
 
 
 @pytest.fixture
-def probe_deferred(tmp_path, monkeypatch):
+def probe_deferred(modules):
     """``probe_user`` imports ``probe_heavy`` unconditionally, and one name from it optionally."""
-    (tmp_path / "probe_heavy.py").write_text("class Thing:\n    pass\n")
-    (tmp_path / "probe_user.py").write_text(
+    modules(probe_heavy="class Thing:\n    pass\n", probe_user=(
         "import probe_heavy\n"
         "try:\n    from probe_heavy import Thing\n    HAS_THING = True\nexcept ImportError:\n    HAS_THING = False\n"
-        "def thing():\n    return probe_heavy.Thing\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield
-    for name in ("probe_user", "probe_heavy"):
-        sys.modules.pop(name, None)
+        "def thing():\n    return probe_heavy.Thing\n"))
 
 
 def test_a_deferred_package_is_missing_while_importing_and_imported_on_first_use(probe_deferred):
