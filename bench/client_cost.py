@@ -3,9 +3,10 @@
 A city service runs on one CPU (``SERVER_CPUS``), this script on the other (``LOAD_CPUS``)
 and calls ``GET /cities/<id>`` one call at a time, with uvloop as the services use it:
 through aiohttp alone, through sanicms's ``ServiceClient``, and through it with a client
-span per call, as inside a traced request (the tracer's reporter discards spans). Each variant runs ``--calls`` calls
-per round, the variants take turns for ``--rounds`` rounds, and the medians of the process's
-CPU time per call (user and system) are printed.
+span per call, as inside a traced request (the reporter has no transport: spans are made,
+not sent). Each variant runs ``--calls`` calls per round, the variants take turns for
+``--rounds`` rounds, and the medians of the process's CPU time per call (user and system)
+are printed.
 
     cd bench && ../.venv/bin/python client_cost.py [--calls 2000] [--rounds 4]
 """
@@ -29,16 +30,10 @@ from sanicms.calls.client import ServiceClient
 from sanicms.testing.localdb import create_database, throwaway_server
 from sanicms.testing.processes import migrate
 from sanicms.tracing.instrument import ClientSpans
+from sanicms.tracing.reporter import SpanReporter
 from sanicms.tracing.tracer import Tracer
 
 Call = Callable[[], Awaitable[Any]]
-
-
-class Discard:
-    """A reporter that drops every span: the cost measured is making it, not sending it."""
-
-    def report(self, span: Any) -> None:
-        pass
 
 
 async def variants(url: str, path: str, tracer: Tracer) -> tuple[dict[str, Call], Callable[[], Awaitable[None]]]:
@@ -67,7 +62,7 @@ async def variants(url: str, path: str, tracer: Tracer) -> tuple[dict[str, Call]
 
 
 async def compare(url: str, path: str, calls: int, rounds: int) -> dict[str, list[float]]:
-    tracer = Tracer("caller", Discard())
+    tracer = Tracer("caller", SpanReporter([]))  # no transport: spans are made, not sent
     todo, close = await variants(url, path, tracer)
     cpu: dict[str, list[float]] = {name: [] for name in todo}
     # The calls' parent, as a request's SERVER span would be (active in this task throughout).
