@@ -25,10 +25,14 @@ print(json.dumps({{name: name in sys.modules for name in {kept_out!r}}}))
 """
 
 
+def run_fresh(code: str) -> str:
+    """The last line ``code`` prints, run in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          check=True).stdout.strip().splitlines()[-1]
+
+
 def loaded(extra: str = "") -> dict[str, bool]:
-    code = BUILD.format(extra=extra, kept_out=KEPT_OUT)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    return json.loads(run_fresh(BUILD.format(extra=extra, kept_out=KEPT_OUT)))
 
 
 def test_an_app_keeps_out_what_it_never_uses():
@@ -105,11 +109,6 @@ def test_a_deferred_package_imported_before_is_used_as_it_is(probe_deferred):
     user = import_without("probe_user", (), ("probe_heavy",))
     assert user.HAS_THING is True
     assert user.probe_heavy is heavy
-
-
-def run_fresh(code: str) -> str:
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          check=True).stdout.strip().splitlines()[-1]
 
 
 def test_sanic_ext_validation_still_works_and_imports_pydantic_only_then():
