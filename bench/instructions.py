@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from auth_keys import HS256_SECRET, JwksServer, hs256_token
@@ -104,6 +104,9 @@ def sanicms_system() -> list[Proc]:
 VARIANTS = [
     Variant("sanicms", "sanicms", [city_proc()], CITY),
     Variant("sanicms-untraced", "sanicms, tracing off", [city_proc(TRACING_ENABLED="false")], CITY),
+    # Spans made, tagged and finished, but neither encoded nor sent: what exporting costs, by difference.
+    Variant("sanicms-unexported", "sanicms, traced, spans not exported (no ZIPKIN_URL)",
+            [replace(city_proc(ZIPKIN_URL=""), traced="")], CITY),
     Variant("sanicms-no-metrics", "sanicms, metrics off (METRICS_ENABLED=false)",
             [city_proc(METRICS_ENABLED="false")], CITY),
     Variant("bare", "bare Sanic + asyncpg (no sanic-ext)", [Proc("bare", ["peers/bare_sanic.py"],
