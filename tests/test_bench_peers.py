@@ -106,3 +106,20 @@ def test_the_sequential_fan_out_peer_still_fits_the_user_service():
     result = subprocess.run([sys.executable, "-c", SEQUENTIAL_CHECK], cwd=PEERS.parent, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0 and "sequential ok" in result.stdout, result.stderr[-2000:]
+
+
+def test_span_cost_measures_the_spans_a_traced_request_makes():
+    # bench/span_cost.py's loops call the tracer's internals: this keeps them in step with it.
+    check = ("import span_cost\n"
+             "from sanicms.tracing.zipkin import to_zipkin\n"
+             "for name in span_cost.PARTS:\n"
+             "    span_cost.run_loop(name, 3)\n"
+             "tracer = span_cost.Tracer('city', span_cost.SpanReporter([]))\n"
+             "server, sql = (to_zipkin(span) for span in span_cost.request_spans(tracer))\n"
+             "assert (server['kind'], sql['kind']) == ('SERVER', 'CLIENT'), (server, sql)\n"
+             "assert sql['parentId'] == server['id'] and sql['traceId'] == server['traceId']\n"
+             "assert server['tags']['http.status_code'] == '200' and 'db.statement' in sql['tags']\n"
+             "print('span_cost ok')\n")
+    result = subprocess.run([sys.executable, "-c", check], cwd=PEERS.parent, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0 and "span_cost ok" in result.stdout, result.stderr[-2000:]
