@@ -92,6 +92,28 @@ class UserApiTest(APITestCase):
         res = self.client.update_user(id=user["id"], data={"city_id": 2, "age": 31}, method="PATCH")
         self.assertEqual((res.json()["data"]["city"], res.json()["data"]["age"]), (BEIJING, 31))
 
+    def test_patch_of_a_missing_user_is_a_404_before_its_references_are_checked(self):
+        res = self.client.update_user(id=999, data={"city_id": 7}, method="PATCH")
+        self.assertEqual(res.status_code, 404, res.text)
+        self.assertEqual(res.json()["message"], "user 999 not found")
+
+    def test_patch_answers_with_the_records_it_checked_and_asks_no_more(self):
+        user = self.create()
+        before = len(self._mock.requests("GET", "/cities/1")), len(self._mock.requests("GET", "/roles/1"))
+        res = self.client.update_user(id=user["id"], data={"age": 32}, method="PATCH")
+        self.assertEqual(res.status_code, 200, res.text)
+        data = res.json()["data"]
+        self.assertEqual((data["age"], data["city"], data["role"]), (32, SHANGHAI, ADMIN))
+        after = len(self._mock.requests("GET", "/cities/1")), len(self._mock.requests("GET", "/roles/1"))
+        self.assertEqual((after[0] - before[0], after[1] - before[1]), (1, 1))
+
+    def test_a_city_gone_since_does_not_block_a_change_of_other_fields(self):
+        user = self.create()
+        self.db_execute("UPDATE users SET city_id = 7 WHERE id = $1", user["id"])  # the city service: 404
+        res = self.client.update_user(id=user["id"], data={"age": 40}, method="PATCH")
+        self.assertEqual(res.status_code, 200, res.text)
+        self.assertEqual((res.json()["data"]["age"], res.json()["data"]["city"]), (40, None))
+
     def test_a_mock_the_city_service_could_never_send_fails_naming_the_field(self):
         wrong = r"city GET /cities/\{id\} 200: data\.province: 7 is not of type 'string'"
         with self.assertRaisesRegex(ContractError, wrong):
@@ -123,6 +145,16 @@ class UserDownstreamFailureTest(APITestCase):
         self.db_execute("INSERT INTO users (name, age, sex, city_id, role_id, create_time) "
                         "VALUES ('A', 1, 'f', 1, 1, now())")
         self._mock.get("/roles/1", payload=ADMIN)
+
+    def test_a_change_while_a_neighbour_is_down_writes_nothing(self):
+        for change in ({"age": 40}, {"role_id": 1, "name": "B"}):
+            res = self.client.update_user(id=1, data=change, method="PATCH")  # /cities/1: refused
+            self.assertEqual((res.status_code, res.json()["code"]), (503, 50303), res.text)
+            self.assertEqual(self.db_execute("SELECT name, age, role_id FROM users"),
+                             [{"name": "A", "age": 1, "role_id": 1}])
+        res = self.client.replace_user(id=1, data={**ALICE, "city_id": 2})  # a new city that is down too
+        self.assertEqual(res.status_code, 503, res.text)
+        self.assertEqual(self.db_execute("SELECT name, city_id FROM users"), [{"name": "A", "city_id": 1}])
 
     def test_downstream_down_is_a_503(self):
         res = self.client.get_user(id=1)  # no answer registered for /cities/1: connection refused

@@ -79,12 +79,18 @@ async def update_user(request: Request, id: int):
 
 
 async def _update(request: Request, id: int) -> dict:
-    await references.check(request, request.ctx.data)
+    async with request.app.ctx.db.acquire(request) as cur:
+        user = await users.get(cur, id)
+    if user is None:
+        raise NotFound(f"user {id} not found")
+    # Every record of the reply is fetched before the write: if city or role fails, nothing is
+    # written, and the 5xx is safe to retry.
+    found = await references.check(request, request.ctx.data, user)
     async with request.app.ctx.db.transaction(request) as cur:
         user = await users.update(cur, id, request.ctx.data)
     if user is None:
         raise NotFound(f"user {id} not found")
-    return await references.expand(request, user)
+    return await references.attach(request, user, found)
 
 
 @bp.delete("/<id:int>")

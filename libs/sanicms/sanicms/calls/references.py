@@ -41,28 +41,57 @@ class References:
 
     async def expand(self, request: Request, row: dict[str, Any]) -> dict[str, Any]:
         """``row`` with the records it names, fetched concurrently (None for one that is gone)."""
-        found = await gather(*(fetch_one(request, service, row[field]) for field, service in self.fields.items()))
+        found = await gather(*(fetch_one(request, service, row[field]) if row[field] is not None else _none()
+                               for field, service in self.fields.items()))
         return {**row, **{_shown_as(field): obj for field, obj in zip(self.fields, found, strict=True)}}
 
     async def expand_many(self, request: Request, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """A page of rows with the records they name: one call per neighbour, not one per row."""
-        found = await gather(*(fetch_many(request, service, [r[field] for r in rows])
+        found = await gather(*(fetch_many(request, service, [r[field] for r in rows if r[field] is not None])
                                for field, service in self.fields.items()))
         shown = [(field, _shown_as(field), by_id) for field, by_id in zip(self.fields, found, strict=True)]
         return [{**r, **{name: by_id.get(r[field]) for field, name, by_id in shown}} for r in rows]
 
-    async def check(self, request: Request, data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    async def check(self, request: Request, data: Mapping[str, Any],
+                    current: Mapping[str, Any] | None = None) -> Found:
         """Make sure the records a body names exist, or a 400 naming each field that does not.
 
         Returns the records found (by the name they are shown under), so that the reply can
-        include them without asking again."""
-        wanted = [(field, service) for field, service in self.fields.items() if data.get(field) is not None]
-        found = await gather(*(fetch_one(request, service, data[field]) for field, service in wanted))
-        problems = [{"field": field, "message": f"{service} {data[field]} does not exist"}
-                    for (field, service), obj in zip(wanted, found, strict=True) if obj is None]
+        include them without asking again. With ``current``, the row a change applies to, the
+        records it goes on naming are fetched too (None for one that is gone, as in
+        :meth:`expand`): a handler that checks before it writes then has every record of its
+        reply, and a neighbour that fails leaves nothing written."""
+        asked = {field: (service, data[field]) for field, service in self.fields.items()
+                 if data.get(field) is not None}
+        if current is not None:
+            asked.update({field: (service, current[field]) for field, service in self.fields.items()
+                          if field not in data and current.get(field) is not None})
+        found = await gather(*(fetch_one(request, service, id) for service, id in asked.values()))
+        problems = [{"field": field, "message": f"{service} {id} does not exist"}
+                    for (field, (service, id)), obj in zip(asked.items(), found, strict=True)
+                    if obj is None and field in data]
         if problems:
             raise ValidationError(f"the {self.noun} refers to records that do not exist", error=problems)
-        return {_shown_as(field): obj for (field, _), obj in zip(wanted, found, strict=True) if obj is not None}
+        return Found({_shown_as(field): obj for field, obj in zip(asked, found, strict=True)
+                      if obj is not None or current is not None},
+                     {field: id for field, (_, id) in asked.items()})
+
+    async def attach(self, request: Request, row: dict[str, Any], found: Found) -> dict[str, Any]:
+        """``row``, as written, with the records :meth:`check` found for it. Should another
+        request have changed a reference between the check and the write, the row's records
+        are fetched again, as :meth:`expand` does."""
+        if any(row.get(field) != found.ids.get(field) for field in self.fields):
+            return await self.expand(request, row)
+        return {**row, **{_shown_as(field): found.get(_shown_as(field)) for field in self.fields}}
+
+
+class Found(dict[str, dict[str, Any] | None]):
+    """The records :meth:`References.check` found, by the name each is shown under; ``ids``:
+    the id it asked for, by field."""
+
+    def __init__(self, records: Mapping[str, dict[str, Any] | None], ids: dict[str, Any]) -> None:
+        super().__init__(records)
+        self.ids = ids
 
 
 # A span and a DEBUG log line per fetch: visible in the trace, quiet in INFO logs under load.
@@ -83,6 +112,11 @@ async def fetch_many(request: Request, service: str, ids: Iterable[int]) -> dict
     client = request.app.ctx.clients[service]
     rows = await client.get(request, client.resource, params={"ids": wanted})
     return {row["id"]: row for row in rows}
+
+
+async def _none() -> None:
+    """What a null reference names."""
+    return None
 
 
 def _shown_as(field: str) -> str:

@@ -217,10 +217,17 @@ def views(s: NewService) -> str:
         shown = "await references.expand(request, row)"
         listing = (f"        rows, pagination = await {r}.listing(cur, page_from(request), ids_from(request))\n"
                    "    return await references.expand_many(request, rows), pagination\n")
-        update_check = "    await references.check(request, request.ctx.data)\n"
+        update_check = (f"    async with request.app.ctx.db.acquire(request) as cur:\n"
+                        f"        row = await {r}.get(cur, id)\n"
+                        "    if row is None:\n"
+                        f'        raise NotFound(f"{one} {{id}} not found")\n'
+                        f"    # Every record of the reply is fetched before the write: if the {names} service fails,\n"
+                        "    # nothing is written, and the 5xx is safe to retry.\n"
+                        "    found = await references.check(request, request.ctx.data, row)\n")
+        updated = "await references.attach(request, row, found)"
         imports = "NotFound, References, Table"
     else:
-        head, check, related, shown, update_check = "", "", "row", "row", ""
+        head, check, related, shown, update_check, updated = "", "", "row", "row", "", "row"
         imports = "NotFound, Table"
         create_errors, read_errors, write_errors, list_errors = "503", "404, 503", "404, 503", "503"
         listing = f"        return await {r}.listing(cur, page_from(request), ids_from(request))\n"
@@ -296,7 +303,7 @@ async def _update(request: Request, id: int) -> dict:
         row = await {r}.update(cur, id, request.ctx.data)
     if row is None:
         raise NotFound(f"{one} {{id}} not found")
-    return {shown}
+    return {updated}
 
 
 @bp.delete("/<id:int>")
@@ -341,6 +348,15 @@ def api_tests(s: NewService) -> str:
         res = self.client.create_{one}(data=self.body({n.field}=2))
         self.assertEqual(res.status_code, 504, res.text)
         self.assertEqual(res.json()["message"], "{n.name} service did not answer in time")
+
+    def test_a_change_while_the_{n.name}_service_is_down_writes_nothing(self):
+        row = self.create()
+        self.db_execute("UPDATE {r} SET {n.field} = 5 WHERE id = $1", row["id"])  # {n.resource}/5: not mocked, refused
+        before = self.db_execute("SELECT * FROM {r}")
+        change = dict([next(item for item in self.body(3).items() if not item[0].endswith("_id"))])
+        res = self.client.update_{one}(id=row["id"], data=change, method="PATCH")
+        self.assertEqual(res.status_code, 503, res.text)
+        self.assertEqual(self.db_execute("SELECT * FROM {r}"), before)
 '''
     settings = '    settings: ClassVar[dict[str, Any]] = {"CLIENT_TIMEOUT": 0.5}\n' if s.calls else ""
     imports = "from typing import Any, ClassVar\n\n" if s.calls else ""

@@ -78,3 +78,45 @@ def test_a_good_body_gets_the_records_for_the_reply_and_a_null_reference_is_not_
     found = asyncio.run(References.of(Visit).check(request_, {"city_id": 1, "role_id": None}))
     assert found == {"city": {"id": 1, "name": "Suzhou"}}
     assert request_.app.ctx.clients["role"].calls == []
+
+
+def test_a_change_is_checked_with_the_records_the_row_goes_on_naming(request_):
+    current = {"id": 3, "note": "x", "city_id": 2, "role_id": 5}
+    found = asyncio.run(References.of(Visit).check(request_, {"note": "y"}, current))
+    assert found == {"city": {"id": 2, "name": "Xi'an"}, "role": {"id": 5, "name": "admin"}}
+    assert found.ids == {"city_id": 2, "role_id": 5}
+
+
+def test_a_change_is_refused_for_what_it_names_not_for_what_the_row_named_before(request_):
+    current = {"id": 3, "city_id": 9, "role_id": 5}  # city 9 is gone since: shown as None
+    found = asyncio.run(References.of(Visit).check(request_, {"role_id": 5}, current))
+    assert found == {"city": None, "role": {"id": 5, "name": "admin"}}
+    with pytest.raises(ValidationError) as refused:
+        asyncio.run(References.of(Visit).check(request_, {"city_id": 8}, current))
+    assert refused.value.error == [{"field": "city_id", "message": "city 8 does not exist"}]
+
+
+def test_the_written_row_gets_the_records_checked_for_it_without_asking_again(request_):
+    references, current = References.of(Visit), {"id": 3, "city_id": 2, "role_id": None}
+    found = asyncio.run(references.check(request_, {"count": 4}, current))
+    written = {**current, "count": 4}
+    assert asyncio.run(references.attach(request_, written, found)) == {
+        **written, "city": {"id": 2, "name": "Xi'an"}, "role": None}
+    assert request_.app.ctx.clients["city"].calls == ["/cities/2"]
+    assert request_.app.ctx.clients["role"].calls == []
+
+
+def test_a_row_changed_meanwhile_by_another_request_gets_its_own_records(request_):
+    references = References.of(Visit)
+    found = asyncio.run(references.check(request_, {"count": 4}, {"id": 3, "city_id": 2, "role_id": 5}))
+    written = {"id": 3, "city_id": 1, "role_id": 5, "count": 4}  # another request moved it to city 1
+    shown = asyncio.run(references.attach(request_, written, found))
+    assert (shown["city"], shown["role"]) == ({"id": 1, "name": "Suzhou"}, {"id": 5, "name": "admin"})
+
+
+def test_a_null_reference_is_shown_as_none_without_a_call(request_):
+    references = References.of(Visit)
+    row = {"id": 9, "city_id": 1, "role_id": None}
+    assert asyncio.run(references.expand(request_, row))["role"] is None
+    assert [r["role"] for r in asyncio.run(references.expand_many(request_, [row]))] == [None]
+    assert request_.app.ctx.clients["role"].calls == []
