@@ -23,7 +23,8 @@ from typing import Any
 
 from sanic import Request
 from sanic.constants import HTTP_METHODS
-from sanic.exceptions import MethodNotAllowed, RequestCancelled, SanicException
+from sanic.exceptions import MethodNotAllowed, RequestCancelled, RequestTimeout, SanicException
+from sanic.exceptions import ServiceUnavailable as SanicTimeout
 from sanic.handlers import ErrorHandler as SanicErrorHandler
 from sanic.response import HTTPResponse
 
@@ -58,6 +59,7 @@ class ErrorCode(IntEnum):
     CIRCUIT_OPEN = 50304, 503, False, "a downstream's circuit is open: failing fast (`Retry-After`)"
     KEY_SERVER_DOWN = 50305, 503, True, "the token's key is not cached and the JWKS server is unreachable"
     CLIENT_NOT_OPEN = 50306, 503, True, "the service's client for a downstream is not open (starting or stopping)"
+    RESPONSE_TIMEOUT = 50307, 503, False, "the service did not answer within `RESPONSE_TIMEOUT`; connection closed"
     DOWNSTREAM_TIMEOUT = 50401, 504, False, "a downstream did not answer within `CLIENT_TIMEOUT`"
 
 
@@ -156,6 +158,8 @@ class ErrorHandler(SanicErrorHandler):
     """Renders every exception, Sanic's and unexpected ones included, as the envelope."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        if isinstance(exception, SanicTimeout) and not isinstance(exception, ApiError):
+            exception = _timed_out(request)
         status, code, message, error, headers = describe(exception, debug=_debug(request))
         if status == CLIENT_CLOSED:  # the client hung up: nobody to answer, nothing broke
             log.debug("client closed the connection during %s %s", _method(request), _path(request))
@@ -170,6 +174,21 @@ class ErrorHandler(SanicErrorHandler):
         elif status >= 500:
             log.warning("%s on %s %s: %s", status, _method(request), _path(request), message)
         return json_response(error_body(code, message, error), status=status, headers=headers)
+
+
+def _timed_out(request: Request | None) -> ApiError | RequestTimeout:
+    """What Sanic's response timeout (its only ServiceUnavailable) means for this request.
+
+    Sanic times the body's arrival as part of the response, so a client that sends less body
+    than its Content-Length gets the 503 meant for a slow handler, and then Sanic waits for
+    the rest of that body with no timeout at all: the connection stays open for good. Such a
+    request is the client's fault (408), and the connection is closed without reading on."""
+    stream = getattr(request, "stream", None)
+    if stream is not None and getattr(stream, "request_body", None):  # the body is still arriving
+        stream.request_body = None  # read no further: after this answer the connection closes
+        stream.keep_alive = False
+        return RequestTimeout("the request body did not arrive in time")
+    return ApiError("the service did not answer in time", code=ErrorCode.RESPONSE_TIMEOUT)
 
 
 #: nginx's status for a request whose client went away before the answer.

@@ -1,5 +1,8 @@
 """Every error, the library's, Sanic's and unexpected ones, in the unified format."""
 
+import asyncio
+import json
+
 import pytest
 from sanic import Blueprint
 
@@ -42,6 +45,11 @@ class Model:
 @bp.post("/echo")
 async def echo(request):
     return request.json
+
+
+@bp.get("/slow")
+async def slow(request):
+    await asyncio.sleep(60)  # beyond RESPONSE_TIMEOUT: Sanic cancels it
 
 
 def build(**overrides):
@@ -136,3 +144,44 @@ def test_an_error_code_brings_its_status_and_retry_advice():
     assert not ServiceUnavailable("open", code=ErrorCode.CIRCUIT_OPEN).retryable
     assert ApiError("x", code=ErrorCode.DOWNSTREAM_FAILED, retryable=True).retryable
     assert len({int(c) for c in ErrorCode}) == len(ErrorCode)  # no code means two things
+
+
+async def _exchange(server, raw: bytes) -> tuple[int, dict, bytes]:
+    """Send ``raw`` on a new connection; read until the server closes it (bounded: a hang fails)."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(raw)
+        answer = await asyncio.wait_for(reader.read(), 30)  # to EOF: the connection closed
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body), head
+
+
+@pytest.fixture(scope="module")
+def impatient():
+    from sanic import Sanic
+    Sanic.test_mode = True
+    server = LiveServer(build(RESPONSE_TIMEOUT=1, REQUEST_TIMEOUT=1))
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_body_that_stops_arriving_is_a_408_and_the_connection_is_closed(impatient, caplog):
+    # Content-Length 100, 7 bytes sent: Sanic would answer 503 and then wait for the rest forever.
+    raw = (b"POST /probe/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+           b"content-length: 100\r\n\r\n{\"a\":1}")
+    with caplog.at_level("INFO"):
+        status, body, head = impatient.run(_exchange(impatient, raw))
+    assert (status, body) == (408, {"code": 408, "message": "the request body did not arrive in time", "error": None})
+    assert b"connection: close" in head.lower()
+    assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]  # the client's doing
+
+
+def test_a_handler_past_the_response_timeout_is_a_503_that_says_so(impatient, caplog):
+    with caplog.at_level("INFO"):
+        status, body, _ = impatient.run(_exchange(impatient, b"GET /probe/slow HTTP/1.1\r\nhost: x\r\n\r\n"))
+    assert (status, body["code"], body["message"]) == (503, 50307, "the service did not answer in time")
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]  # expected, and no traceback
