@@ -48,6 +48,18 @@ def configure_logging(settings: LoggingSettings, *, service: str = "") -> None:
     logging.config.dictConfig(config)
 
 
+class MissingFileFilter(logging.Filter):
+    """Sanic logs a request for a static file that is not there (a path traversal attempt
+    among them) as an ERROR with an empty traceback ("NoneType: None"). It is the client's
+    doing and answered 404: a WARNING, still there for whoever watches for probes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and str(record.msg).startswith("File not found:"):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
 class TraceContextFilter(logging.Filter):
     """Adds ``service``, ``traceId`` and ``spanId`` (empty outside a traced request)."""
 

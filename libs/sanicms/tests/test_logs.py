@@ -95,6 +95,19 @@ def test_configure_logging_from_the_library_logging_yml(fmt, capsys, restore_log
     assert out[1] == '{"traceId": "x"}'  # span lines are bare: a log shipper forwards them as they are
 
 
+def test_a_request_for_a_missing_static_file_is_a_warning_without_a_traceback(capsys, restore_logging):
+    configure_logging(settings(LOG_FORMAT="json").logging, service="city")
+    sanic_error = logging.getLogger("sanic.error")
+    try:
+        sanic_error.exception("File not found: path=/srv/assets, relative_url=../../etc/passwd")  # as Sanic does
+        sanic_error.error("something else broke")
+    finally:
+        sanic_error.filters.clear()
+    missing, other = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    assert (missing["level"], "exception" in missing) == ("WARNING", False)
+    assert other["level"] == "ERROR"
+
+
 def test_log_config_points_at_your_own_file(tmp_path, capsys, restore_logging):
     own = tmp_path / "logging.yml"
     own.write_text("version: 1\nformatters: {short: {format: 'SHORT %(message)s'}}\n"
