@@ -18,7 +18,7 @@ from sanic import Request
 
 from ..config import ClientSettings
 from ..contract.published import resource_path
-from ..errors import ApiError, BadGateway, ErrorCode, GatewayTimeout, ServiceUnavailable
+from ..errors import ApiError, BadGateway, ErrorCode, Forbidden, GatewayTimeout, ServiceUnavailable
 from .resilience import IDEMPOTENT, RETRY_STATUSES, CircuitBreaker, RetryPolicy
 
 if TYPE_CHECKING:
@@ -135,10 +135,22 @@ class ServiceClient:
         if bearer:
             headers["authorization"] = f"Bearer {bearer}"
         observer = self.observe(request, self.name, method, url, headers) if self.observe else None
-        if observer is None:
-            return await self._call_with_retries(method, url, params, json, headers, timeout)
-        with observer:
-            return await self._call_with_retries(method, url, params, json, headers, timeout)
+        try:
+            if observer is None:
+                return await self._call_with_retries(method, url, params, json, headers, timeout)
+            with observer:
+                return await self._call_with_retries(method, url, params, json, headers, timeout)
+        except DownstreamError as exc:
+            if exc.status == 403 and bearer and not self.token:
+                raise self._caller_forbidden(exc) from None
+            raise
+
+    def _caller_forbidden(self, exc: DownstreamError) -> Forbidden:
+        """The neighbour refused the caller's own token (a scope it lacks): the caller's 403,
+        not this service's failure, so it is answered as one, with what the neighbour needs."""
+        detail = exc.error.get("detail") if isinstance(exc.error, dict) else None
+        return Forbidden(f"the token does not allow this call to the {self.name} service: {exc.downstream_message}",
+                         error={"service": self.name, "detail": detail})
 
     async def _call_with_retries(self, method: str, url: str, params: Any, json: Any, headers: dict[str, str],
                                  timeout: float | None) -> Any:

@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from sanicms import BadGateway, GatewayTimeout, ServiceUnavailable, gather
+from sanicms import BadGateway, Forbidden, GatewayTimeout, ServiceUnavailable, gather
 from sanicms.calls.client import DownstreamError, ServiceClient
 from sanicms.calls.resilience import CLOSED, OPEN, CircuitBreaker, RetryPolicy
 from sanicms.errors import ApiError
@@ -31,6 +31,9 @@ async def handler(request):
         return web.json_response({"code": 404, "message": "nope", "error": None}, status=404)
     if path == "/broken":
         return web.json_response({"code": 500, "message": "db exploded at 10.0.0.3", "error": None}, status=500)
+    if path == "/admin":  # the neighbour's scope check, as sanicms.auth answers it
+        return web.json_response({"code": 403, "message": "insufficient scope",
+                                  "error": {"required": ["city:admin"]}}, status=403)
     if path == "/taken":
         return web.json_response({"code": 409, "message": "taken", "error": None}, status=409)
     if path == "/garbage":
@@ -96,6 +99,20 @@ async def test_the_callers_token_is_passed_on_unless_the_service_has_its_own(cli
     client.token, client.forward_token = "", False
     seen.append((await client.get(caller, "/a"))["authorization"])
     assert seen == ["Bearer callers.jwt", "Bearer services.own.jwt", None]
+
+
+@pytest.mark.asyncio
+async def test_a_scope_the_callers_token_lacks_downstream_is_the_callers_403(client):
+    caller = SimpleNamespace(ctx=SimpleNamespace(token="callers.jwt"))
+    with pytest.raises(Forbidden) as info:
+        await client.get(caller, "/admin")
+    assert (info.value.status_code, info.value.error) == (403, {"service": "city",
+                                                                 "detail": {"required": ["city:admin"]}})
+    assert info.value.message == "the token does not allow this call to the city service: insufficient scope"
+    client.token = "services.own.jwt"  # the service's own token refused: its own misconfiguration, a 502
+    with pytest.raises(DownstreamError) as info:
+        await client.get(caller, "/admin")
+    assert (info.value.status_code, info.value.status) == (502, 403)
 
 
 @pytest.mark.asyncio
