@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from localstack import REGISTRY, LocalStack
@@ -14,6 +15,7 @@ from seed import rows_for, seed, spec_of
 from sanicms.auth import DEVELOPMENT_SECRET, mint
 from sanicms.examples import create_route
 from sanicms.testing.localdb import throwaway_server
+from sanicms.testing.processes import free_port
 
 #: Access control is on in the demo, with the public development key.
 AUTH_ENV = {"AUTH_ENABLED": "true", "AUTH_SECRET": DEVELOPMENT_SECRET}
@@ -70,17 +72,32 @@ def example_body(stack: LocalStack, name: str) -> str:
     return json.dumps(row)
 
 
+def watch(stack: LocalStack, log_dir: Path, every: float = 1.0) -> None:
+    """Until stopped: say so at once when a service exits (a crash, a kill), and where its log
+    is. The others keep running, so what their callers see without it can be tried."""
+    told: set[str] = set()
+    while True:
+        for name, code in stack.ended().items():
+            if name not in told:
+                told.add(name)
+                print(f"\n{name} service exited (code {code}): its log is {log_dir}/{name}.log. The other "
+                      "services keep running; Ctrl-C stops the demo.", flush=True)
+        time.sleep(every)
+
+
 def main() -> None:
     log_dir = Path(".demo")
+    free = "--free-ports" in sys.argv[1:]  # for tests: any free ports, not the services' own
     with throwaway_server() as server_url:
-        stack = LocalStack(server_url, log_dir=log_dir, env=AUTH_ENV)
+        ports = {s.name: free_port() for s in REGISTRY} if free else None
+        stack = LocalStack(server_url, ports=ports, log_dir=log_dir, env=AUTH_ENV)
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
             stack.start()
             seed({s.name: stack.url(s.name) for s in REGISTRY}, REGISTRY,
                  token=mint(WRITE, subject="demo-seed", ttl=300))
             print(banner(stack, log_dir), flush=True)
-            signal.pause()
+            watch(stack, log_dir)
         except KeyboardInterrupt:
             pass
         finally:

@@ -54,6 +54,11 @@ class LocalStack:
             raise
         return self
 
+    def ended(self) -> dict[str, int]:
+        """The services whose process has exited (crashed, or killed), with its exit code."""
+        return {name: code for name, proc in self.processes.items()
+                if proc.proc is not None and (code := proc.proc.poll()) is not None}
+
     def stop(self) -> dict[str, int | None]:
         codes = {name: proc.stop() for name, proc in reversed(list(self.processes.items()))}
         self.processes.clear()
