@@ -77,7 +77,8 @@ def media(*types: str) -> Decorator:
 def errors(*statuses: int | tuple[int, str]) -> Decorator:
     """Declare the error statuses the route may answer, e.g. ``errors(404, 503)``, or
     ``(409, "the name is taken")`` to say why. The rest are added by themselves: 400 for
-    bad input, 404 for an unknown path, 413 for a request over Sanic's size limits."""
+    bad input, 404 for an unknown path, 413 for a request over Sanic's size limits, 415 for
+    a body that is not JSON."""
     declared = dict(s if isinstance(s, tuple) else (s, None) for s in statuses)
 
     def mark(handler: Handler) -> Handler:

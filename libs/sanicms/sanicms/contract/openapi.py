@@ -53,6 +53,7 @@ ERROR_DESCRIPTIONS = {
     404: "not found",
     409: "conflict: a unique value is taken, or a referenced record does not exist",
     413: "the request is too large: its body, or its URL and headers",
+    415: "the body is not JSON: its `content-type` names another media type",
     502: "a downstream service answered with an error or something unreadable",
     503: "the database or a downstream service is unavailable; retry shortly",
     504: "a downstream service did not answer in time",
@@ -415,6 +416,8 @@ def _responses(meta: dict[str, Any], route: Route, schemas: Schemas) -> dict[int
     errors: dict[int, str | None] = {413: None}  # any request: Sanic's size limits
     if checked:
         errors[400] = None
+    if "consumes" in meta:
+        errors[415] = None  # a body sent as another media type
     if route.params:
         errors[404] = None  # a value the router cannot match, or no such record
     errors.update(meta.get("errors", {}))

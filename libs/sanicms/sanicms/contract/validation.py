@@ -17,7 +17,7 @@ from typing import Any
 import peewee
 from sanic import Request
 
-from ..errors import ValidationError
+from ..errors import ApiError, ValidationError
 
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -244,11 +244,23 @@ def _json_type(value: Any) -> str:
 
 
 def json_body(request: Request) -> Any:
-    """The parsed JSON body; malformed JSON or a missing body is a 400, not a 500."""
+    """The parsed JSON body; malformed JSON or a missing body is a 400, another media type a
+    415 (no ``content-type`` at all is read as JSON), never a 500."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise ApiError("the body must be JSON (content-type: application/json)", status_code=415,
+                       error=[{"field": "", "message": f"content-type {media} is not JSON"}])
     if not request.body:
         raise ValidationError("a JSON body is required", error=[{"field": "", "message": "empty body"}])
     try:
         return request.json
-    except Exception:
+    except Exception as exc:
         raise ValidationError("the body is not valid JSON",
-                              error=[{"field": "", "message": "malformed JSON"}]) from None
+                              error=[{"field": "", "message": _parse_error(exc)}]) from None
+
+
+def _parse_error(exc: Exception) -> str:
+    """The parser's reason, when it is one a client can act on (Sanic's BadRequest wraps it)."""
+    if "digits" in str(exc.__context__ or exc):  # Python's limit on integer size (CVE-2020-10735)
+        return "a number has too many digits"
+    return "malformed JSON"

@@ -18,7 +18,8 @@ class Point:
 
 
 def request_with(body: bytes):
-    return SimpleNamespace(body=body, json=ujson.loads(body) if body else None, ctx=SimpleNamespace())
+    return SimpleNamespace(body=body, json=ujson.loads(body) if body else None, ctx=SimpleNamespace(),
+                           headers={"content-type": "application/json"})
 
 
 async def call(handler, body: bytes):

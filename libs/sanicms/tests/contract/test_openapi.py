@@ -227,7 +227,7 @@ def test_an_operation_has_its_docs_body_and_every_status(spec):
     assert (op["summary"], op["description"], op["tags"]) == ("make a thing", "Owners must exist.", ["things"])
     assert op["requestBody"]["required"] is True
     assert op["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ThingInput"}
-    assert list(op["responses"]) == ["201", "400", "409", "413"]
+    assert list(op["responses"]) == ["201", "400", "409", "413", "415"]
     assert op["responses"]["409"]["description"] == "the name is taken"
     ok = op["responses"]["201"]["content"]["application/json"]["schema"]
     assert ok["properties"]["code"] == {"type": "integer", "enum": [0], "description": "0: success"}
@@ -329,3 +329,24 @@ def test_text_that_cannot_be_stored_is_refused_by_field(live):
     res = live.request("POST", "/things", content=body, headers={"content-type": "application/json"})
     assert res.status_code == 400
     assert res.json()["error"] == [{"field": "name", "message": "must be valid Unicode text"}]
+
+
+@pytest.mark.parametrize("media,status", [
+    ("application/json", 201), ("application/json; charset=utf-8", 201), ("application/merge-patch+json", 201),
+    (None, 201), ("text/plain", 415), ("application/x-www-form-urlencoded", 415), ("multipart/form-data", 415),
+])
+def test_a_json_body_sent_as_another_media_type_is_a_415(live, media, status):
+    headers = {"content-type": media} if media else {}
+    body = b'{"name": "media", "owner_id": 1}'
+    res = live.request("POST", "/things", content=body, headers=headers)
+    assert res.status_code == status, res.text
+    if status == 415:
+        assert res.json() == {"code": 415, "message": "the body must be JSON (content-type: application/json)",
+                              "error": [{"field": "", "message": f"content-type {media} is not JSON"}]}
+
+
+def test_a_number_too_long_to_read_is_named_as_such(live):
+    body = b'{"name": "n", "owner_id": ' + b"1" * 5000 + b"}"
+    res = live.request("POST", "/things", content=body, headers={"content-type": "application/json"})
+    assert res.status_code == 400
+    assert res.json()["error"] == [{"field": "", "message": "a number has too many digits"}]
