@@ -280,7 +280,8 @@ def ids_parameter(name: str) -> Parameter:
     return QueryParameter(
         name, {"type": "array", "items": items, "minItems": 1, "maxItems": MAX_IDS}, "query",  # type: ignore[arg-type]
         description=f"only the records with these ids, comma-separated (at most {MAX_IDS}); "
-                    "ids that do not exist are left out",
+                    "ids that do not exist are left out; one page holds them all unless `page` "
+                    "or `page_size` asks for a page of them",
         style="form", explode=False,
     )
 

@@ -24,6 +24,8 @@ _INTEGER = re.compile(r"-?[0-9]+")
 class Page:
     page: int
     page_size: int
+    #: whether the request asked for it (``page`` or ``page_size``), rather than the defaults
+    given: bool = False
 
     @property
     def offset(self) -> int:
@@ -50,7 +52,7 @@ def page_from(request: Request) -> Page:
     size = _int_arg(request, "page_size", api.page_size_default, 1, api.page_size_max, problems)
     if problems:
         raise ValidationError("invalid pagination parameters", error=problems)
-    return Page(page, size)
+    return Page(page, size, given=_arg(request, "page") is not None or _arg(request, "page_size") is not None)
 
 
 def _int_arg(request: Request, name: str, default: int, low: int, high: int, problems: list[dict[str, str]]) -> int:
@@ -71,11 +73,12 @@ MAX_IDS = 100
 
 
 def ids_from(request: Request, name: str = "ids") -> list[int] | None:
-    """``?ids=1,2,3`` as a list of distinct ints (at most ``MAX_IDS``), or None if absent."""
-    raw = _arg(request, name)
-    if raw is None:
+    """``?ids=1,2,3`` (or ``?ids=1&ids=2&ids=3``) as a list of distinct ints (at most
+    ``MAX_IDS``), or None if absent."""
+    values = request.get_args(keep_blank_values=True).getlist(name)
+    if not values:
         return None
-    parts = raw.split(",")
+    parts = ",".join(values).split(",")
     if len(parts) > MAX_IDS:
         raise ValidationError(f"too many {name}", error=[{"field": name, "message": f"at most {MAX_IDS} ids"}])
     ids: list[int] = []
@@ -94,8 +97,13 @@ def ids_from(request: Request, name: str = "ids") -> list[int] | None:
 
 
 def _arg(request: Request, name: str) -> str | None:
-    """The raw value; ``?page=`` is an empty string (a 400), not a missing parameter."""
-    return request.get_args(keep_blank_values=True).get(name)
+    """The raw value; ``?page=`` is an empty string (a 400), not a missing parameter, and a
+    parameter given twice is a 400, not one of its values picked."""
+    values = request.get_args(keep_blank_values=True).getlist(name)
+    if len(values) > 1:
+        raise ValidationError(f"{name} is given {len(values)} times",
+                              error=[{"field": name, "message": "must be given once"}])
+    return values[0] if values else None
 
 
 def _strict_int(raw: str) -> int:

@@ -55,10 +55,13 @@ class Table:
 
     async def listing(self, cur: Cursor, page: Page, ids: Sequence[int] | None = None,
                       ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-        """What a list route answers: the rows with ``ids`` (one page holding them all), or
-        one page of rows in primary-key order; with the ``pagination`` block."""
+        """What a list route answers: the rows with ``ids`` (one page holding them all, unless
+        the request asked for a page of them), or one page of rows in primary-key order; with
+        the ``pagination`` block."""
         if ids is not None:
             rows = await self.get_many(cur, ids)
+            if page.given:
+                return rows[page.offset:page.offset + page.limit], page.info(len(rows))
             return rows, Page(1, max(len(ids), 1)).info(len(rows))
         rows, total = await self.page(cur, page)
         return rows, page.info(total)

@@ -42,3 +42,24 @@ async def test_crud_statements(database_url):
     assert (rows, total) == ([updated], 2)
     assert [g["id"] for g in many] == [1, 2]
     assert (deleted, again, left) == (True, False, None)
+
+
+@pytest.mark.asyncio
+async def test_a_listing_by_ids_is_one_page_unless_a_page_of_them_is_asked_for(database_url):
+    db = Database(database_url, min_size=1)
+    await db.connect()
+    table = Table(Gadget)
+    try:
+        async with db.transaction() as cur:
+            await cur.execute('DROP TABLE IF EXISTS gadgets; CREATE TABLE gadgets '
+                              '(id serial PRIMARY KEY, name varchar(30), size int)')
+            for name in "abcd":
+                await table.insert(cur, {"name": name})
+        async with db.acquire() as cur:
+            whole = await table.listing(cur, Page(1, 20), [4, 2, 1, 99])
+            second = await table.listing(cur, Page(2, 2, given=True), [4, 2, 1, 99])
+    finally:
+        await db.close()
+
+    assert ([g["id"] for g in whole[0]], whole[1]) == ([1, 2, 4], {"page": 1, "page_size": 4, "total": 3, "pages": 1})
+    assert ([g["id"] for g in second[0]], second[1]) == ([4], {"page": 2, "page_size": 2, "total": 3, "pages": 2})
