@@ -313,9 +313,11 @@ async def _authenticate(request: Request) -> None:
 
 
 def bearer_token(request: Request) -> str | None:
-    """The token of an ``Authorization: Bearer`` header; "" when the header is malformed."""
+    """The token of an ``Authorization: Bearer`` header; "" when it has no token, None when
+    there is no such header or it carries another scheme's credentials (Basic...): those are
+    no bearer token at all, and never decoded as one (RFC 6750, 3.1)."""
     header = request.headers.get("authorization")
     if header is None:
         return None
     scheme, _, token = header.strip().partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    return token.strip() if scheme.lower() == "bearer" else None
