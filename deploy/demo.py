@@ -13,7 +13,6 @@ from localstack import REGISTRY, LocalStack
 from seed import rows_for, seed, spec_of
 
 from sanicms.auth import DEVELOPMENT_SECRET, mint
-from sanicms.examples import create_route
 from sanicms.testing.localdb import throwaway_server
 from sanicms.testing.processes import free_port
 
@@ -28,7 +27,7 @@ def banner(stack: LocalStack, log_dir: Path) -> str:
     (the one that calls the others, when there is one)."""
     top = REGISTRY[-1].name
     u = stack.url(top)
-    paths = {s.name: create_route(spec_of(stack.url(s.name)))[0] for s in REGISTRY}
+    paths = {s.name: stack.collection(s.name) for s in REGISTRY}
     body = example_body(stack, top)
     reader, writer = mint(READ, subject="demo-reader", ttl=86400), mint(WRITE, subject="demo-writer", ttl=86400)
     zipkin = os.environ.get("ZIPKIN_URL", "").rstrip("/")

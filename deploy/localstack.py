@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from seed import spec_of
+
 from sanicms import registry
+from sanicms.examples import create_route
 from sanicms.testing.localdb import create_database
 from sanicms.testing.processes import ServiceProcess, migrate
 
@@ -34,6 +37,10 @@ class LocalStack:
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
+
+    def collection(self, name: str) -> str:
+        """The path of a running service's records (``/cities``), read from the spec it serves."""
+        return create_route(spec_of(self.url(name)))[0]
 
     def service_env(self, name: str) -> dict[str, str]:
         """A service's environment: its own database, and where each neighbour it calls listens."""

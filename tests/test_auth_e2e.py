@@ -63,7 +63,7 @@ def test_the_callers_token_is_passed_on_to_city_and_role(secured, user):
 def test_every_service_wants_a_token_but_health_and_docs_are_open(secured):
     for name, _, _ in SERVICES:
         base = secured.url(name)
-        res = call("GET", base + PATHS[name])
+        res = call("GET", base + secured.collection(name))
         assert res.status_code == 401 and res.headers["www-authenticate"] == f'Bearer realm="{name}"'
         assert call("GET", base + "/healthz").status_code == 200
         assert call("GET", base + "/openapi/spec.json").json()["components"]["securitySchemes"]["bearer"]

@@ -20,13 +20,23 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+#: What the tests below generate: a service that calls another, and one that calls none.
+GENERATED = ("order", "tag")
+
+
 def copy_of_the_repository(target: Path) -> Path:
-    """What the command reads and writes: the services, deploy/, compose and the lint settings."""
+    """What the command reads and writes: the services (without any already named as those
+    generated here: this repository's own ``order``, written by following the README), deploy/,
+    compose and the lint settings."""
     ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".demo")
-    for part in ("services", "deploy"):
-        shutil.copytree(ROOT / part, target / part, ignore=ignore)
+    def ignored(path: str, names: list[str]) -> list[str]:
+        return [*ignore(path, names), *(GENERATED if Path(path) == ROOT / "services" else ())]
+
+    shutil.copytree(ROOT / "services", target / "services", ignore=ignored)
+    shutil.copytree(ROOT / "deploy", target / "deploy", ignore=ignore)
     for name in ("docker-compose.yml", "pyproject.toml"):
         shutil.copy(ROOT / name, target / name)
+    deployfiles.write(target)  # the deploy files as they are without those left out
     return target
 
 
