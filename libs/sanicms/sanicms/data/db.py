@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -188,15 +189,26 @@ def translate(exc: BaseException) -> BaseException:
     if isinstance(exc, asyncpg.exceptions.UniqueViolationError):
         return Conflict("a record with the same unique value already exists",
                         error={"constraint": exc.constraint_name})
+    # A 400's `error` lists problems by field, as the input checks' do (the spec's ValidationError).
     if isinstance(exc, asyncpg.exceptions.ForeignKeyViolationError):
-        return BadRequest("a referenced record does not exist", error={"constraint": exc.constraint_name})
+        return BadRequest("a referenced record does not exist", error=[
+            {"field": _key_column(exc), "message": f"no such record ({exc.constraint_name})"}])
     if isinstance(exc, asyncpg.exceptions.CheckViolationError):
-        return BadRequest("a value breaks a rule of the data", error={"constraint": exc.constraint_name})
+        return BadRequest("a value breaks a rule of the data", error=[
+            {"field": "", "message": f"breaks the rule {exc.constraint_name}"}])
     if isinstance(exc, asyncpg.exceptions.NotNullViolationError):
-        return BadRequest("a required value is missing", error={"column": exc.column_name})
+        return BadRequest("a required value is missing",
+                          error=[{"field": exc.column_name or "", "message": "required"}])
     if isinstance(exc, asyncpg.exceptions.DataError):
         return BadRequest("a value is out of range or of the wrong type")
     return exc
+
+
+def _key_column(exc: asyncpg.exceptions.ForeignKeyViolationError) -> str:
+    """The column of a foreign key PostgreSQL names in its detail: ``Key (city_id)=(7) is not
+    present in table "cities".`` (the value itself is not repeated back)."""
+    found = re.match(r"Key \(([^)]*)\)=", exc.detail or "")
+    return found.group(1) if found else ""
 
 
 def connection_lost(exc: BaseException) -> bool:

@@ -30,7 +30,7 @@ async def connected(url, **kwargs):
 @pytest_asyncio.fixture
 async def table(database_url):
     async with connected(database_url) as db, db.acquire() as cur:
-        await cur.execute("DROP TABLE IF EXISTS things")
+        await cur.execute("DROP TABLE IF EXISTS things CASCADE")  # CASCADE: parts' key to it, below
         await cur.execute("CREATE TABLE things (id serial PRIMARY KEY, name text UNIQUE NOT NULL, n int4)")
     return database_url
 
@@ -76,6 +76,24 @@ async def test_driver_errors_become_api_errors(db):
         async with db.transaction() as cur:
             await cur.execute("INSERT INTO things (name) VALUES (NULL)")
     assert dup.value.status_code == 409 and dup.value.error == {"constraint": "things_name_key"}
+
+
+@pytest.mark.asyncio
+async def test_a_400_from_a_rule_of_the_data_lists_its_problem_by_field(db):
+    """As the input checks' 400s do: the spec's ValidationError, which a contract test holds
+    a service to."""
+    async with db.acquire() as cur:
+        await cur.execute("DROP TABLE IF EXISTS parts; CREATE TABLE parts (id serial PRIMARY KEY, thing_id int "
+                          "REFERENCES things, qty int NOT NULL CONSTRAINT parts_qty_check CHECK (qty > 0))")
+    errors = []
+    for values in ("(NULL, 0)", "(999, 1)", "(NULL, NULL)"):
+        with pytest.raises(BadRequest) as refused:
+            async with db.transaction() as cur:
+                await cur.execute(f"INSERT INTO parts (thing_id, qty) VALUES {values}")
+        errors.append(refused.value.error)
+    assert errors == [[{"field": "", "message": "breaks the rule parts_qty_check"}],
+                      [{"field": "thing_id", "message": "no such record (parts_thing_id_fkey)"}],
+                      [{"field": "qty", "message": "required"}]]
 
 
 @pytest.mark.asyncio
