@@ -216,6 +216,8 @@ def field_schema(field: peewee.Field, rule: Rule, *, writing: bool) -> dict[str,
             schema["maxLength"] = rule.max_length
         if writing:
             schema["pattern"] = NO_NUL
+    if rule.choices is not None:
+        schema["enum"] = [*rule.choices, *([None] if rule.nullable else [])]
     if rule.nullable:
         schema["nullable"] = True
     if field.verbose_name:

@@ -1,8 +1,10 @@
 """Checking request bodies against the peewee model that also defines the table.
 
 One declaration serves the database, the API docs and the input check: a ``CharField``'s
-``max_length``, ``null=True``, a default, and simple ``Check('age >= 0')`` constraints all
-become rules here. Every problem is reported, by field, in one 400.
+``max_length``, ``null=True``, a default, ``choices``, and simple checks on the field's own
+column (``Check('age >= 0')``, ``Check('age BETWEEN 0 AND 150')``,
+``Check("status IN ('new', 'paid')")``) all become rules here. Every problem is reported, by
+field, in one 400.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ INT64 = (-(2**63), 2**63 - 1)
 INT16 = (-(2**15), 2**15 - 1)
 TEXT_MAX_LENGTH = 65_536  # TextField has no max_length; refuse megabyte strings anyway
 
-_CHECK = re.compile(r"^CHECK \(\s*\"?(\w+)\"?\s*(>=|>|<=|<)\s*(-?\d+(?:\.\d+)?)\s*\)$", re.I)
+_NUMBER = r"-?\d+(?:\.\d+)?"
+_CHECK = re.compile(rf"^CHECK \(\s*\"?(\w+)\"?\s*(>=|>|<=|<)\s*({_NUMBER})\s*\)$", re.I)
+_BETWEEN = re.compile(rf"^CHECK \(\s*\"?(\w+)\"?\s+BETWEEN\s+({_NUMBER})\s+AND\s+({_NUMBER})\s*\)$", re.I)
+_IN = re.compile(r"^CHECK \(\s*\"?(\w+)\"?\s+IN\s*\((.*)\)\s*\)$", re.I | re.S)
+_LISTED = re.compile(rf"\s*(?:'((?:[^']|'')*)'|({_NUMBER}))\s*(?:,|$)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +46,8 @@ class Rule:
     maximum: float | None = None
     exclusive_minimum: bool = False
     exclusive_maximum: bool = False
+    #: the only values allowed (``choices``, or a ``CHECK (... IN (...))``), or None
+    choices: tuple[Any, ...] | None = None
 
 
 def read_only_fields(model: type[peewee.Model]) -> set[str]:
@@ -70,7 +78,18 @@ def rule_for(field: peewee.Field) -> Rule:
         maximum=_tighter(high, bounds.get("max"), min),
         exclusive_minimum=bounds.get("min_exclusive", False),
         exclusive_maximum=bounds.get("max_exclusive", False),
+        choices=_choices(field, bounds.get("in")),
     )
+
+
+def _choices(field: peewee.Field, listed: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+    """peewee's ``choices`` (values, or Django-style ``(value, label)`` pairs; peewee itself
+    enforces nothing), narrowed by a ``CHECK (... IN (...))`` when both are given."""
+    declared = getattr(field, "choices", None)
+    if declared:
+        values = tuple(c[0] if isinstance(c, (tuple, list)) else c for c in declared)
+        return tuple(v for v in values if v in listed) if listed is not None else values
+    return listed
 
 
 def _kind(field: peewee.Field) -> tuple[str, float | None, float | None]:
@@ -96,18 +115,43 @@ def _kind(field: peewee.Field) -> tuple[str, float | None, float | None]:
 
 
 def _check_bounds(field: peewee.Field) -> dict[str, Any]:
+    """What the field's own checks allow: ``min``/``max`` (and whether exclusive), ``in``.
+    A check this does not understand is left to the database (its 400 names the rule)."""
     bounds: dict[str, Any] = {}
     for constraint in field.constraints or ():
-        match = _CHECK.match(getattr(constraint, "sql", "") or "")
-        if not match or match.group(1) != field.column_name:
-            continue
-        op, number = match.group(2), float(match.group(3))
-        number = int(number) if number.is_integer() else number
-        if op in (">=", ">"):
-            bounds["min"], bounds["min_exclusive"] = number, op == ">"
-        else:
-            bounds["max"], bounds["max_exclusive"] = number, op == "<"
+        sql = getattr(constraint, "sql", "") or ""
+        if (match := _CHECK.match(sql)) and match.group(1) == field.column_name:
+            op, number = match.group(2), _number_literal(match.group(3))
+            if op in (">=", ">"):
+                bounds["min"], bounds["min_exclusive"] = number, op == ">"
+            else:
+                bounds["max"], bounds["max_exclusive"] = number, op == "<"
+        elif (match := _BETWEEN.match(sql)) and match.group(1) == field.column_name:
+            bounds["min"], bounds["max"] = _number_literal(match.group(2)), _number_literal(match.group(3))
+        elif (match := _IN.match(sql)) and match.group(1) == field.column_name:
+            listed = _listed(match.group(2))
+            if listed is not None:
+                bounds["in"] = listed
     return bounds
+
+
+def _number_literal(text: str) -> float:
+    number = float(text)
+    return int(number) if number.is_integer() else number
+
+
+def _listed(text: str) -> tuple[Any, ...] | None:
+    """``'a', 'it''s', 3`` as ('a', "it's", 3); None for anything else (an expression)."""
+    values: list[Any] = []
+    position = 0
+    while position < len(text):
+        match = _LISTED.match(text, position)
+        if match is None or match.end() == position:
+            return None
+        quoted, number = match.groups()
+        values.append(quoted.replace("''", "'") if quoted is not None else _number_literal(number))
+        position = match.end()
+    return tuple(values) or None
 
 
 def _tighter(a: float | None, b: float | None, pick: Callable[[float, float], float]) -> float | None:
@@ -152,6 +196,8 @@ def check(rule: Rule, value: Any) -> Any:
         raise ValueError(f"must be at most {rule.max_length} characters")
     if rule.kind in ("integer", "number"):
         _check_range(rule, value)
+    if rule.choices is not None and value not in rule.choices:
+        raise ValueError("must be one of " + ", ".join(map(str, rule.choices)))
     return value
 
 

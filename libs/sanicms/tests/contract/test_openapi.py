@@ -350,3 +350,18 @@ def test_a_number_too_long_to_read_is_named_as_such(live):
     res = live.request("POST", "/things", content=body, headers={"content-type": "application/json"})
     assert res.status_code == 400
     assert res.json()["error"] == [{"field": "", "message": "a number has too many digits"}]
+
+
+def test_the_allowed_values_of_a_field_are_its_enum():
+    import peewee
+
+    from sanicms.contract.openapi import field_schema
+    from sanicms.contract.validation import rule_for
+
+    class Ticket(peewee.Model):
+        state = peewee.CharField(max_length=9, choices=["open", "closed"])
+        size = peewee.CharField(max_length=1, null=True, constraints=[peewee.Check("size IN ('S', 'L')")])
+
+    assert field_schema(Ticket.state, rule_for(Ticket.state), writing=True)["enum"] == ["open", "closed"]
+    size = field_schema(Ticket.size, rule_for(Ticket.size), writing=False)
+    assert (size["enum"], size["nullable"]) == (["S", "L", None], True)

@@ -60,3 +60,30 @@ def test_missing_and_null_and_wrong_shapes():
 def test_partial_makes_fields_optional_but_not_empty():
     assert validate({"age": 4}, Person, partial=True) == {"age": 4}
     assert problems({}, partial=True) == {"": "give at least one field to change"}
+
+
+class Order(peewee.Model):
+    id = peewee.AutoField()
+    status = peewee.CharField(max_length=10, choices=[("new", "New"), ("paid", "Paid"), ("shipped", "Shipped")])
+    size = peewee.CharField(max_length=2, null=True, constraints=[peewee.Check("size IN ('S', 'M', 'it''s')")])
+    qty = peewee.IntegerField(constraints=[peewee.Check("qty BETWEEN 1 AND 100")])
+    rank = peewee.IntegerField(choices=[1, 2, 3], constraints=[peewee.Check("rank IN (2, 3, 4)")])
+    note = peewee.CharField(max_length=9, null=True, constraints=[peewee.Check("note IN (SELECT x FROM y)")])
+
+
+def test_choices_in_lists_and_between_become_rules():
+    rules = rules_for(Order)
+    assert rules["status"].choices == ("new", "paid", "shipped")  # Django-style pairs: their values
+    assert rules["size"].choices == ("S", "M", "it's")
+    assert (rules["qty"].minimum, rules["qty"].maximum) == (1, 100)
+    assert rules["rank"].choices == (2, 3)  # both given: what both allow
+    assert rules["note"].choices is None  # an expression is the database's to check
+
+
+def test_a_value_outside_the_choices_is_refused_naming_them():
+    with pytest.raises(ValidationError) as info:
+        validate({"status": "lost", "size": "XL", "qty": 0, "rank": 1}, Order)
+    assert {p["field"]: p["message"] for p in info.value.error} == {
+        "status": "must be one of new, paid, shipped", "size": "must be one of S, M, it's",
+        "qty": "must be >= 1", "rank": "must be one of 2, 3"}
+    assert validate({"status": "paid", "size": None, "qty": 100, "rank": 3}, Order)["status"] == "paid"
