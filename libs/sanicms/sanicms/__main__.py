@@ -34,7 +34,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         from .testing.contracts import write_published_spec  # a development tool: needs [testing]
 
         for service in args.services:
-            text = write_published_spec(service, write=args.write)
+            try:
+                text = write_published_spec(service, write=args.write)
+            except ModuleNotFoundError as exc:
+                if not (exc.name or "").startswith(f"{service}_service"):
+                    raise
+                raise SystemExit(f"{service}: its package {service}_service is not installed here; "
+                                 "`make install` installs every service in services/, then run this again") from None
             print(f"{service}: published spec written" if args.write else text, end="\n" if args.write else "")
         return
     if args.command in ("new-service", "services"):

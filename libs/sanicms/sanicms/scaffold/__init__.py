@@ -138,6 +138,7 @@ def report(created: Created, root: Path) -> str:
               "find it by themselves.", "", "Edit by hand:"]
     lines += [f"  {rel(created.edit[0])}   the fields of the table",
               f"  {rel(created.edit[1])}    what the handlers do beyond create/read/list/update/delete",
-              "then:", f"  .venv/bin/python -m sanicms spec {name} --write   # publish the changed spec",
+              "then:", "  make install                                        # installs the new package",
+              f"  .venv/bin/python -m sanicms spec {name} --write   # publish the changed spec",
               f"  make test-{name}"]
     return "\n".join(lines)

@@ -202,6 +202,13 @@ def test_the_spec_command_publishes_the_served_spec_and_the_check_catches_drift(
     assert not (town_service / "openapi.json").exists()
 
 
+def test_the_spec_command_says_so_when_the_service_is_not_installed():
+    with pytest.raises(SystemExit) as stopped:
+        main(["spec", "nosuch", "--write"])
+    assert str(stopped.value) == ("nosuch: its package nosuch_service is not installed here; `make install` "
+                                  "installs every service in services/, then run this again")
+
+
 def test_a_path_value_the_route_refuses_cannot_have_a_success():
     spec = {**TOWN_SPEC, "paths": {"/towns/{id}": {"get": {
         **TOWN_SPEC["paths"]["/towns/{id}"]["get"],
