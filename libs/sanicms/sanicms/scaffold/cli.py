@@ -39,7 +39,7 @@ def run_service_command(args: argparse.Namespace) -> int:
             return 0
         if args.write:
             for path in deployfiles.write(root):
-                print(f"wrote {path.relative_to(root)}")
+                print(f"{'wrote' if path.exists() else 'removed'} {path.relative_to(root)}")
             return 0
         if args.check:
             outdated = deployfiles.stale(root)

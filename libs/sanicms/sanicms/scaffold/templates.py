@@ -135,13 +135,14 @@ def models(s: NewService) -> str:
     types = sorted({"AutoField", "CharField", "DateTimeField", "Model", *(["IntegerField"] if s.calls else [])})
     shapes = "".join(f'{n.alias} = published_shape("{n.name}", "{n.shape}")\n' for n in s.calls)
     if shapes:
-        shapes = ("\nfrom sanicms.contract.published import published_shape\n\n"
+        shapes = ("\nfrom sanicms import published_shape\n\n"
                   f"#: As the neighbours reply, read from their published specs (not copied).\n{shapes}")
     refs = "".join(f'    {n.field} = IntegerField(verbose_name="the {n.name} this {s.name} refers to", '
                    f"help_text={n.alias})\n" for n in s.calls)
     return f'''"""The {s.name} table: defined once, used for migrations, validation and API docs.
 
-Edit the fields (peewee fields: CharField, IntegerField, TextField, BooleanField, ...; docs/guide.md),
+Edit the fields (peewee fields: CharField, IntegerField, TextField, BooleanField, ...; bounds with
+Check("qty >= 1") or Check("qty BETWEEN 1 AND 9"), allowed values with choices=[...]: docs/guide.md),
 then publish the changed spec: python -m sanicms spec {s.name} --write
 """
 

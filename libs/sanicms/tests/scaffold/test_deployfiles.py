@@ -65,6 +65,19 @@ def test_a_removed_service_takes_its_generated_manifest_along_not_hand_written_o
     assert (base / "zipkin.yaml").exists() and (base / "stock.yaml").exists()
 
 
+def test_the_services_command_says_which_files_it_wrote_and_which_it_removed(tmp_path, capsys):
+    from sanicms.__main__ import main
+
+    root = fake_repository(tmp_path)
+    deployfiles.write(root)
+    (root / "services/shop/shop_service/settings.py").unlink()
+    with pytest.raises(SystemExit) as done:
+        main(["services", "--write", "--root", str(root)])
+    lines = capsys.readouterr().out.splitlines()
+    assert done.value.code == 0 and "removed deploy/k8s/base/shop.yaml" in lines, lines
+    assert all(line.startswith(("wrote ", "removed ")) for line in lines) and len(lines) > 1
+
+
 def test_a_file_without_its_markers_is_an_error_saying_so(tmp_path):
     root = fake_repository(tmp_path)
     (root / "docker-compose.yml").write_text("services: {}\n")
