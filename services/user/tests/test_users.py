@@ -157,10 +157,12 @@ class UserDownstreamFailureTest(APITestCase):
         self.assertEqual(self.db_execute("SELECT name, city_id FROM users"), [{"name": "A", "city_id": 1}])
 
     def test_downstream_down_is_a_503(self):
-        res = self.client.get_user(id=1)  # no answer registered for /cities/1: connection refused
+        with self.assertLogs("sanicms.calls", "WARNING") as logs:
+            res = self.client.get_user(id=1)  # no answer registered for /cities/1: connection refused
         self.assertEqual(res.status_code, 503)
-        self.assertEqual(res.json()["code"], 50303)
+        self.assertEqual((res.json()["code"], res.json()["message"]), (50303, "city service is unreachable"))
         self.assertEqual(res.json()["error"], {"service": "city"})
+        self.assertIn("no mock registered for GET http://downstream.mock/cities/1", logs.output[0])
 
     def test_downstream_timeout_is_a_504(self):
         self._mock.get("/cities/1", exception=TimeoutError())

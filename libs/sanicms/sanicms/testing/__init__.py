@@ -31,7 +31,7 @@ from types import SimpleNamespace
 from typing import Any, ClassVar, TypeVar
 
 import httpx
-from aiohttp import ClientResponse
+from aiohttp import ClientConnectionError, ClientResponse
 from aioresponses import aioresponses
 from aioresponses.core import RequestCall
 from sanic import Sanic
@@ -86,6 +86,20 @@ class _MockResponse(ClientResponse):
     def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
         kwargs.setdefault("stream_writer", SimpleNamespace(output_size=0))
         super().__init__(method, url, **kwargs)
+
+
+class _Mocker(aioresponses):
+    """aioresponses, whose answer to a call nobody registered reads like a connection dropped
+    midway; here it is refused, as by a service that is down, and the log says why."""
+
+    async def _request_mock(self, orig_self: Any, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super()._request_mock(orig_self, method, url, *args, **kwargs)
+        except ClientConnectionError as exc:
+            if not str(exc).startswith("Connection refused"):
+                raise
+            raise ConnectionRefusedError(f"no mock registered for {str(exc).removeprefix('Connection refused: ')} "
+                                         "(refused, as if the service were down)") from None
 
 
 class ServiceMocks:
@@ -283,7 +297,7 @@ class APITestCase(unittest.TestCase):
         self.truncate()
         for client in self.app.ctx.clients:
             client.breaker.reset()  # each test starts with every downstream presumed healthy
-        mocker = aioresponses()
+        mocker = _Mocker()
         mocker.start()
         self.addCleanup(mocker.stop)
         self._mock = ServiceMocks(mocker, contracts=self.contracts)
