@@ -127,12 +127,16 @@ def _json_schema(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def _first_error(spec: dict[str, Any], schema: dict[str, Any], instance: Any, root: str) -> str | None:
-    """The first problem of ``instance`` against an OpenAPI 3.0 ``schema`` of ``spec``, as
-    ``data.<field>: <message>``, or None."""
+    """Every problem of ``instance`` against an OpenAPI 3.0 ``schema`` of ``spec``, as
+    ``data.<field>: <message>`` joined by "; " (a mock is fixed in one go, not field by
+    field), or None."""
     validator = _validator(spec, schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
-    if error is None:
-        return None
+    errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+    described = dict.fromkeys(_described(jsonschema.exceptions.best_match([e]), root) for e in errors)
+    return "; ".join(described) or None
+
+
+def _described(error: jsonschema.ValidationError, root: str) -> str:
     location = ".".join([root, *(str(p) for p in error.absolute_path)])
     if error.validator == "required":  # name the missing field itself
         missing = re.match(r"'([^']+)'", error.message)

@@ -86,6 +86,15 @@ def test_a_wrong_field_is_named_with_the_neighbour_and_the_route(contracts):
         contracts.check("GET", "/towns/1", 200, None)
 
 
+def test_every_problem_of_a_mock_is_named_at_once(contracts):
+    with pytest.raises(ContractError) as caught:
+        contracts.check("GET", "/towns/1", 200, {"id": 0, "name": 7})
+    assert str(caught.value) == (
+        "town GET /towns/{id} 200: data.mayor: missing (the neighbour always sends it); "
+        "data.founded: missing (the neighbour always sends it); data.id: 0 is less than the minimum of 1; "
+        "data.name: 7 is not of type 'string'")
+
+
 def test_an_unknown_route_or_method_fails(contracts):
     with pytest.raises(ContractError, match=r"^no neighbour \(town\) serves /villages/1$"):
         contracts.check("GET", "/villages/1", 200, TOWN)
