@@ -2,6 +2,8 @@
 
 from typing import Any, ClassVar
 
+import asyncpg
+
 from sanicms.testing import APITestCase
 from sanicms.testing.contracts import ContractError
 from user_service.migrations import MIGRATIONS
@@ -125,6 +127,10 @@ class UserApiTest(APITestCase):
         with self.assertRaisesRegex(ContractError, r"city has no PATCH /cities"):
             self._mock.patch("/cities", payload=SHANGHAI)
         self._mock.get("/cities/3", payload={"broken": True}, unchecked=True)  # deliberate garbage: allowed
+
+    def test_a_mistake_in_a_tests_own_sql_is_postgresql_s_error_not_a_400(self):
+        with self.assertRaisesRegex(asyncpg.NotNullViolationError, 'column "create_time"'):
+            self.db_execute("INSERT INTO users (name, age, sex, city_id, role_id) VALUES ('A', 1, 'f', 1, 1)")
 
     def test_delete(self):
         user = self.create()

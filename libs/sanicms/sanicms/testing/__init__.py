@@ -30,6 +30,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar, TypeVar
 
+import asyncpg
 import httpx
 from aiohttp import ClientConnectionError, ClientResponse
 from aioresponses import aioresponses
@@ -42,6 +43,7 @@ from ..config import service_url_setting
 from ..contract.published import PublishedSpecError, published_spec
 from ..data.db import Database
 from ..data.migrations import MigrationModel, run_migrations
+from ..errors import ApiError
 from .contracts import MockContracts, neighbour_shape_problems, published_spec_problem
 from .localdb import create_database, throwaway_server
 from .processes import free_port
@@ -319,8 +321,15 @@ class APITestCase(unittest.TestCase):
 
     async def _db_fetch(self, sql: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
         db: Database = self.app.ctx.db
-        async with db.acquire() as cur:
-            return await cur.fetch(sql, *args)
+        try:
+            async with db.acquire() as cur:
+                return await cur.fetch(sql, *args)
+        except ApiError as exc:
+            # A test's own SQL: PostgreSQL's words (which column, which value) say more than
+            # the 400 a client would get.
+            if isinstance(exc.__cause__, asyncpg.PostgresError):
+                raise exc.__cause__ from None
+            raise
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A raw request by path, for what route names cannot express (unknown routes)."""
