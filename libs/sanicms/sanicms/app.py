@@ -58,7 +58,7 @@ def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
     openapi.install(app)
     tracing.install(app, hooks)  # first: the server span is open before anything can refuse
     hooks.on_route.append(check_path_params)
-    auth.install(app)
+    auth.install(app, hooks)
     metrics.install(app, hooks)
     app.request_class = hooked(app.request_class, hooks)
     app.before_server_start(_open_resources)

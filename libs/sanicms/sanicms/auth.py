@@ -30,10 +30,12 @@ from types import EllipsisType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sanic import Request, Sanic
+from sanic_routing.route import Route
 
 from .config import AuthSettings
 from .context import tag_span
 from .errors import ErrorCode, Forbidden, ServiceUnavailable, Unauthorized
+from .request_hooks import RequestHooks, stop_reading_body
 
 if TYPE_CHECKING:  # PyJWT (and cryptography, 9 MiB) is imported where tokens are handled:
     import jwt  # a service with auth off never loads it
@@ -270,28 +272,50 @@ def mint(scopes: Iterable[str], *, subject: str = "developer", ttl: float = 3600
 
 # ---- the middleware --------------------------------------------------------------------------
 
-def install(app: Sanic[Any, Any]) -> None:
-    """Check every request of ``app`` when ``AUTH_ENABLED`` (after the server span opens)."""
+def install(app: Sanic[Any, Any], hooks: RequestHooks) -> None:
+    """Check every request of ``app`` when ``AUTH_ENABLED`` (after the server span opens).
+
+    A request with no token at all is refused by a route hook, before its body is read (and
+    before a client that sent ``Expect: 100-continue`` is invited to upload it); a token is
+    checked by the request middleware, which may have to fetch keys."""
     app.ctx.auth = Authenticator(app.ctx.settings.auth, app.ctx.settings.service.name)
     if app.ctx.auth.settings.enabled:
         importlib.import_module("jwt")  # now rather than on the first request
+        hooks.on_route.append(_refuse_without_token)
         app.on_request(_authenticate, priority=900)
+
+
+def _needed(request: Request, auth: Authenticator) -> frozenset[str] | None:
+    """The scopes the request's route needs, or None when it is open to anyone."""
+    route = request.route
+    if route is None or request.method == "OPTIONS" or request.path.startswith(auth.settings.public_paths):
+        return None  # unknown routes get their 404/405, preflights their CORS answer
+    return auth.scopes_for(route.handler, request.method)
+
+
+def _no_token(auth: Authenticator) -> Unauthorized:
+    return Unauthorized("authentication required", headers={"WWW-Authenticate": f'Bearer realm="{auth.service}"'})
+
+
+def _refuse_without_token(request: Request, route: Route) -> None:
+    """Route hook: no bearer token for a route that needs one is refused before the body."""
+    auth: Authenticator = request.app.ctx.auth
+    if bearer_token(request) is None and _needed(request, auth) is not None:
+        stop_reading_body(request)
+        raise _no_token(auth)
 
 
 async def _authenticate(request: Request) -> None:
     import jwt  # lazily: see the imports
     current_principal.set(None)  # a keep-alive connection's previous caller is not this one
     auth: Authenticator = request.app.ctx.auth
-    route = request.route
-    if route is None or request.method == "OPTIONS" or request.path.startswith(auth.settings.public_paths):
-        return  # unknown routes get their 404/405, preflights their CORS answer
-    needed = auth.scopes_for(route.handler, request.method)
+    needed = _needed(request, auth)
     if needed is None:
         return
     token = bearer_token(request)
     realm = f'Bearer realm="{auth.service}"'
     if token is None:
-        raise Unauthorized("authentication required", headers={"WWW-Authenticate": realm})
+        raise _no_token(auth)
     try:
         principal = await auth.verify(token)
     except KeyServerDown:

@@ -29,6 +29,7 @@ from sanic.handlers import ErrorHandler as SanicErrorHandler
 from sanic.response import HTTPResponse
 
 from .context import note_error
+from .request_hooks import stop_reading_body
 from .responses import error_body, json_response
 
 log = logging.getLogger("sanicms.errors")
@@ -183,10 +184,8 @@ def _timed_out(request: Request | None) -> ApiError | RequestTimeout:
     than its Content-Length gets the 503 meant for a slow handler, and then Sanic waits for
     the rest of that body with no timeout at all: the connection stays open for good. Such a
     request is the client's fault (408), and the connection is closed without reading on."""
-    stream = getattr(request, "stream", None)
-    if stream is not None and getattr(stream, "request_body", None):  # the body is still arriving
-        stream.request_body = None  # read no further: after this answer the connection closes
-        stream.keep_alive = False
+    if getattr(getattr(request, "stream", None), "request_body", None):  # the body is still arriving
+        stop_reading_body(request)
         return RequestTimeout("the request body did not arrive in time")
     return ApiError("the service did not answer in time", code=ErrorCode.RESPONSE_TIMEOUT)
 

@@ -3,6 +3,7 @@ answers in the unified envelope, keys from a real JWKS server on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http.server
 import json
@@ -115,6 +116,27 @@ def test_credentials_of_another_scheme_are_no_token_not_a_bad_one(server, header
     # RFC 6750: a request without bearer credentials gets no error code; they are not decoded.
     body = assert_refused(server.request("GET", "/notes", headers={"Authorization": header}), error=None)
     assert body["message"] == "authentication required"
+
+
+def test_an_upload_without_a_token_is_refused_before_the_body_is_read(server):
+    """No "100 Continue" for a 3 MB body that would be refused anyway: the 401 comes first,
+    and the connection closes without Sanic waiting for the body."""
+    async def exchange():
+        host, port = server.base_url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(b"POST /notes HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                         b"expect: 100-continue\r\ncontent-length: 3000000\r\n\r\n")
+            return await asyncio.wait_for(reader.read(), 30)  # to EOF: bounded, a hang fails
+        finally:
+            writer.close()
+
+    answer = server.run(exchange())
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 "), answer[:200]  # not "HTTP/1.1 100 Continue"
+    assert json.loads(body)["message"] == "authentication required"
+    res = server.request("POST", "/notes", json={"a": 1}, headers=bearer(good(scope="notes:write")))
+    assert res.status_code == 201, res.text  # with a token, the body is read and handled
 
 
 def test_a_token_in_the_query_string_is_not_read(server):
