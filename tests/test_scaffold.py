@@ -137,3 +137,13 @@ def test_a_refusal_is_exit_status_2_with_the_reason(tmp_path):
                  "--root", str(root), cwd=root)
     assert result.returncode == 2
     assert "services/user already exists" in result.stderr
+
+
+def test_the_leftovers_of_a_service_deleted_by_hand_do_not_block_its_name(tmp_path):
+    root = copy_of_the_repository(tmp_path)
+    for leftover in ("build/lib", "shop_service.egg-info", "__pycache__"):
+        (root / "services" / "shop" / leftover).mkdir(parents=True)
+    new_service(root, "shop", port=8099, resource="shops", publish=False)
+    assert (root / "services/shop/shop_service/models.py").is_file()
+    with pytest.raises(ScaffoldError, match="services/shop already exists"):
+        new_service(root, "shop", port=8098, resource="shops", publish=False)

@@ -100,7 +100,7 @@ def _refuse(root: Path, new: NewService, found: dict[str, Service]) -> None:
     if not NAME.fullmatch(new.name):
         raise ScaffoldError(f"{new.name!r}: a service name is lowercase letters and digits, starting with a letter "
                             "(it becomes a package, a database, a DNS name and a setting prefix)")
-    if new.name in found or (root / "services" / new.name).exists():
+    if new.name in found or _holds_sources(root / "services" / new.name):
         raise ScaffoldError(f"{new.name}: services/{new.name} already exists")
     if not 1024 <= new.port <= 65535:
         raise ScaffoldError(f"--port {new.port}: pick one from 1024 to 65535")
@@ -111,6 +111,16 @@ def _refuse(root: Path, new: NewService, found: dict[str, Service]) -> None:
         raise ScaffoldError(f"--resource {new.resource!r}: the plural, lowercase (e.g. orders for order)")
     if len({n.name for n in new.calls}) != len(new.calls):
         raise ScaffoldError("--calls: a service named twice")
+
+
+#: What an install or a test run leaves in a service's directory: not the service.
+LEFTOVERS = ("build", "__pycache__", ".pytest_cache")
+
+
+def _holds_sources(directory: Path) -> bool:
+    """Whether ``directory`` has anything but leftovers of a service deleted by hand."""
+    return directory.exists() and any(
+        p.name not in LEFTOVERS and not p.name.endswith(".egg-info") for p in directory.iterdir())
 
 
 def publish_spec(root: Path, name: str) -> Path:
