@@ -298,9 +298,12 @@ def _no_token(auth: Authenticator) -> Unauthorized:
 
 
 def _refuse_without_token(request: Request, route: Route) -> None:
-    """Route hook: no bearer token for a route that needs one is refused before the body."""
+    """Route hook: no bearer token for a route that needs one is refused before the body.
+    (Runs on every request: a request with an ``Authorization`` header costs one lookup here.)"""
+    if "authorization" in request.headers:
+        return  # the middleware reads it, and refuses another scheme's credentials too
     auth: Authenticator = request.app.ctx.auth
-    if bearer_token(request) is None and _needed(request, auth) is not None:
+    if _needed(request, auth) is not None:
         stop_reading_body(request)
         raise _no_token(auth)
 
