@@ -275,9 +275,9 @@ def mint(scopes: Iterable[str], *, subject: str = "developer", ttl: float = 3600
 def install(app: Sanic[Any, Any], hooks: RequestHooks) -> None:
     """Check every request of ``app`` when ``AUTH_ENABLED`` (after the server span opens).
 
-    A request with no token at all is refused by a route hook, before its body is read (and
-    before a client that sent ``Expect: 100-continue`` is invited to upload it); a token is
-    checked by the request middleware, which may have to fetch keys."""
+    A client that sent ``Expect: 100-continue`` and no token is refused by a route hook,
+    before it is invited to upload; everything else is checked by the request middleware,
+    which may have to fetch keys."""
     app.ctx.auth = Authenticator(app.ctx.settings.auth, app.ctx.settings.service.name)
     if app.ctx.auth.settings.enabled:
         importlib.import_module("jwt")  # now rather than on the first request
@@ -298,10 +298,12 @@ def _no_token(auth: Authenticator) -> Unauthorized:
 
 
 def _refuse_without_token(request: Request, route: Route) -> None:
-    """Route hook: no bearer token for a route that needs one is refused before the body.
-    (Runs on every request: a request with an ``Authorization`` header costs one lookup here.)"""
-    if "authorization" in request.headers:
-        return  # the middleware reads it, and refuses another scheme's credentials too
+    """Route hook: a request that asks ``Expect: 100-continue`` without a token, for a route
+    that needs one, is refused before it is invited to send its body. (Any other request is
+    left to the middleware, once its body is read: closing a connection with an unread body
+    in it can reset the connection before the client reads the 401.)"""
+    if not getattr(request.stream, "expecting_continue", False) or "authorization" in request.headers:
+        return
     auth: Authenticator = request.app.ctx.auth
     if _needed(request, auth) is not None:
         stop_reading_body(request)

@@ -24,7 +24,7 @@ from typing import Any
 from sanic import Request
 from sanic.constants import HTTP_METHODS
 from sanic.exceptions import MethodNotAllowed, RequestCancelled, RequestTimeout, SanicException
-from sanic.exceptions import ServiceUnavailable as SanicTimeout
+from sanic.exceptions import ServiceUnavailable as SanicUnavailable
 from sanic.handlers import ErrorHandler as SanicErrorHandler
 from sanic.response import HTTPResponse
 
@@ -159,7 +159,7 @@ class ErrorHandler(SanicErrorHandler):
     """Renders every exception, Sanic's and unexpected ones included, as the envelope."""
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
-        if isinstance(exception, SanicTimeout) and not isinstance(exception, ApiError):
+        if isinstance(exception, SanicUnavailable) and str(exception) == "Response Timeout":  # Sanic's timer
             exception = _timed_out(request)
         status, code, message, error, headers = describe(exception, debug=_debug(request))
         if status == CLIENT_CLOSED:  # the client hung up: nobody to answer, nothing broke
@@ -184,10 +184,21 @@ def _timed_out(request: Request | None) -> ApiError | RequestTimeout:
     than its Content-Length gets the 503 meant for a slow handler, and then Sanic waits for
     the rest of that body with no timeout at all: the connection stays open for good. Such a
     request is the client's fault (408), and the connection is closed without reading on."""
-    if getattr(getattr(request, "stream", None), "request_body", None):  # the body is still arriving
+    if _reading_body(request):
         stop_reading_body(request)
         return RequestTimeout("the request body did not arrive in time")
+    # Sanic has cancelled the handler and turned keep-alive off: the connection closes after this.
     return ApiError("the service did not answer in time", code=ErrorCode.RESPONSE_TIMEOUT)
+
+
+def _reading_body(request: Request | None) -> bool:
+    """Whether Sanic was still waiting for body bytes: the route reads bodies (GET's ignore
+    them, which leaves a sent body "unread" for good) and some have not come."""
+    route = getattr(request, "route", None)
+    stream = getattr(request, "stream", None)
+    if route is None or stream is None or route.extra.ignore_body:
+        return False
+    return bool(getattr(stream, "request_body", None))
 
 
 #: nginx's status for a request whose client went away before the answer.
