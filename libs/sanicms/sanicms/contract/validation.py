@@ -86,10 +86,17 @@ def _choices(field: peewee.Field, listed: tuple[Any, ...] | None) -> tuple[Any, 
     """peewee's ``choices`` (values, or Django-style ``(value, label)`` pairs; peewee itself
     enforces nothing), narrowed by a ``CHECK (... IN (...))`` when both are given."""
     declared = getattr(field, "choices", None)
+    values = listed
     if declared:
         values = tuple(c[0] if isinstance(c, (tuple, list)) else c for c in declared)
-        return tuple(v for v in values if v in listed) if listed is not None else values
-    return listed
+        values = tuple(v for v in values if v in listed) if listed is not None else values
+    if values is None:
+        return None
+    if _kind(field)[0] not in ("string", "integer", "number", "boolean"):
+        raise TypeError(f"{field.name}: choices are supported on text, number and boolean fields")
+    if not values:
+        raise TypeError(f"{field.name}: its choices and its CHECK (... IN (...)) allow no value in common")
+    return values
 
 
 def _kind(field: peewee.Field) -> tuple[str, float | None, float | None]:
@@ -115,24 +122,32 @@ def _kind(field: peewee.Field) -> tuple[str, float | None, float | None]:
 
 
 def _check_bounds(field: peewee.Field) -> dict[str, Any]:
-    """What the field's own checks allow: ``min``/``max`` (and whether exclusive), ``in``.
-    A check this does not understand is left to the database (its 400 names the rule)."""
+    """What the field's own checks allow together: ``min``/``max`` (and whether exclusive),
+    ``in``. A check this does not understand is left to the database (its 400 names the rule)."""
     bounds: dict[str, Any] = {}
     for constraint in field.constraints or ():
         sql = getattr(constraint, "sql", "") or ""
         if (match := _CHECK.match(sql)) and match.group(1) == field.column_name:
             op, number = match.group(2), _number_literal(match.group(3))
             if op in (">=", ">"):
-                bounds["min"], bounds["min_exclusive"] = number, op == ">"
+                _narrow(bounds, "min", number, op == ">", lambda a, b: a > b)
             else:
-                bounds["max"], bounds["max_exclusive"] = number, op == "<"
+                _narrow(bounds, "max", number, op == "<", lambda a, b: a < b)
         elif (match := _BETWEEN.match(sql)) and match.group(1) == field.column_name:
-            bounds["min"], bounds["max"] = _number_literal(match.group(2)), _number_literal(match.group(3))
+            _narrow(bounds, "min", _number_literal(match.group(2)), False, lambda a, b: a > b)
+            _narrow(bounds, "max", _number_literal(match.group(3)), False, lambda a, b: a < b)
         elif (match := _IN.match(sql)) and match.group(1) == field.column_name:
             listed = _listed(match.group(2))
             if listed is not None:
-                bounds["in"] = listed
+                bounds["in"] = tuple(v for v in bounds["in"] if v in listed) if "in" in bounds else listed
     return bounds
+
+
+def _narrow(bounds: dict[str, Any], side: str, value: float, exclusive: bool,
+            tighter: Callable[[float, float], bool]) -> None:
+    """Keep the tighter of ``bounds[side]`` and ``value`` (several checks on one column all hold)."""
+    if side not in bounds or tighter(value, bounds[side]) or (value == bounds[side] and exclusive):
+        bounds[side], bounds[f"{side}_exclusive"] = value, exclusive
 
 
 def _number_literal(text: str) -> float:

@@ -6,7 +6,7 @@ import peewee
 import pytest
 
 from sanicms import ValidationError
-from sanicms.contract.validation import rules_for, validate
+from sanicms.contract.validation import rule_for, rules_for, validate
 
 
 class Person(peewee.Model):
@@ -87,3 +87,27 @@ def test_a_value_outside_the_choices_is_refused_naming_them():
         "status": "must be one of new, paid, shipped", "size": "must be one of S, M, it's",
         "qty": "must be >= 1", "rank": "must be one of 2, 3"}
     assert validate({"status": "paid", "size": None, "qty": 100, "rank": 3}, Order)["status"] == "paid"
+
+
+def test_several_checks_on_one_column_all_hold():
+    class Stock(peewee.Model):
+        q = peewee.IntegerField(constraints=[peewee.Check("q > 0"), peewee.Check("q BETWEEN 1 AND 5")])
+        r = peewee.IntegerField(constraints=[peewee.Check("r >= 10"), peewee.Check("r BETWEEN 1 AND 50")])
+        s = peewee.CharField(max_length=1, constraints=[peewee.Check("s IN ('a', 'b')"),
+                                                        peewee.Check("s IN ('b', 'c')")])
+
+    rules = rules_for(Stock)
+    assert (rules["q"].minimum, rules["q"].exclusive_minimum, rules["q"].maximum) == (1, False, 5)
+    assert (rules["r"].minimum, rules["r"].maximum) == (10, 50)
+    assert rules["s"].choices == ("b",)
+
+
+def test_choices_that_allow_nothing_or_on_other_types_are_a_model_error():
+    class Odd(peewee.Model):
+        a = peewee.CharField(max_length=1, choices=["x"], constraints=[peewee.Check("a IN ('y')")])
+        b = peewee.UUIDField(choices=["00000000-0000-0000-0000-000000000001"])
+
+    with pytest.raises(TypeError, match="a: its choices and its CHECK"):
+        rules_for(Odd)
+    with pytest.raises(TypeError, match="b: choices are supported on text, number and boolean fields"):
+        rule_for(Odd.b)
