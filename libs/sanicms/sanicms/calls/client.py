@@ -141,7 +141,7 @@ class ServiceClient:
             with observer:
                 return await self._call_with_retries(method, url, params, json, headers, timeout)
         except DownstreamError as exc:
-            if exc.status == 403 and bearer and not self.token:
+            if exc.status == 403 and bearer and not self.token and _scope_refusal(exc):
                 raise self._caller_forbidden(exc) from None
             raise
 
@@ -246,6 +246,13 @@ class ServiceClient:
                              error={"service": self.name, "status": status, "message": body.get("message")},
                              retryable=status in RETRY_STATUSES)
         return body.get("data")
+
+
+def _scope_refusal(exc: DownstreamError) -> bool:
+    """Whether a neighbour's 403 is sanicms.auth's "insufficient scope" (it names the scopes
+    required), not a 403 of its own business rules."""
+    detail = exc.error.get("detail") if isinstance(exc.error, dict) else None
+    return isinstance(detail, dict) and "required" in detail
 
 
 def _what(exc: BaseException) -> str:

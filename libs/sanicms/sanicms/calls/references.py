@@ -56,8 +56,8 @@ class References:
                     current: Mapping[str, Any] | None = None) -> Found:
         """Make sure the records a body names exist, or a 400 naming each field that does not.
 
-        Returns the records found (by the name they are shown under), so that the reply can
-        include them without asking again. With ``current``, the row a change applies to, the
+        Returns the records (by the name they are shown under; None for a null reference)
+        so that the reply can include them without asking again. With ``current``, the row a change applies to, the
         records it goes on naming are fetched too (None for one that is gone, as in
         :meth:`expand`): a handler that checks before it writes then has every record of its
         reply, and a neighbour that fails leaves nothing written."""
@@ -72,8 +72,8 @@ class References:
                     if obj is None and field in data]
         if problems:
             raise ValidationError(f"the {self.noun} refers to records that do not exist", error=problems)
-        return Found({_shown_as(field): obj for field, obj in zip(asked, found, strict=True)
-                      if obj is not None or current is not None},
+        records = dict(zip(asked, found, strict=True))
+        return Found({_shown_as(field): records.get(field) for field in self.fields},  # None: null or gone
                      {field: id for field, (_, id) in asked.items()})
 
     async def attach(self, request: Request, row: dict[str, Any], found: Found) -> dict[str, Any]:

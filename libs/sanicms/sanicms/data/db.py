@@ -190,6 +190,8 @@ def translate(exc: BaseException) -> BaseException:
         return Conflict("a record with the same unique value already exists",
                         error={"constraint": exc.constraint_name})
     # A 400's `error` lists problems by field, as the input checks' do (the spec's ValidationError).
+    if isinstance(exc, asyncpg.exceptions.ForeignKeyViolationError) and "still referenced" in (exc.detail or ""):
+        return Conflict("the record is still referenced by others", error={"constraint": exc.constraint_name})
     if isinstance(exc, asyncpg.exceptions.ForeignKeyViolationError):
         return BadRequest("a referenced record does not exist", error=[
             {"field": _key_column(exc), "message": f"no such record ({exc.constraint_name})"}])

@@ -32,7 +32,7 @@ from typing import Any, ClassVar, TypeVar
 
 import asyncpg
 import httpx
-from aiohttp import ClientConnectionError, ClientResponse
+from aiohttp import ClientResponse
 from aioresponses import aioresponses
 from aioresponses.core import RequestCall
 from sanic import Sanic
@@ -94,14 +94,12 @@ class _Mocker(aioresponses):
     """aioresponses, whose answer to a call nobody registered reads like a connection dropped
     midway; here it is refused, as by a service that is down, and the log says why."""
 
-    async def _request_mock(self, orig_self: Any, method: str, url: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return await super()._request_mock(orig_self, method, url, *args, **kwargs)
-        except ClientConnectionError as exc:
-            if not str(exc).startswith("Connection refused"):
-                raise
-            raise ConnectionRefusedError(f"no mock registered for {str(exc).removeprefix('Connection refused: ')} "
-                                         "(refused, as if the service were down)") from None
+    async def match(self, method: str, url: Any, allow_redirects: bool = True, **kwargs: Any) -> Any:
+        response = await super().match(method, url, allow_redirects=allow_redirects, **kwargs)
+        if response is None:
+            raise ConnectionRefusedError(f"no mock registered for {method} {url} "
+                                         "(refused, as if the service were down)")
+        return response
 
 
 class ServiceMocks:

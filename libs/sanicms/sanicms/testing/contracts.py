@@ -95,7 +95,7 @@ def _path_problem(spec: dict[str, Any], operation: dict[str, Any], found: re.Mat
         value: Any = raw
         if schema.get("type") in ("integer", "number") and re.fullmatch(r"-?\d+(\.\d+)?", raw):
             value = float(raw) if "." in raw else int(raw)
-        problem = _first_error(spec, schema, value, f"path parameter {name}")
+        problem = _problems(spec, schema, value, f"path parameter {name}")
         if problem is not None:
             return problem
     return None
@@ -111,14 +111,14 @@ def _answer_problem(spec: dict[str, Any], operation: dict[str, Any], status: int
             return f"not a status it answers with (it answers {successes})"
         schema = _json_schema(documented)
         data_schema = schema.get("properties", {}).get("data", {})
-        return _first_error(spec, data_schema, payload, "data")
+        return _problems(spec, data_schema, payload, "data")
     if documented is None and status < 500 and status not in ALWAYS_POSSIBLE:
         errors = ", ".join(s for s in responses if s >= "4")
         return f"not a status it answers with (its errors: {errors})"
     if documented is None:
         return None  # an undocumented 401/403/5xx: any sanicms service sends the unified envelope
     # the error envelope ServiceMocks writes, against the one the route documents
-    return _first_error(spec, _json_schema(documented), {"code": status, "message": "error", "error": None}, "body")
+    return _problems(spec, _json_schema(documented), {"code": status, "message": "error", "error": None}, "body")
 
 
 def _json_schema(response: dict[str, Any]) -> dict[str, Any]:
@@ -126,7 +126,7 @@ def _json_schema(response: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _first_error(spec: dict[str, Any], schema: dict[str, Any], instance: Any, root: str) -> str | None:
+def _problems(spec: dict[str, Any], schema: dict[str, Any], instance: Any, root: str) -> str | None:
     """Every problem of ``instance`` against an OpenAPI 3.0 ``schema`` of ``spec``, as
     ``data.<field>: <message>`` joined by "; " (a mock is fixed in one go, not field by
     field), or None."""

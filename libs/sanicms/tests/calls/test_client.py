@@ -34,6 +34,8 @@ async def handler(request):
     if path == "/admin":  # the neighbour's scope check, as sanicms.auth answers it
         return web.json_response({"code": 403, "message": "insufficient scope",
                                   "error": {"required": ["city:admin"]}}, status=403)
+    if path == "/closed":  # a 403 of the neighbour's own rules, not of the token's scopes
+        return web.json_response({"code": 403, "message": "the ledger is closed", "error": None}, status=403)
     if path == "/taken":
         return web.json_response({"code": 409, "message": "taken", "error": None}, status=409)
     if path == "/garbage":
@@ -109,6 +111,8 @@ async def test_a_scope_the_callers_token_lacks_downstream_is_the_callers_403(cli
     assert (info.value.status_code, info.value.error) == (403, {"service": "city",
                                                                  "detail": {"required": ["city:admin"]}})
     assert info.value.message == "the token does not allow this call to the city service: insufficient scope"
+    with pytest.raises(DownstreamError):  # the neighbour's own rule: not the caller's token
+        await client.get(caller, "/closed")
     client.token = "services.own.jwt"  # the service's own token refused: its own misconfiguration, a 502
     with pytest.raises(DownstreamError) as info:
         await client.get(caller, "/admin")

@@ -91,6 +91,13 @@ async def test_a_400_from_a_rule_of_the_data_lists_its_problem_by_field(db):
             async with db.transaction() as cur:
                 await cur.execute(f"INSERT INTO parts (thing_id, qty) VALUES {values}")
         errors.append(refused.value.error)
+    async with db.transaction() as cur:
+        await cur.execute("INSERT INTO things (id, name) VALUES (7, 'kept'); "
+                          "INSERT INTO parts (thing_id, qty) VALUES (7, 1)")
+    with pytest.raises(Conflict) as referenced:  # a delete of a record others point at: 409, not "does not exist"
+        async with db.transaction() as cur:
+            await cur.execute("DELETE FROM things WHERE id = 7")
+    assert referenced.value.error == {"constraint": "parts_thing_id_fkey"}
     assert errors == [[{"field": "", "message": "breaks the rule parts_qty_check"}],
                       [{"field": "thing_id", "message": "no such record (parts_thing_id_fkey)"}],
                       [{"field": "qty", "message": "required"}]]
