@@ -3,7 +3,6 @@ answers in the unified envelope, keys from a real JWKS server on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import http.server
 import json
@@ -118,28 +117,13 @@ def test_credentials_of_another_scheme_are_no_token_not_a_bad_one(server, header
     assert body["message"] == "authentication required"
 
 
-def raw(server, data: bytes) -> bytes:
-    """``data`` written on a new connection, then everything read until the server closes it
-    (bounded: a hang fails)."""
-    async def exchange():
-        host, port = server.base_url.removeprefix("http://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
-        try:
-            writer.write(data)
-            await writer.drain()
-            return await asyncio.wait_for(reader.read(), 30)
-        finally:
-            writer.close()
-    return server.run(exchange())
-
-
 UPLOAD = b"POST /notes HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
 
 
 def test_an_upload_without_a_token_is_refused_before_the_body_is_read(server):
     """No "100 Continue" for a 3 MB body that would be refused anyway: the 401 comes first,
     and the connection closes without Sanic waiting for the body."""
-    answer = raw(server, UPLOAD + b"expect: 100-continue\r\ncontent-length: 3000000\r\n\r\n")
+    answer = server.raw(UPLOAD + b"expect: 100-continue\r\ncontent-length: 3000000\r\n\r\n")
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 401 "), answer[:200]  # not "HTTP/1.1 100 Continue"
     assert json.loads(body)["message"] == "authentication required"
@@ -147,7 +131,7 @@ def test_an_upload_without_a_token_is_refused_before_the_body_is_read(server):
 
 def test_an_upload_without_a_token_sent_whole_is_read_then_refused(server):
     # Closing on an unread body could reset the connection before the client reads the 401.
-    answer = raw(server, UPLOAD + b"content-length: 900000\r\nconnection: close\r\n\r\n" + b" " * 900_000)
+    answer = server.raw(UPLOAD + b"content-length: 900000\r\nconnection: close\r\n\r\n" + b" " * 900_000)
     assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]
     res = server.request("POST", "/notes", json={"a": 1}, headers=bearer(good(scope="notes:write")))
     assert res.status_code == 201, res.text  # with a token, the body is read and handled

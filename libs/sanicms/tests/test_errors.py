@@ -146,16 +146,9 @@ def test_an_error_code_brings_its_status_and_retry_advice():
     assert len({int(c) for c in ErrorCode}) == len(ErrorCode)  # no code means two things
 
 
-async def _exchange(server, raw: bytes) -> tuple[int, dict, bytes]:
-    """Send ``raw`` on a new connection; read until the server closes it (bounded: a hang fails)."""
-    host, port = server.base_url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    try:
-        writer.write(raw)
-        answer = await asyncio.wait_for(reader.read(), 30)  # to EOF: the connection closed
-    finally:
-        writer.close()
-    head, _, body = answer.partition(b"\r\n\r\n")
+def _exchange(server, raw: bytes) -> tuple[int, dict, bytes]:
+    """The status, JSON body and head of the answer to ``raw`` (read until the server closes)."""
+    head, _, body = server.raw(raw).partition(b"\r\n\r\n")
     return int(head.split()[1]), json.loads(body), head
 
 
@@ -174,7 +167,7 @@ def test_a_body_that_stops_arriving_is_a_408_and_the_connection_is_closed(impati
     raw = (b"POST /probe/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
            b"content-length: 100\r\n\r\n{\"a\":1}")
     with caplog.at_level("INFO"):
-        status, body, head = impatient.run(_exchange(impatient, raw))
+        status, body, head = _exchange(impatient, raw)
     assert (status, body) == (408, {"code": 408, "message": "the request body did not arrive in time", "error": None})
     assert b"connection: close" in head.lower()
     assert not [r for r in caplog.records if r.levelname in ("WARNING", "ERROR")]  # the client's doing
@@ -185,6 +178,6 @@ def test_a_handler_past_the_response_timeout_is_a_503_that_says_so(impatient, ca
     # With a whole body on a GET (Sanic never reads it: the client is not the one late).
     request = b"GET /probe/slow HTTP/1.1\r\nhost: x\r\n" + (extra or b"\r\n")
     with caplog.at_level("INFO"):
-        status, body, _ = impatient.run(_exchange(impatient, request))
+        status, body, _ = _exchange(impatient, request)
     assert (status, body["code"], body["message"]) == (503, 50307, "the service did not answer in time")
     assert not [r for r in caplog.records if r.levelname == "ERROR"]  # expected, and no traceback

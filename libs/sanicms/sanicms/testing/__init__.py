@@ -246,6 +246,20 @@ class LiveServer:
         assert self.http is not None, "start() first"
         return self.run(self.http.request(method, path, **kwargs))
 
+    def raw(self, data: bytes, timeout: float = 30) -> bytes:
+        """``data`` written on a new connection as it is, then all the server sends until it
+        closes the connection (within ``timeout``): for what an HTTP client will not send."""
+        async def exchange() -> bytes:
+            host, port = self.base_url.removeprefix("http://").split(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+            try:
+                writer.write(data)
+                await writer.drain()
+                return await asyncio.wait_for(reader.read(), timeout)
+            finally:
+                writer.close()
+        return self.run(exchange())
+
 
 class APITestCase(unittest.TestCase):
     """Base class of a service's HTTP tests (see the module docstring)."""
