@@ -21,7 +21,7 @@ from sanic_ext.extensions.openapi.builders import OperationStore
 
 from ..errors import ValidationError
 from .shapes import as_model
-from .validation import json_body, validate
+from .validation import json_body, rules_for, validate
 
 Handler = Callable[..., Any]
 Decorator = Callable[[Handler], Handler]
@@ -114,8 +114,10 @@ def consumes(shape: Any, *, partial: bool = False) -> Decorator:
 def _body_check(shape: Any, partial: bool) -> Callable[[Any], Any]:
     if isinstance(shape, (list, tuple)) and len(shape) == 1:
         model = as_model(shape[0])
+        rules_for(model)  # now: a mistake in the model fails at import, not on the first body
         return lambda data: _validate_list(data, model, partial)
     model = as_model(shape)
+    rules_for(model)
     return lambda data: validate(data, model, partial=partial)
 
 

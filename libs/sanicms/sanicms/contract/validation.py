@@ -10,6 +10,7 @@ field, in one 400.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 import uuid
 from collections.abc import Callable
@@ -58,8 +59,10 @@ def read_only_fields(model: type[peewee.Model]) -> set[str]:
     return names
 
 
+@functools.cache
 def rules_for(model: type[peewee.Model]) -> dict[str, Rule]:
-    """The input rules of every writable field of ``model``."""
+    """The input rules of every writable field of ``model``: worked out once per model (every
+    checked body reads them), so a model's mistake shows where ``doc.consumes`` names it."""
     skip = read_only_fields(model)
     return {f.name: rule_for(f) for f in model._meta.sorted_fields if f.name not in skip}
 

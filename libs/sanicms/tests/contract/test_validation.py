@@ -111,3 +111,13 @@ def test_choices_that_allow_nothing_or_on_other_types_are_a_model_error():
         rules_for(Odd)
     with pytest.raises(TypeError, match="b: choices are supported on text, number and boolean fields"):
         rule_for(Odd.b)
+
+
+def test_a_body_check_names_a_model_mistake_where_it_is_declared():
+    from sanicms import doc
+
+    class Odd(peewee.Model):
+        a = peewee.CharField(max_length=1, choices=["x"], constraints=[peewee.Check("a IN ('y')")])
+
+    with pytest.raises(TypeError, match="a: its choices and its CHECK"):
+        doc.consumes(Odd)  # at import of the views, not on the first request
