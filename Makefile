@@ -20,7 +20,10 @@ help:
 	@echo "make resilience  soak test: 60 s of concurrent load on the real services (SOAK_SECONDS=...)"
 	@echo "make check-fluentd  deploy/fluentd/fluent.conf on a real fluentd: spans to a fake Zipkin, logs to files"
 	@echo "make bench       wrk: sanicms vs Sanic/FastAPI + OpenTelemetry, bare stack, auth, whole system, memory (about half an hour; BENCH_ARGS=--help)"
-	@echo "make up / down   the full stack in Docker: PostgreSQL, Zipkin, fluentd, Swagger UI, the services"
+	@echo "make up / down   the full stack in Docker (docker compose v2 or docker-compose 1.29): PostgreSQL, Zipkin, fluentd, Swagger UI, the services"
+	@echo "make compose-check  docker-compose.yml for real on this engine (stand-in images where none can be pulled)"
+	@echo "make zipkin-deps the real Zipkin server (jar from Maven Central, checksum checked; a JRE if missing)"
+	@echo "make zipkin      the real Zipkin on 127.0.0.1:9411, UI at /zipkin/ (Ctrl-C stops)"
 	@echo "make image-check build, run, request and stop each service's image in a Docker engine (BASE_IMAGE=...)"
 	@echo "make standin-base  a local base image for image-check where no registry is reachable (deploy/README.md)"
 	@echo "make bench-instructions  CPU instructions per request under callgrind, same variants (about 20 min, 3 at a time; INSTRUCTIONS_ARGS=--list)"
@@ -133,11 +136,41 @@ bench-instructions: $(BENCH_STAMP)
 profile: $(BENCH_STAMP)
 	cd bench && ../$(BIN)/python profile.py $(PROFILE_ARGS)
 
+# Compose v2 (`docker compose`) where the plugin is there, else Debian's docker-compose 1.29:
+# the shipped file works with both. COMPOSE=... picks one.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo 'docker compose' || \
+             { command -v docker-compose >/dev/null && echo docker-compose; })
+NO_COMPOSE = echo "make $@ needs Docker Compose: make compose-deps (Debian's docker-compose) or the v2 plugin"; exit 1
+
 up:
-	docker compose up --build
+	@test -n "$(COMPOSE)" || { $(NO_COMPOSE); }
+	$(COMPOSE) up --build
 
 down:
-	docker compose down
+	@test -n "$(COMPOSE)" || { $(NO_COMPOSE); }
+	$(COMPOSE) down
+
+# Debian's docker-compose (1.29), if no Compose is installed; CI runs it before make test,
+# whose compose test runs the real `docker-compose config` on the shipped file.
+.PHONY: compose-deps compose-check
+compose-deps:
+	@command -v docker-compose >/dev/null || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q docker-compose; }
+
+# docker-compose.yml run for real on this machine's engine: stand-in images for what cannot be
+# pulled, every container healthy, a request through user, its trace in Zipkin (deploy/README.md).
+compose-check: $(STAMP) compose-deps
+	$(BIN)/python deploy/compose_check.py $(COMPOSE_CHECK_ARGS)
+
+# The real Zipkin server (UI included): the pinned exec jar from Maven Central into
+# ~/.cache/sanicms (ZIPKIN_JAR=... for another), checksum checked, and Debian's JRE if `java`
+# is missing. make test and make demo use it when it is there; CI runs this before make test.
+.PHONY: zipkin-deps zipkin
+zipkin-deps:
+	$(PYTHON) deploy/zipkin.py install
+
+zipkin:
+	$(PYTHON) deploy/zipkin.py run
 
 # The images in a real engine (outside make test): build, run against PostgreSQL, wait for
 # (healthy), one request per service, docker stop exits 0. BASE_IMAGE defaults to the

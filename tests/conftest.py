@@ -1,7 +1,12 @@
-"""End-to-end fixtures: every service (services/*/, in dependency order) as a real process on a free loopback port."""
+"""End-to-end fixtures: every service (services/*/, in dependency order) as a real process on a free
+loopback port; a real PostgreSQL; the real Zipkin server where `make zipkin-deps` has put it."""
+
+import os
 
 import pytest
 from localstack import SERVICES, LocalStack  # deploy/ and tests/ are on pytest.ini's pythonpath
+from zipkin import ZipkinServer
+from zipkin import missing as zipkin_missing
 
 from sanicms.testing.localdb import throwaway_server
 from sanicms.testing.processes import free_port
@@ -24,3 +29,22 @@ def stack(pg_server, tmp_path_factory):
                        env={"CLIENT_BREAKER_RESET": str(BREAKER_RESET)}).start()
     yield stack
     stack.stop()
+
+
+def require_zipkin() -> None:
+    """Skip, saying why and how to fix it; or fail where ZIPKIN_TEST_REQUIRED is set (CI's
+    machines have Java and reach Maven Central, so there the real-Zipkin tests must run)."""
+    why = zipkin_missing()
+    if why and os.environ.get("ZIPKIN_TEST_REQUIRED"):
+        pytest.fail(f"real-Zipkin test cannot run: {why}", pytrace=False)
+    if why:
+        pytest.skip(f"real-Zipkin test skipped: {why}")
+
+
+@pytest.fixture(scope="module")
+def zipkin(tmp_path_factory):
+    """A real Zipkin server of this module's own (in-memory storage, so counts start at zero)."""
+    require_zipkin()
+    server = ZipkinServer(free_port(), log_path=tmp_path_factory.mktemp("zipkin") / "zipkin.log").start()
+    yield server
+    server.stop()
