@@ -113,7 +113,8 @@ def _start_server_span(request: Request, route: Route | None) -> None:
         return
     headers = request.headers  # case-insensitive: most requests carry no trace context
     parent = (tracer.extract(Format.HTTP_HEADERS, headers)
-              if "b3" in headers or "x-b3-traceid" in headers or "traceparent" in headers else None)
+              if "b3" in headers or "x-b3-traceid" in headers or "traceparent" in headers
+              or "x-b3-sampled" in headers else None)
     method = request.method
     found = ctx.span_names.get((route.path, method)) if route is not None else None
     name, template = found or _names(ctx, request, route, path)

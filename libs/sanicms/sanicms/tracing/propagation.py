@@ -19,7 +19,7 @@ _SAMPLED = {"1": True, "true": True, "d": True, "0": False, "false": False}
 
 
 class Extracted(NamedTuple):
-    trace_id: str
+    trace_id: str  # "" with span_id "": the caller sent only its sampling decision (``b3: 0``)
     span_id: str
     parent_id: str | None
     sampled: bool | None  # None: the caller left the decision to us
@@ -45,9 +45,21 @@ def headers_for(context: Any) -> dict[str, str]:
 def extract(carrier: Mapping[str, str]) -> Extracted | None:
     """The caller's trace context from request headers, or None."""
     get = _getter(carrier)
-    if get("b3") is None and get("x-b3-traceid") is None and get("traceparent") is None:
+    if (get("b3") is None and get("x-b3-traceid") is None and get("traceparent") is None
+            and get("x-b3-sampled") is None):
         return None  # the common case at the edge: no caller context
-    return _from_b3_single(get("b3")) or _from_b3_multi(get) or _from_traceparent(get("traceparent"))
+    return (_from_b3_single(get("b3")) or _from_b3_multi(get) or _from_traceparent(get("traceparent"))
+            or _decision_only(get))
+
+
+def _decision_only(get: Getter) -> Extracted | None:
+    """B3's decision without ids (``b3: 0``, or ``X-B3-Sampled: 0`` alone): a new trace, sampled
+    as the caller decided. A caller that says "do not sample" is obeyed (B3's "deny")."""
+    for header in ("b3", "x-b3-sampled"):
+        flag = (get(header) or "").strip().lower()
+        if flag in _SAMPLED:
+            return Extracted("", "", None, _SAMPLED[flag], flag == "d")
+    return None
 
 
 def _getter(carrier: Mapping[str, str]) -> Getter:

@@ -196,8 +196,8 @@ class Tracer(opentracing.Tracer):  # type: ignore[misc]  # opentracing ships no 
             rate = self.sample_rate
             sampled = rate >= 1.0 or (rate > 0.0 and _random.random() < rate)
             context = SpanContext(f"{_random.getrandbits(128) or 1:032x}", span_id, None, sampled)
-        else:
-            context = SpanContext(parent.trace_id, span_id, parent.span_id,
+        else:  # a parent without a span id is a caller's decision alone: this span is the root
+            context = SpanContext(parent.trace_id, span_id, parent.span_id or None,
                                   parent.sampled, parent.debug, parent._baggage)
         if context.sampled:
             span = Span(self, context, operation_name, start_time or time.time(), tags, "SERVER")
@@ -236,8 +236,11 @@ class Tracer(opentracing.Tracer):  # type: ignore[misc]  # opentracing ships no 
         found = propagation.extract(carrier)
         if found is None:
             return None
-        context = SpanContext(found.trace_id, found.span_id, found.parent_id,
-                              sampled=found.sampled, debug=found.debug)
+        if not found.trace_id:  # a decision only: the root of a new trace, sampled as the caller said
+            context = SpanContext(new_trace_id(), "", None, sampled=found.sampled, debug=found.debug)
+        else:
+            context = SpanContext(found.trace_id, found.span_id, found.parent_id,
+                                  sampled=found.sampled, debug=found.debug)
         return self.continue_trace(context)
 
     def _sample(self) -> bool:

@@ -72,9 +72,20 @@ def test_a_malformed_style_falls_back_to_a_well_formed_one():
     assert found.trace_id == TRACE
 
 
+@pytest.mark.parametrize(("headers", "sampled", "debug"), [
+    ({"b3": "0"}, False, False),  # B3's "deny": do not sample
+    ({"b3": "1"}, True, False),
+    ({"b3": "d"}, True, True),
+    ({"X-B3-Sampled": "0"}, False, False),
+    ({"b3": "junk", "X-B3-Sampled": "0"}, False, False),
+])
+def test_a_sampling_decision_without_ids_is_kept(headers, sampled, debug):
+    assert extract(headers) == ("", "", None, sampled, debug)
+
+
 @pytest.mark.parametrize("headers", [
     {},
-    {"b3": "1"},  # sampling only, no ids
+    {"X-B3-Sampled": "maybe"},
     {"b3": "not-hex-at-all"},
     {"b3": f"{TRACE}-{SPAN}-x"},
     {"b3": f"{TRACE}-{SPAN}-1-nothex"},

@@ -99,6 +99,16 @@ def test_the_callers_decision_is_followed_whatever_the_rate():
     assert keep.context.sampled is True and drop.context.sampled is False
 
 
+def test_a_callers_do_not_sample_without_ids_starts_an_unsampled_root():
+    t = tracer(1.0)
+    parent = t.extract(opentracing.Format.HTTP_HEADERS, {"b3": "0"})
+    assert len(parent.trace_id) == 32 and parent.sampled is False
+    with t.server_scope("get /x", parent, {}, None) as scope:
+        span = scope.span
+    assert span.context.parent_id is None and span.context.sampled is False
+    assert span.context.trace_id == parent.trace_id
+
+
 def test_extract_continues_the_trace_and_decides_when_the_caller_did_not():
     t = tracer(rate=0.0)
     context = t.extract(opentracing.Format.HTTP_HEADERS, {"b3": f"{'a' * 32}-{'b' * 16}"})
