@@ -18,7 +18,7 @@ help:
 	@echo "make demo        PostgreSQL + migrations + seed data + every service: $(SERVICES) (Ctrl-C stops)"
 	@echo "make contract    Schemathesis, every check, against each running service's /openapi/spec.json"
 	@echo "make resilience  soak test: 60 s of concurrent load on the real services (SOAK_SECONDS=...)"
-	@echo "make check-fluentd  deploy/fluentd/fluent.conf on a real fluentd: spans to a fake Zipkin, logs to files"
+	@echo "make check-fluentd  deploy/fluentd/fluent.conf on a real fluentd: spans to the real Zipkin, logs to files"
 	@echo "make bench       wrk: sanicms vs Sanic/FastAPI + OpenTelemetry, bare stack, auth, whole system, memory (about half an hour; BENCH_ARGS=--help)"
 	@echo "make up / down   the full stack in Docker (docker compose v2 or docker-compose 1.29): PostgreSQL, Zipkin, fluentd, Swagger UI, the services"
 	@echo "make compose-check  docker-compose.yml for real on this engine (stand-in images where none can be pulled)"
