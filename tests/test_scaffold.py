@@ -67,6 +67,18 @@ def test_the_generated_services_pass_their_own_tests(repo):
     assert " passed" in result.stdout and "failed" not in result.stdout and "skipped" not in result.stdout
 
 
+@pytest.mark.parametrize("name", GENERATED)
+def test_the_generated_services_pass_their_own_tests_under_unittest(repo, name, pg_server):
+    """As the original design runs them: ``python -m unittest`` in the service's folder."""
+    root, _ = repo
+    paths = os.pathsep.join(str(root / "services" / name) for name in GENERATED)
+    for args in (["-m", "unittest"], ["-m", "sanicms", "tests"]):
+        result = run(sys.executable, *args, cwd=root / "services" / name,
+                     env={"PYTHONPATH": paths, "DATABASE_URL": pg_server})
+        assert result.returncode == 0 and "\nOK" in result.stderr, result.stderr[-6000:]
+        assert "Ran 0 tests" not in result.stderr
+
+
 def test_the_generated_services_pass_lint(repo):
     root, _ = repo
     result = run(str(BIN / "ruff"), "check", "services/order", "services/tag", cwd=root)
@@ -79,7 +91,7 @@ def test_the_command_says_which_two_files_to_edit(repo):
     hand = out[out.index("Edit by hand:"):].splitlines()[1:3]
     assert [line.split()[0] for line in hand] == ["services/order/order_service/models.py",
                                                    "services/order/order_service/views.py"]
-    assert "created services/order/ (11 files)" in out  # 10 from templates, and the published spec
+    assert "created services/order/ (12 files)" in out  # 11 from templates, and the published spec
 
 
 def test_the_registry_sees_them_in_dependency_order(repo):

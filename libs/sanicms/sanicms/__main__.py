@@ -1,4 +1,4 @@
-"""``python -m sanicms token | settings | spec | new-service | services``: development tools."""
+"""``python -m sanicms token | settings | spec | new-service | services | tests``: development tools."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     spec.add_argument("services", nargs="+", metavar="SERVICE", help="service name(s), e.g. city")
     spec.add_argument("--write", action="store_true", help="write <package>/openapi.json instead of printing")
     add_service_commands(commands)
+    tests = commands.add_parser("tests", help="run the service's unittest suite (its tests/), from the service's "
+                                              "folder: `coverage run --source . -m sanicms tests` measures it")
+    tests.add_argument("unittest_args", nargs=argparse.REMAINDER, help="passed to unittest discover (-v, -k ...)")
     token = commands.add_parser("token", help="mint an HS256 bearer token for development")
     token.add_argument("--scope", action="append", default=[], help="a scope to grant (repeat for more)")
     token.add_argument("--ttl", type=float, default=3600, help="seconds until it expires (default 3600)")
@@ -43,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                                  "`make install` installs every service in services/, then run this again") from None
             print(f"{service}: published spec written" if args.write else text, end="\n" if args.write else "")
         return
+    if args.command == "tests":
+        from .testing.runner import run_tests  # needs [testing]
+
+        raise SystemExit(run_tests(args.unittest_args))
     if args.command in ("new-service", "services"):
         raise SystemExit(run_service_command(args))
     claims = {k: v for k, v in (("iss", args.iss), ("aud", args.aud)) if v}

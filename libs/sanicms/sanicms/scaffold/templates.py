@@ -65,6 +65,7 @@ def files(s: NewService) -> dict[str, str]:
         f"{package}/migrations.py": migrations(s),
         f"{package}/server.py": server(s),
         f"{package}/views.py": views(s),
+        "tests/__init__.py": f'"""The {s.name} service\'s tests (a package: `python -m unittest` finds them)."""\n',
         f"tests/test_{s.resource}.py": api_tests(s),
         "tests/test_openapi.py": spec_tests(s),
     }

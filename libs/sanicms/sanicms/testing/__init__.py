@@ -370,41 +370,55 @@ class SpecTestCase(APITestCase):
     """The service's own OpenAPI document: valid OpenAPI 3, every route it serves is in it
     (no more, no less), its package publishes it as served (``<package>/openapi.json``), and
     the neighbours' shapes in it are as the neighbours publish them.
-    Subclass it with ``app_factory`` (and ``migrations``) to get the tests."""
+    Subclass it with ``app_factory`` (and ``migrations``) to get the tests. The base holds no
+    test of its own, so unittest's discovery, which collects every TestCase a test module
+    imports, finds nothing to run in it."""
 
     spec: ClassVar[dict[str, Any]]
-    __test__ = False  # a base to subclass: its subclasses are the tests
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.__test__ = True
+        for name, check in _SPEC_CHECKS.items():
+            if not hasattr(cls, name):
+                setattr(cls, name, check)
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
         cls.spec = cls.live.request("GET", "/openapi/spec.json").json()
 
-    def test_spec_is_valid_and_has_every_route(self) -> None:
-        from openapi_spec_validator import validate
 
-        validate(self.spec)
-        self.assertEqual(self.spec["info"]["title"], self.app.ctx.settings.api.title)
-        documented = {(m.upper(), p) for p, item in self.spec["paths"].items() for m in item}
-        served = {(m, "/" + _openapi_path(r.path).rstrip("/"))
-                  for r in self.app.router.routes for m in r.methods
-                  if m not in ("HEAD", "OPTIONS") and not r.path.startswith("openapi")}
-        self.assertEqual(documented, served)
+def _spec_is_valid_and_has_every_route(case: SpecTestCase) -> None:
+    from openapi_spec_validator import validate
 
-    def test_published_spec_is_the_served_one(self) -> None:
-        package = self.app_factory.__module__.partition(".")[0]
-        problem = published_spec_problem(self.spec, package, self.app.ctx.settings.service.name)
-        if problem:
-            self.fail(problem)
+    validate(case.spec)
+    case.assertEqual(case.spec["info"]["title"], case.app.ctx.settings.api.title)
+    documented = {(m.upper(), p) for p, item in case.spec["paths"].items() for m in item}
+    served = {(m, "/" + _openapi_path(r.path).rstrip("/"))
+              for r in case.app.router.routes for m in r.methods
+              if m not in ("HEAD", "OPTIONS") and not r.path.startswith("openapi")}
+    case.assertEqual(documented, served)
 
-    def test_neighbours_shapes_are_as_they_publish_them(self) -> None:
-        problems = neighbour_shape_problems(self.spec, self.contracts.specs)
-        self.assertEqual(problems, [], "a neighbour's shape differs from its published spec: use "
-                                       "sanicms.published_shape(service, schema) instead of a copy")
+
+def _published_spec_is_the_served_one(case: SpecTestCase) -> None:
+    package = case.app_factory.__module__.partition(".")[0]
+    problem = published_spec_problem(case.spec, package, case.app.ctx.settings.service.name)
+    if problem:
+        case.fail(problem)
+
+
+def _neighbours_shapes_are_as_they_publish_them(case: SpecTestCase) -> None:
+    problems = neighbour_shape_problems(case.spec, case.contracts.specs)
+    case.assertEqual(problems, [], "a neighbour's shape differs from its published spec: use "
+                                   "sanicms.published_shape(service, schema) instead of a copy")
+
+
+#: What every SpecTestCase subclass gets, by test name.
+_SPEC_CHECKS: dict[str, Callable[[SpecTestCase], None]] = {
+    "test_spec_is_valid_and_has_every_route": _spec_is_valid_and_has_every_route,
+    "test_published_spec_is_the_served_one": _published_spec_is_the_served_one,
+    "test_neighbours_shapes_are_as_they_publish_them": _neighbours_shapes_are_as_they_publish_them,
+}
 
 
 def _openapi_path(path: str) -> str:
