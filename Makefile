@@ -159,7 +159,8 @@ compose-deps:
 
 # docker-compose.yml run for real on this machine's engine: stand-in images for what cannot be
 # pulled, every container healthy, a request through user, its trace in Zipkin (deploy/README.md).
-compose-check: $(STAMP) compose-deps
+# zipkin-deps: the jar Zipkin's stand-in is built with. COMPOSE_CHECK_ARGS=--help for the options.
+compose-check: $(STAMP) compose-deps zipkin-deps
 	$(BIN)/python deploy/compose_check.py $(COMPOSE_CHECK_ARGS)
 
 # The real Zipkin server (UI included): the pinned exec jar from Maven Central into
