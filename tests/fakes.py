@@ -68,8 +68,9 @@ def role_answer(request: web.Request) -> dict:
 
 
 class FakeZipkin:
-    """A Zipkin collector on loopback: keeps the spans POSTed to ``/api/v2/spans``.
-    ``delay`` makes it slow; ``stop()`` makes it gone (connections refused)."""
+    """A stand-in collector on loopback, only for the faults a real Zipkin will not show on
+    demand: ``delay`` makes it slow (hanging sends), ``stop()`` makes it gone (connections
+    refused). What Zipkin receives is tested against the real server (conftest's ``zipkin``)."""
 
     def __init__(self) -> None:
         self.delay = 0.0
