@@ -8,22 +8,25 @@ What a new user does, on this machine's Docker engine, with the ``docker-compose
 2. ``images``: each image the file names without a build is used as it is when the engine has
    it, else pulled; where it cannot be pulled (no registry reachable), a local stand-in is
    built under the same name and tag from ``deploy/standins/<service>/``, on the stand-in base
-   (``deploy/standin-base.sh``, made if missing) from Debian's packages: PostgreSQL, Prometheus,
-   Zipkin (with the jar ``make zipkin-deps`` fetched) and fluentd (from its sources at the
-   image's tag, ``git archive`` into a build context outside the repository). The services'
-   own images are built by compose from ``deploy/Dockerfile`` with ``BASE_IMAGE``: the
-   official one when it is there or can be pulled, else the stand-in base.
-3. ``up``: ``docker-compose up -d --build`` of every service but those left out (Grafana and
-   Swagger UI: no Debian package to stand in for them), which waits for the file's own
-   ``depends_on`` conditions.
+   (``deploy/standin-base.sh``, made if missing) with Debian's packages: PostgreSQL,
+   Prometheus, Zipkin (Java and the jar ``make zipkin-deps`` fetched), fluentd (from its
+   sources at the image's tag, ``git archive`` into a build context outside the repository)
+   and Swagger UI (nginx and Swagger UI's WebJar from Maven Central). The services' own
+   images are built by compose from ``deploy/Dockerfile`` with ``BASE_IMAGE``: the official
+   one when it is there or can be pulled, else the stand-in base.
+3. ``up``: ``docker-compose up -d --build`` of every service but Grafana (no package to stand
+   in for it), which waits for the file's own ``depends_on`` conditions.
 4. ``healthy``: every container of the project reports ``healthy`` (bounded).
 5. ``request``: a city, a role and a user created with a write token, then a read token's
    ``GET /users/<id>`` on user's published port answers with the city and the role.
 6. ``trace``: the trace of that request (its ``X-Trace-Id``) is in the Zipkin container with
-   spans of user, city and role. The services print their spans (``TRACING_TRANSPORTS=log``),
-   so the spans can only have come through Docker's fluentd logging driver and fluentd.
+   spans of user, city and role. The services print their spans (``TRACING_TRANSPORTS=log``,
+   Docker's fluentd logging driver), so they can only have come through Docker's driver and
+   fluentd, whose own output shows the request's records.
 7. ``prometheus``: every target of the Prometheus container is up.
-8. ``down``: ``docker-compose down -v`` leaves no container, volume or network of the project.
+8. ``swagger-ui``: Swagger UI lists every service's spec, and each spec answers the page's
+   origin as a browser would ask for it (CORS).
+9. ``down``: ``docker-compose down -v`` leaves no container, volume or network of the project.
    It runs whatever happened before (also on Ctrl-C or SIGTERM).
 
 Each step prints PASS or FAIL with its time. Exit status: 0 when every step passed, 1 when one
@@ -64,10 +67,14 @@ STANDIN_BASE = "sanicms/base:bookworm-python3.11"
 STANDIN_LABEL = "org.sanicms.standin"
 #: compose service -> the image its recipe in deploy/standins/<service>/ stands in for.
 STANDIN_FOR = {"postgres": "postgres:16", "zipkin": "openzipkin/zipkin:3.4",
-               "fluentd": "fluent/fluentd:v1.17-1", "prometheus": "prom/prometheus:v2.42.0"}
+               "fluentd": "fluent/fluentd:v1.17-1", "prometheus": "prom/prometheus:v2.42.0",
+               "swagger-ui": "swaggerapi/swagger-ui:v5.17.14"}
 #: Services not started, and why.
-LEFT_OUT = {"grafana": "no Debian package of Grafana, and no registry to pull grafana/grafana from",
-            "swagger-ui": "no Debian package of Swagger UI's image (nginx + its configurator), nothing to pull"}
+LEFT_OUT = {"grafana": "Grafana is in no Debian package, and grafana/grafana cannot be pulled"}
+#: Swagger UI's files for its stand-in: its WebJar on Maven Central, pinned (sha256 of the jar
+#: Maven Central served on 2026-12-07).
+SWAGGER_UI_VERSION = "5.17.14"
+SWAGGER_UI_SHA256 = "3d16fe99be7ef7fc6fd6b9a0b6d12e3a5444735d8a2c0c6246fbc804da5103bb"
 #: fluentd's stand-in is built from these tags (the official image's release, and the
 #: serverengine it needs: Debian's 2.2.2 is too old for fluentd 1.17).
 FLUENTD_SOURCES = {"fluentd": ("v1.17.1", "FLUENTD_GIT", "https://github.com/fluent/fluentd.git",
@@ -154,13 +161,9 @@ def project_leftovers() -> dict[str, list[str]]:
 
 # ---- HTTP -----------------------------------------------------------------------------------
 
-def http(method: str, url: str, *, token: str | None = None, body: dict | None = None
-         ) -> tuple[int, dict[str, str], Any]:
-    """Status, headers (lower-case names) and JSON body of one request."""
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"content-type": "application/json"} if data else {}
-    if token:
-        headers["authorization"] = f"Bearer {token}"
+def fetch(method: str, url: str, headers: dict[str, str], data: bytes | None = None
+          ) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and body of one request, whatever the status."""
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as resp:
@@ -169,11 +172,22 @@ def http(method: str, url: str, *, token: str | None = None, body: dict | None =
         status, got, raw = exc.code, dict(exc.headers), exc.read()
     except OSError as exc:
         raise Failed(f"{method} {url}: {exc}") from exc
+    return status, {k.lower(): v for k, v in got.items()}, raw
+
+
+def http(method: str, url: str, *, token: str | None = None, body: dict | None = None
+         ) -> tuple[int, dict[str, str], Any]:
+    """Status, headers (lower-case names) and JSON body of one request."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"content-type": "application/json"} if data else {}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    status, got, raw = fetch(method, url, headers, data)
     try:
         parsed = json.loads(raw) if raw else None
     except ValueError as exc:
         raise Failed(f"{method} {url}: {status}, not JSON: {raw[:300]!r}") from exc
-    return status, {k.lower(): v for k, v in got.items()}, parsed
+    return status, got, parsed
 
 
 def expect(method: str, url: str, status: int, *, token: str, body: dict | None = None) -> tuple[dict, dict]:
@@ -245,11 +259,34 @@ def standin_context(service: str, workdir: Path, args: argparse.Namespace) -> tu
         shutil.copy(jar, context / f"zipkin-server-{zipkin.VERSION}-exec.jar")
         return context, ["--build-arg", f"ZIPKIN_VERSION={zipkin.VERSION}",
                          "--build-arg", f"ZIPKIN_SHA256={zipkin.SHA256}"], f"{jar.name}, sha256 checked"
+    if service == "swagger-ui":
+        jar = swagger_ui_webjar(workdir)
+        shutil.copy(jar, context / jar.name)
+        return context, ["--build-arg", f"SWAGGER_UI_VERSION={SWAGGER_UI_VERSION}",
+                         "--build-arg", f"SWAGGER_UI_SHA256={SWAGGER_UI_SHA256}"], f"{jar.name}, sha256 checked"
     if service == "fluentd":
         came = [source_tarball(name, getattr(args, f"{name}_git"), context / f"{name}.tar", workdir)
                 for name in FLUENTD_SOURCES]
         return context, [], "sources: " + "; ".join(came)
     return context, [], "Debian packages"
+
+
+def swagger_ui_webjar(workdir: Path) -> Path:
+    """org.webjars:swagger-ui (Swagger UI's dist, the official image's release) in the cache
+    `make zipkin-deps` uses, fetched with Maven when missing, checksum checked."""
+    import zipkin
+
+    jar = zipkin.CACHE / f"swagger-ui-{SWAGGER_UI_VERSION}.jar"
+    if not (jar.is_file() and zipkin.sha256(jar) == SWAGGER_UI_SHA256):
+        if shutil.which("mvn") is None:
+            raise Failed("Swagger UI's stand-in needs its WebJar from Maven Central, fetched with Maven: "
+                         "apt-get install maven")
+        jar.parent.mkdir(parents=True, exist_ok=True)
+        run(["mvn", "-q", "-B", "dependency:copy", f"-Dartifact=org.webjars:swagger-ui:{SWAGGER_UI_VERSION}",
+             f"-DoutputDirectory={jar.parent}"], timeout=600, log=workdir / "mvn-swagger-ui.log")
+    if zipkin.sha256(jar) != SWAGGER_UI_SHA256:
+        raise Failed(f"{jar}: sha256 {zipkin.sha256(jar)}, expected {SWAGGER_UI_SHA256}")
+    return jar
 
 
 def ensure_standin_base(logdir: Path) -> str:
@@ -262,18 +299,19 @@ def ensure_standin_base(logdir: Path) -> str:
 
 
 def ensure_image(service: str, image: str, args: argparse.Namespace, workdir: Path) -> tuple[str, bool]:
-    """``image`` in the engine: the real one if it is there or can be pulled, else a stand-in
-    built under its name (again each time: Docker's cache makes that quick when nothing changed).
-    Says which, and whether it is a stand-in."""
+    """``image`` in the engine: the real one if it is there or can be pulled (a pull replaces
+    an earlier stand-in), else a stand-in built under its name, again each time: Docker's cache
+    makes that quick when nothing changed. Says which, and whether it is a stand-in."""
     labels = image_labels(image)
     if labels is not None and STANDIN_LABEL not in labels:
         return f"{image}: the real image, already in the engine", False
-    if labels is None and not args.no_pull:
+    pull_said = "not pulled (--no-pull)"
+    if not args.no_pull:
         pulled = docker("pull", image, timeout=PULL_TIMEOUT, check=False)
-        if pulled.returncode == 0:
+        if pulled.returncode == 0 and STANDIN_LABEL not in (image_labels(image) or {STANDIN_LABEL: ""}):
             return f"{image}: pulled", False
         why = (pulled.stderr or pulled.stdout).strip().splitlines()[-1:] or ["?"]
-        print(f"compose-check:   {image} cannot be pulled ({why[0][:160]}): building a stand-in", flush=True)
+        pull_said = f"`docker pull {image}`: {why[0][:200]}"
     if STANDIN_FOR.get(service) != image:
         raise Failed(f"{service}: the file names {image}, and deploy/standins has no recipe for it "
                      f"(it has {STANDIN_FOR.get(service, 'none')} for {service})")
@@ -283,7 +321,8 @@ def ensure_image(service: str, image: str, args: argparse.Namespace, workdir: Pa
     started = time.monotonic()
     run(["docker", "build", *flags, "--build-arg", f"STANDIN_BASE={STANDIN_BASE}", *build_args, "-t", image,
          str(context)], timeout=BUILD_TIMEOUT, env=env, log=workdir / f"build-{service}.log")
-    return f"{image}: stand-in built in {time.monotonic() - started:.0f} s ({base}; {inputs})", True
+    return (f"{image}: stand-in built in {time.monotonic() - started:.0f} s ({base}; {inputs})\n"
+            f"      as {pull_said}"), True
 
 
 def service_base_image(args: argparse.Namespace, workdir: Path) -> str:
@@ -404,7 +443,8 @@ class ComposeCheck:
 
         poll("every container healthy", HEALTHY_TIMEOUT, attempt)
         names = sorted(c["Name"].lstrip("/") for c in self.containers().values())
-        return f"{len(names)} containers healthy within {time.monotonic() - started:.0f} s of up: {', '.join(names)}"
+        waited = time.monotonic() - started
+        return f"{len(names)} containers healthy ({waited:.0f} s after up returned): {', '.join(names)}"
 
     def why_not_healthy(self, found: dict[str, dict], services: list[str]) -> str:
         lines = []
@@ -476,8 +516,13 @@ class ComposeCheck:
             return wanted <= services, f"{len(spans)} spans of {sorted(s for s in services if s)}"
 
         said = poll(f"the trace in Zipkin ({url})", TRACE_TIMEOUT, attempt)
-        return (f"{said} at {url}, sent by the services as log lines through Docker's fluentd driver "
-                "and the fluentd container")
+        # fluentd prints every record it gets (its @LOGS stdout output): the request's lines are there.
+        fluentd = docker("logs", found["fluentd"]["Id"], check=False)
+        seen = sum(self.trace_id in line for line in (fluentd.stdout + fluentd.stderr).splitlines())
+        if not seen:
+            raise Failed(f"{said}, but fluentd's own output has no record of trace {self.trace_id}")
+        return (f"{said} at {url}; the services print their spans (fluentd logging driver, "
+                f"TRACING_TRANSPORTS=log), and fluentd printed {seen} records of this trace")
 
     def port_of(self, service: str, target: int) -> int:
         spec = self.config["services"][service]
@@ -496,6 +541,26 @@ class ComposeCheck:
 
         said = poll(f"every Prometheus target up ({url})", TARGETS_TIMEOUT, attempt)
         return f"{len(expected)} targets up: {said.strip()}"
+
+    def swagger_ui(self) -> str:
+        """The page, configured with every service's spec, and each spec readable from the
+        browser's origin (CORS), as Swagger UI reads them."""
+        base = f"http://127.0.0.1:{self.port_of('swagger-ui', 8080)}"
+        origin = f"http://localhost:{self.port_of('swagger-ui', 8080)}"
+        status, _, page = fetch("GET", base + "/", {})
+        if status != 200 or b"swagger-ui" not in page:
+            raise Failed(f"GET {base}/ answered {status}: {page[:200]!r}")
+        _, _, initializer = fetch("GET", base + "/swagger-initializer.js", {})
+        specs = json.loads(self.config["services"]["swagger-ui"]["environment"]["URLS"])
+        for spec in specs:
+            if spec["url"].encode() not in initializer:
+                raise Failed(f"{base}/swagger-initializer.js does not list {spec['url']}: {initializer[:600]!r}")
+            status, headers, body = fetch("GET", spec["url"], {"origin": origin})
+            if status != 200 or b'"openapi"' not in body or headers.get("access-control-allow-origin") != origin:
+                raise Failed(f"GET {spec['url']} from origin {origin}: {status}, allow-origin "
+                             f"{headers.get('access-control-allow-origin')!r}, {body[:200]!r}")
+        return (f"{base}/ lists {', '.join(s['name'] for s in specs)}; each spec answers its origin {origin} "
+                "(CORS)")
 
     def save_logs(self) -> None:
         """Every container's output (Docker keeps a copy beside the fluentd driver) for later."""
@@ -518,7 +583,7 @@ class ComposeCheck:
         (also on Ctrl-C or SIGTERM), once anything may have been started."""
         plan = [("config", self.check_config), ("images", self.check_images), ("up", self.bring_up),
                 ("healthy", self.wait_healthy), ("request", self.request), ("trace", self.trace),
-                ("prometheus", self.targets)]
+                ("prometheus", self.targets), ("swagger-ui", self.swagger_ui)]
         try:
             for name, action in plan:
                 if not self.step(name, action):
@@ -543,7 +608,7 @@ class ComposeCheck:
         lines = [f"compose-check summary ({PROJECT}, {COMPOSE_FILE.name}; logs in {self.workdir}):"]
         lines += [f"  {'PASS' if s.passed else 'FAIL'}  {s.name:10} {s.seconds:6.0f} s" for s in self.steps]
         if self.standins:
-            lines.append(f"  stand-ins (could not be pulled): {', '.join(self.standins)}")
+            lines.append(f"  stand-ins (deploy/standins: could not be pulled): {', '.join(self.standins)}")
         if self.base_image:
             lines.append(f"  services built on {self.base_image}")
         lines.append(f"compose-check: {'PASS' if self.passed else 'FAIL'} in {total:.0f} s")

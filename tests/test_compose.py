@@ -96,7 +96,8 @@ def test_every_published_port(config):
 def test_healthchecks_of_what_others_wait_for(config):
     services = config["services"]
     assert services["postgres"]["healthcheck"]["test"] == ["CMD-SHELL", "pg_isready -U sanicms -d postgres"]
-    probes = {"zipkin": "http://127.0.0.1:9411/health", "prometheus": "http://127.0.0.1:9090/-/ready"}
+    probes = {"zipkin": "http://127.0.0.1:9411/health", "prometheus": "http://127.0.0.1:9090/-/ready",
+              "swagger-ui": "http://127.0.0.1:8080/"}
     for name, url in probes.items():
         assert services[name]["healthcheck"]["test"] == ["CMD", "wget", "-q", "-O", "/dev/null", url]
     assert "24224" in " ".join(services["fluentd"]["healthcheck"]["test"])

@@ -37,6 +37,11 @@ def compose_region(found: list[Service], root: Path) -> str:
         [{urls}]
     ports:
       - "8080:8080"
+    healthcheck:                   # nginx serves the page (busybox wget in the official image)
+      test: ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
+      interval: 5s
+      timeout: 3s
+      retries: 5
 """
     return "\n".join([*blocks, swagger])
 
