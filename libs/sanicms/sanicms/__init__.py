@@ -3,7 +3,8 @@
 The public API is what this module exports (``tests/test_public_api.py`` keeps it so). Beside
 it: ``sanicms.testing`` (test helpers, with the ``[testing]`` extra: ``APITestCase``, the
 throwaway PostgreSQL, services as processes) and ``sanicms.migrations`` (``MigrationModel``,
-``info``). ``sanicms.tests`` is the original design's name for ``sanicms.testing``.
+``info``). ``sanicms.tests`` is the original design's name for ``sanicms.testing``, and
+``sanicms.exception`` its name for the error classes (``from sanicms.exception import ServerError``).
 
 Parts: ``contract/`` (docs, validation, OpenAPI), ``data/`` (database, SQL, migrations),
 ``calls/`` (clients of other services, resilience), ``tracing/``, ``metrics/`` (Prometheus),
