@@ -19,7 +19,8 @@ from typing import Any
 from sanic import Request
 from sanic_ext.extensions.openapi.builders import OperationStore
 
-from ..errors import ValidationError
+from ..errors import ApiError, ValidationError
+from .params import Param, check_params
 from .shapes import as_model
 from .validation import json_body, rules_for, validate
 
@@ -74,21 +75,101 @@ def media(*types: str) -> Decorator:
     return _record(media=types)
 
 
-def errors(*statuses: int | tuple[int, str]) -> Decorator:
-    """Declare the error statuses the route may answer, e.g. ``errors(404, 503)``, or
-    ``(409, "the name is taken")`` to say why. The rest are added by themselves: 400 for
-    bad input, 404 for an unknown path, 413 for a request over Sanic's size limits, 415 for
-    a body that is not JSON."""
-    declared = dict(s if isinstance(s, tuple) else (s, None) for s in statuses)
+def errors(*declared: int | str | tuple[int, str] | type[ApiError]) -> Decorator:
+    """Declare the errors the route may answer beyond bad input: a status (``errors(404, 503)``),
+    a status and why (``errors(409, "already paid")``, or the pair ``(409, "already paid")``),
+    or the error classes the handler raises (``errors(AlreadyPaid)``: its ``status_code``, and
+    its ``message`` as the reason). The spec lists each one, and the contract test lets a valid
+    request get exactly these (a 400 only when declared with a reason: bad input is the other
+    400). Added by themselves: 400 for bad input, 404 for an unknown path, 409 where a body
+    writes a unique column, 413 for a request over Sanic's size limits, 415 for a body that is
+    not JSON."""
+    statuses = _declared_errors(declared)
 
     def mark(handler: Handler) -> Handler:
-        return _record(errors={**meta_of(handler).get("errors", {}), **declared})(handler)
+        return _record(errors={**meta_of(handler).get("errors", {}), **statuses})(handler)
     return mark
+
+
+def _declared_errors(declared: tuple[Any, ...]) -> dict[int, str | None]:
+    out: dict[int, str | None] = {}
+    items = list(declared)
+    while items:
+        item = items.pop(0)
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], int) and isinstance(item[1], str):
+            out[item[0]] = item[1]
+        elif isinstance(item, type) and issubclass(item, ApiError):
+            out[int(item.status_code)] = item.message if "message" in vars(item) else None
+        elif isinstance(item, int) and not isinstance(item, bool) and 400 <= item <= 599:
+            out[item] = items.pop(0) if items and isinstance(items[0], str) else None
+        else:
+            raise TypeError(f"doc.errors takes statuses (409), a status and why (409, 'already paid'), "
+                            f"or ApiError classes; got {item!r}")
+    return out
 
 
 def ids_param(name: str = "ids") -> Decorator:
     """Declare the ``?ids=1,2,3`` batch-lookup parameter that :func:`sanicms.ids_from` reads."""
     return _record(ids=name)
+
+
+def query(name: str, annotation: Any = str, /, **rule: Any) -> Decorator:
+    """Declare a query parameter, e.g. ``doc.query("user_id", int, gt=0, description="...")``:
+    its type (int, float, Decimal, str, bool, date, datetime, time, UUID), bounds (``gt``,
+    ``ge``, ``lt``, ``le``), ``choices``, ``max_length``, ``default=`` (absent: the default;
+    without one it is required, unless ``required=False``: then None) and ``description``.
+    The spec documents it; before the handler runs it is checked by the rules a body field
+    keeps (a 400 naming it, as for a body; given twice is a 400 too, parameters nobody
+    declared are left alone) and its value is ``request.ctx.params.user_id``."""
+    return _parameter(Param.declare(name, "query", annotation, **rule))
+
+
+def path(name: str, annotation: Any = int, /, **rule: Any) -> Decorator:
+    """Declare a path parameter of the route (``/<id:int>``) as :func:`query` does: bounds,
+    choices and a description; the handler's argument and ``request.ctx.params`` get the value."""
+    return _parameter(Param.declare(name, "path", annotation, **rule))
+
+
+def header(name: str, annotation: Any = str, /, **rule: Any) -> Decorator:
+    """Declare a request header as :func:`query` does, by its HTTP name (matched whatever its
+    case): ``doc.header("X-Tenant")`` is ``request.ctx.params.x_tenant``."""
+    return _parameter(Param.declare(name, "header", annotation, **rule))
+
+
+PARAMS = "__sanicms_params__"  # the declared parameters a checking wrapper reads
+
+
+def _parameter(param: Param) -> Decorator:
+    """Add ``param`` to the route: one wrapper checks all those declared next to each other."""
+    def wrap(handler: Handler) -> Handler:
+        declared: list[Param] | None = getattr(handler, PARAMS, None)
+        if declared is not None:  # a declaration below this one made the wrapper already
+            if any(p.name == param.name and p.location == param.location for p in declared):
+                raise TypeError(f"{param.location} parameter {param.name} is declared twice")
+            declared.insert(0, param)  # decorators run bottom-up: keep the order they are written in
+            return handler
+        params = [param]
+
+        @functools.wraps(handler)
+        async def checked(request: Request, *args: Any, **kwargs: Any) -> Any:
+            request.ctx.params = check_params(request, params, kwargs)
+            return await handler(request, *args, **kwargs)
+
+        # the list is shared: functools.wraps copies it onto any wrapper made above this one
+        # (doc.consumes), where a doc.query further up adds to it, and the meta shows it
+        setattr(checked, HANDLER_DOC, {**meta_of(handler), "params": params})
+        setattr(checked, PARAMS, params)
+        _move_operation(handler, checked)
+        return checked
+
+    return wrap
+
+
+def _move_operation(handler: Handler, wrapper: Handler) -> None:
+    """Keep what sanic_ext.openapi decorators below this one recorded for ``handler``."""
+    store = OperationStore()  # type: ignore[no-untyped-call]  # sanic-ext leaves its __init__ unannotated
+    if handler in store:
+        store[wrapper] = store.pop(handler)
 
 
 def consumes(shape: Any, *, partial: bool = False) -> Decorator:
@@ -103,9 +184,7 @@ def consumes(shape: Any, *, partial: bool = False) -> Decorator:
             return await handler(request, *args, **kwargs)
 
         setattr(checked, HANDLER_DOC, {**meta_of(handler), "consumes": shape, "partial": partial})
-        store = OperationStore()  # type: ignore[no-untyped-call]  # sanic-ext leaves its __init__ unannotated
-        if handler in store:  # keep what sanic_ext.openapi decorators below this one recorded
-            store[checked] = store.pop(handler)
+        _move_operation(handler, checked)
         return checked
 
     return wrap

@@ -34,7 +34,7 @@ from sanic_routing.route import Route
 from ..auth import Authenticator
 from ..config import ApiSettings
 from .doc import meta_of
-from .params import MAX_IDS, MAX_PAGE, PATH_INT
+from .params import MAX_IDS, MAX_PAGE, PATH_INT, Param
 from .shapes import as_model, is_field_class, is_model, is_record, is_scalar, reference_name, referenced_shape
 from .validation import INT32, Rule, read_only_fields, rule_for
 
@@ -265,6 +265,17 @@ def path_parameter(name: str, cast: Any) -> Parameter:
     return Parameter(name, schema, "path", required=True)  # type: ignore[arg-type]
 
 
+def declared_parameter(param: Param) -> Parameter:
+    """A parameter declared with ``doc.query`` / ``doc.path`` / ``doc.header``: its schema
+    from the rule that checks it, as a body field's (type, format, bounds, enum, default)."""
+    schema = field_schema(param.field, param.rule, writing=True)
+    schema.pop("description", None)  # the parameter's own, below
+    kwargs: dict[str, Any] = {"required": param.rule.required}
+    if param.description:
+        kwargs["description"] = param.description
+    return Parameter(param.name, schema, param.location, **kwargs)  # type: ignore[arg-type]
+
+
 def page_parameters(api: ApiSettings) -> list[Parameter]:
     """``page`` and ``page_size``, with the bounds :func:`sanicms.page_from` enforces."""
     return [
@@ -383,7 +394,13 @@ def describe_operation(operation: OperationBuilder, route: Route, meta: dict[str
     if meta.get("tags"):
         operation.tags = list(meta["tags"])
 
-    parameters = [path_parameter(p.name, p.cast) for p in route.params.values()]
+    declared = {(p.location, p.name): p for p in meta.get("params", ())}
+    in_path = {p.name for p in route.params.values()}
+    for key in declared:
+        if key[0] == "path" and key[1] not in in_path:
+            raise ValueError(f"{route.path}: doc.path({key[1]!r}) names no parameter of the route")
+    parameters = [path_parameter(p.name, p.cast) for p in route.params.values() if ("path", p.name) not in declared]
+    parameters += [declared_parameter(p) for p in declared.values()]
     if meta.get("paginated"):
         parameters += page_parameters(api)
     if meta.get("ids"):
@@ -414,13 +431,16 @@ def _responses(meta: dict[str, Any], route: Route, schemas: Schemas) -> dict[int
     mode = READ if meta.get("expand", True) else FLAT
     data = schemas.of(produced, mode) if produced is not None else {"description": "undocumented"}
     out = {meta.get("status", 200): ("success", success_envelope(data, paginated=meta.get("paginated", False)))}
-    checked = ("consumes" in meta or meta.get("paginated") or meta.get("ids")
+    checked = ("consumes" in meta or meta.get("paginated") or meta.get("ids") or meta.get("params")
                or any(p.cast is int for p in route.params.values()))
     errors: dict[int, str | None] = {413: None}  # any request: Sanic's size limits
     if checked:
         errors[400] = None
     if "consumes" in meta:
         errors[415] = None  # a body sent as another media type
+        taken = unique_columns(meta["consumes"])
+        if taken:  # the database's unique violation, which sanicms.data answers with a 409
+            errors[409] = f"conflict: a record with the same {' and the same '.join(taken)} exists"
     if route.params:
         errors[404] = None  # a value the router cannot match, or no such record
     errors.update(meta.get("errors", {}))
@@ -428,6 +448,23 @@ def _responses(meta: dict[str, Any], route: Route, schemas: Schemas) -> dict[int
         description = errors[status] or ERROR_DESCRIPTIONS.get(status, "error")
         out[status] = (description, _ref("ValidationError" if status == 400 else "Error"))
     return out
+
+
+def unique_columns(shape: Any) -> list[str]:
+    """What a body of ``shape`` writes that must be unique: each ``unique=True`` field and each
+    unique index (``Meta.indexes``) with a writable field, as ``name`` or ``(name, province)``."""
+    if isinstance(shape, (list, tuple)):
+        shape = shape[0]
+    if not is_model(shape):
+        return []  # a class of fields or a dict has no table, hence no index
+    writable = {f.name for f in shape._meta.sorted_fields} - read_only_fields(shape)
+    found = [f.name for f in shape._meta.sorted_fields if f.unique and f.name in writable]
+    for index in shape._meta.indexes or ():
+        if isinstance(index, (list, tuple)) and len(index) == 2 and index[1]:
+            names = [n for n in index[0] if isinstance(n, str)]
+            if writable & set(names):
+                found.append(names[0] if len(names) == 1 else f"({', '.join(names)})")
+    return found
 
 
 def split_shared_operations(app: Sanic[Any, Any]) -> None:
