@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from sanic import Request
 
+from .. import observers as _observers
 from ..config import ClientSettings
 from ..contract.published import resource_path
 from ..errors import ApiError, BadGateway, ErrorCode, Forbidden, GatewayTimeout, ServiceUnavailable
@@ -52,7 +53,8 @@ class ServiceClient:
     def __init__(self, name: str, base_url: str, *, timeout: float = 5.0,
                  connect_timeout: float = 1.0, pool_size: int = 100,
                  retry: RetryPolicy | None = None, breaker: CircuitBreaker | None = None,
-                 forward_token: bool = True, token: str = "") -> None:
+                 forward_token: bool = True, token: str = "", observers: Iterable[CallObserver] = (),
+                 retry_listeners: Iterable[Callable[[], None]] = ()) -> None:
         self.name = name
         # Whose token the call carries: the service's own (``token``), else the caller's.
         self.forward_token = forward_token
@@ -66,8 +68,58 @@ class ServiceClient:
         if not self.breaker.name:
             self.breaker.name = name
         self.session: aiohttp.ClientSession | None = None
-        self.observe: CallObserver | None = None
-        self.on_retry: Callable[[], None] | None = None  # told before each retry (metrics)
+        # What a call calls: the observers (listeners) as one, None without any.
+        self._observe: CallObserver | None = None
+        self._on_retry: Callable[[], None] | None = None
+        self._observers: tuple[CallObserver, ...] = ()
+        self._retry_listeners: tuple[Callable[[], None], ...] = ()
+        self.observers = tuple(observers)
+        self.retry_listeners = tuple(retry_listeners)
+
+    # The observers: lists given at construction. Tracing's and the metrics' are made with the
+    # server (its tracer and instruments are per worker), and added then, before it serves.
+
+    @property
+    def observers(self) -> tuple[CallObserver, ...]:
+        """Called around each call (:data:`CallObserver`), first given outermost; assigning
+        replaces them."""
+        return self._observers
+
+    @observers.setter
+    def observers(self, observers: Iterable[CallObserver]) -> None:
+        self._observers = tuple(observers)
+        self._observe = _observers.around(self._observers)
+
+    @property
+    def retry_listeners(self) -> tuple[Callable[[], None], ...]:
+        """Told before each retry (metrics count them), in order; assigning replaces them."""
+        return self._retry_listeners
+
+    @retry_listeners.setter
+    def retry_listeners(self, listeners: Iterable[Callable[[], None]]) -> None:
+        self._retry_listeners = tuple(listeners)
+        self._on_retry = _observers.each(self._retry_listeners)
+
+    @property
+    def observe(self) -> CallObserver | None:
+        """The observers as one (the single hook this was before they became a list);
+        assigning one makes it the only observer, None none."""
+        return self._observe
+
+    @observe.setter
+    def observe(self, observer: CallObserver | None) -> None:
+        self.observers = () if observer is None else (observer,)
+
+    @property
+    def on_retry(self) -> Callable[[], None] | None:
+        """The retry listeners as one (the single hook this was); assigning one makes it the
+        only listener, None none."""
+        return self._on_retry
+
+    @on_retry.setter
+    def on_retry(self, listener: Callable[[], None] | None) -> None:
+        self.retry_listeners = () if listener is None else (listener,)
+
 
     @property
     def resource(self) -> str:
@@ -134,7 +186,8 @@ class ServiceClient:
         bearer = self.token or (self.forward_token and getattr(getattr(request, "ctx", None), "token", None))
         if bearer:
             headers["authorization"] = f"Bearer {bearer}"
-        observer = self.observe(request, self.name, method, url, headers) if self.observe else None
+        observe = self._observe
+        observer = observe(request, self.name, method, url, headers) if observe is not None else None
         try:
             if observer is None:
                 return await self._call_with_retries(method, url, params, json, headers, timeout)
@@ -174,8 +227,8 @@ class ServiceClient:
                     if not exc.retryable or attempt == retries:
                         breaker.failure()  # one failed call, however many attempts it took
                         raise
-                    if self.on_retry is not None:
-                        self.on_retry()
+                    if self._on_retry is not None:
+                        self._on_retry()
                     await asyncio.sleep(self.retry.delay(attempt))
                 else:
                     breaker.success()

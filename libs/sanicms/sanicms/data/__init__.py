@@ -1,2 +1,3 @@
-"""Data: the asyncpg pool and cursors (``db``), CRUD statements from peewee models (``sql``),
-and the schema migrations (``migrations``)."""
+"""Data: the asyncpg pool (``db``: :class:`~sanicms.data.db.Database`), with its parts by role
+(``errors``, ``outage``, ``checkout``, ``session``), CRUD statements from peewee models
+(``sql``), and the schema migrations (``migrations``)."""

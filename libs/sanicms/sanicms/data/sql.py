@@ -14,7 +14,8 @@ from typing import Any
 import peewee
 
 from ..contract.params import Page
-from .db import Cursor, Stateless
+from .checkout import Cursor
+from .session import Stateless
 
 
 def _q(identifier: str) -> str:

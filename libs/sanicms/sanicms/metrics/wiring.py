@@ -55,7 +55,7 @@ class AppMetrics:
             self.exposer = Exposer(WithExemplars(registry, self.store), self.refresh, in_thread=False)
         # In-memory values (one process) are bumped in place on the request path.
         direct = not getattr(values.ValueClass, "_multiprocess", False)
-        app.ctx.db.timer = StatementMetrics(instruments, direct=direct)
+        app.ctx.db.timers += (StatementMetrics(instruments, direct=direct),)
         for client in app.ctx.clients:
             CallMetrics(instruments, client)
         self.server.bind(instruments, self.store, direct=direct)

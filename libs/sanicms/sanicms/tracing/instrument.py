@@ -69,9 +69,9 @@ async def start(app: Sanic[Any, Any]) -> None:
     await reporter.start()
     app.ctx.tracer = tracer
     app.ctx.span_reporter = reporter
-    app.ctx.db.observe = SqlSpans(tracer, app.ctx.db.dsn)
+    app.ctx.db.observers += (SqlSpans(tracer, app.ctx.db.dsn),)
     for client in app.ctx.clients:
-        client.observe = ClientSpans(tracer, client.base_url)
+        client.observers += (ClientSpans(tracer, client.base_url),)
 
 
 async def stop(app: Sanic[Any, Any]) -> None:
@@ -205,7 +205,7 @@ def note_error(exception: BaseException) -> None:
 
 
 class ClientSpans:
-    """``ServiceClient.observe``: a CLIENT span per call, its context sent in the headers."""
+    """One of ``ServiceClient.observers``: a CLIENT span per call, its context sent in the headers."""
 
     def __init__(self, tracer: Tracer, base_url: str) -> None:
         self.tracer = tracer
@@ -231,7 +231,7 @@ class ClientSpans:
 
 
 class SqlSpans:
-    """``Database.observe``: a span per statement, tagged with the SQL text (never its values),
+    """One of ``Database.observers``: a span per statement, tagged with the SQL text (never its values),
     inside a traced request only."""
 
     def __init__(self, tracer: Tracer, dsn: str) -> None:

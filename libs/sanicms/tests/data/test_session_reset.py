@@ -12,7 +12,7 @@ import peewee
 import pytest
 
 from sanicms import BadRequest, Database, Page, Stateless, Table
-from sanicms.data.db import _closed
+from sanicms.data.checkout import _closed
 
 PROBE = "sanicms_reset_probe"
 
