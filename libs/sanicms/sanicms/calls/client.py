@@ -120,7 +120,6 @@ class ServiceClient:
     def on_retry(self, listener: Callable[[], None] | None) -> None:
         self.retry_listeners = () if listener is None else (listener,)
 
-
     @property
     def resource(self) -> str:
         """Where the neighbour serves its resource, read from its published spec (``/cities``
