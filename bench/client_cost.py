@@ -39,10 +39,9 @@ Call = Callable[[], Awaitable[Any]]
 async def variants(url: str, path: str, tracer: Tracer) -> tuple[dict[str, Call], Callable[[], Awaitable[None]]]:
     """The calls to compare, and what closes their sessions."""
     session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
-    plain, traced = ServiceClient("city", url), ServiceClient("city", url)
+    plain, traced = ServiceClient("city", url), ServiceClient("city", url, observers=[ClientSpans(tracer, url)])
     await plain.open()
     await traced.open()
-    traced.observe = ClientSpans(tracer, url)
 
     async def raw() -> None:
         async with session.get(url + path, headers={"accept": "application/json"}) as resp:

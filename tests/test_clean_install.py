@@ -1,15 +1,20 @@
-"""Each service installed the way the Docker image installs it, in a new virtual environment.
+"""Each service installed alone, as a user deploying only that one would, in a new virtual environment.
 
-The development venv holds every test tool, and their dependencies can hide a package the
-runtime imports but nobody declares (sanic-ext imports pydantic without declaring it). Here
-each service gets a venv of its own with only the locked runtime dependencies
-(``requirements/runtime.txt``) and ``--no-deps`` installs of the library and the service, as
-in ``deploy/Dockerfile``; then it must pass ``check``, ``migrate`` and ``serve`` until
-``/readyz`` answers 200 against the throwaway PostgreSQL.
+The development venv holds every service and every test tool, and their dependencies can hide
+a package the runtime imports but nobody declares (sanic-ext imports pydantic without
+declaring it), or a neighbour's package a caller reads (its published spec: a caller keeps
+its own copy, ``<package>/neighbours/``). Here each service gets a venv of its own and
+``pip install -c requirements/runtime.txt ./libs/sanicms ./services/<name>``: the library
+and that service, with their declared dependencies at the locked versions, and nothing else
+(``deploy/Dockerfile`` installs the same two into each image). Then ``pip check`` passes, no
+other service's package is there, its app builds, and it passes ``check``, ``migrate`` and
+``serve`` until ``/readyz`` answers 200 against the throwaway PostgreSQL.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import subprocess
 import venv
@@ -19,6 +24,7 @@ import httpx
 import pytest
 
 from sanicms import registry
+from sanicms.contract.published import collection_path
 from sanicms.testing.localdb import create_database
 from sanicms.testing.processes import ServiceProcess, free_port, migrate
 
@@ -36,14 +42,12 @@ def run(*args: str | Path, env: dict[str, str] = CLEAN_ENV, timeout: float = 600
     return result
 
 
-def install_like_the_image(target: Path, service: str) -> Path:
-    """A new venv with what ``deploy/Dockerfile`` installs for ``service``; returns its python."""
+def install_alone(target: Path, service: str) -> Path:
+    """A new venv with the library and ``service`` only, installed as its user would (pip's
+    cache may serve the downloads); returns its python."""
     venv.EnvBuilder(with_pip=True, clear=True).create(target)
     python = target / "bin" / "python"
-    run(python, "-m", "pip", "install", "-q", "-r", LOCK)
-    # every service, as the image: a caller needs its neighbours' published specs (openapi.json)
-    services = sorted(p.parent for p in (ROOT / "services").glob("*/pyproject.toml"))
-    run(python, "-m", "pip", "install", "-q", "--no-deps", ROOT / "libs" / "sanicms", *services)
+    run(python, "-m", "pip", "install", "-q", "-c", LOCK, ROOT / "libs" / "sanicms", ROOT / "services" / service)
     run(python, "-m", "pip", "check")
     return python
 
@@ -55,21 +59,45 @@ def installed(tmp_path_factory):
 
     def python_of(service: str) -> Path:
         if service not in made:
-            made[service] = install_like_the_image(tmp_path_factory.mktemp(f"venv-{service}"), service)
+            made[service] = install_alone(tmp_path_factory.mktemp(f"venv-{service}"), service)
         return made[service]
     return python_of
+
+
+def neighbours_paths(service: str) -> list[str]:
+    """``["city /cities", ...]``: each neighbour ``service`` calls and its resource, as the
+    neighbours publish them in this repository."""
+    found = registry.by_name(ROOT)
+    published = {n: json.loads((found[n].directory / found[n].package / "openapi.json").read_text())
+                 for n in found[service].downstreams}
+    return sorted(f"{n} {collection_path(spec)}" for n, spec in published.items())
+
+
+def importable(python: Path, modules: list[str]) -> list[str]:
+    """Which of ``modules`` the venv of ``python`` can import."""
+    found = run(python, "-c", f"import importlib.util as u; print([m for m in {modules!r} if u.find_spec(m)])")
+    return list(ast.literal_eval(found.stdout.strip()))
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_a_clean_install_checks_migrates_and_serves(service, installed, pg_server, tmp_path):
     python = installed(service)
     package = f"{service}_service"
-    leaked = run(python, "-c", "import importlib.util as u; print([m for m in ('pytest', 'aioresponses', "
-                               "'sanic_testing', 'pgserver') if u.find_spec(m)])").stdout.strip()
-    assert leaked == "[]", f"test-only packages in a runtime install: {leaked}"
+    leaked = importable(python, ["pytest", "aioresponses", "sanic_testing", "pgserver"])
+    assert leaked == [], f"test-only packages in a runtime install: {leaked}"
+    # nothing of the other services: not their distributions, not their packages
+    distributions = {canonical(d["name"]) for d in json.loads(run(python, "-m", "pip", "list", "--format=json").stdout)}
+    assert distributions & {f"sanicms-{s}" for s in SERVICES} == {f"sanicms-{service}"}, sorted(distributions)
+    others = importable(python, [f"{s}_service" for s in SERVICES if s != service])
+    assert others == [], f"other services' packages in {service}'s install: {others}"
+    # its app builds, its clients finding their neighbours' paths in its own copies of their specs
+    built = run(python, "-c", f"from {package}.server import create_app; app = create_app(DATABASE_URL="
+                              "'postgresql://x@127.0.0.1/db'); print(sorted(f'{c.name} {c.resource}' "
+                              "for c in app.ctx.clients))")
+    assert ast.literal_eval(built.stdout.strip()) == neighbours_paths(service), built.stdout
 
     env = {**CLEAN_ENV, "DATABASE_URL": create_database(pg_server, f"clean_{service}", fresh=True),
-           "CITY_SERVICE_URL": "http://127.0.0.1:9", "ROLE_SERVICE_URL": "http://127.0.0.1:9"}
+           **{s.url_setting: "http://127.0.0.1:9" for s in registry.services(ROOT)}}
     assert "settings OK" in run(python, "-m", package, "check", env=env).stdout
     migrate(package, env, python=str(python))
     server = ServiceProcess(package, free_port(), env, log_path=tmp_path / "serve.log", python=str(python))

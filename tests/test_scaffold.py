@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,33 @@ def test_the_command_says_which_two_files_to_edit(repo):
     hand = out[out.index("Edit by hand:"):].splitlines()[1:3]
     assert [line.split()[0] for line in hand] == ["services/order/order_service/models.py",
                                                    "services/order/order_service/views.py"]
-    assert "created services/order/ (12 files)" in out  # 11 from templates, and the published spec
+    assert "created services/order/ (13 files)" in out  # 12 from templates (user's spec kept), the published spec
+
+
+def test_a_caller_keeps_its_neighbours_spec_and_depends_on_no_other_service(repo):
+    """order calls user: its package holds user's published spec (package data), its
+    pyproject lists the library only, and everything reading user's spec reads that copy."""
+    import tomllib
+
+    from sanicms.contract import neighbours
+
+    root, _ = repo
+    project = tomllib.loads((root / "services/order/pyproject.toml").read_text())
+    assert project["project"]["dependencies"] == ["sanicms"]
+    assert project["tool"]["setuptools"]["package-data"]["order_service"] == ["openapi.json", "neighbours/*.json"]
+    copy = root / "services/order/order_service/neighbours/user.json"
+    assert copy.read_bytes() == (ROOT / "services/user/user_service/openapi.json").read_bytes()
+    assert [c.problem() for c in neighbours.copies(root, ["order"])] == [None]
+    assert not (root / "services/tag/tag_service/neighbours").exists()  # tag calls nobody
+    tests = (root / "services/order/tests/test_orders.py").read_text()
+    assert 'published_spec("user", caller=CALLER)' in tests and 'CALLER = "order_service"' in tests
+    # the copy is in its wheel, what a deployment installs
+    wheels = root / "wheels"
+    built = run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels),
+                str(root / "services/order"), cwd=root)
+    assert built.returncode == 0, built.stdout + built.stderr
+    [wheel] = wheels.glob("sanicms_order-*.whl")
+    assert "order_service/neighbours/user.json" in zipfile.ZipFile(wheel).namelist()
 
 
 def test_the_registry_sees_them_in_dependency_order(repo):

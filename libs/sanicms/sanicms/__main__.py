@@ -1,10 +1,11 @@
-"""``python -m sanicms token | settings | spec | new-service | services | tests``: development tools."""
+"""``python -m sanicms token | settings | spec | new-service | services | neighbours | tests``: development tools."""
 
 from __future__ import annotations
 
 import argparse
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from .auth import DEVELOPMENT_SECRET, mint
 from .config import reference
@@ -16,9 +17,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("settings", help="print every setting, its default and meaning (Markdown)")
     spec = commands.add_parser("spec", help="print the OpenAPI spec a service serves (--write: publish it "
-                                            "as <package>/openapi.json, the file its callers and tests read)")
+                                            "as <package>/openapi.json, the file its tests check, and refresh "
+                                            "its callers' copies of it, <package>/neighbours/<service>.json)")
     spec.add_argument("services", nargs="+", metavar="SERVICE", help="service name(s), e.g. city")
-    spec.add_argument("--write", action="store_true", help="write <package>/openapi.json instead of printing")
+    spec.add_argument("--write", action="store_true", help="write <package>/openapi.json (and the callers' "
+                                                           "copies, in a repository) instead of printing")
     add_service_commands(commands)
     tests = commands.add_parser("tests", help="run the service's unittest suite (its tests/), from the service's "
                                               "folder: `coverage run --source . -m sanicms tests` measures it")
@@ -34,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(reference())
         return
     if args.command == "spec":
-        from .testing.contracts import write_published_spec  # a development tool: needs [testing]
+        from .testing.contracts import refresh_callers_copies, write_published_spec  # development tools: [testing]
 
         for service in args.services:
             try:
@@ -45,12 +48,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                 raise SystemExit(f"{service}: its package {service}_service is not installed here; "
                                  "`make install` installs every service in services/, then run this again") from None
             print(f"{service}: published spec written" if args.write else text, end="\n" if args.write else "")
+            if args.write:
+                for copy in refresh_callers_copies(service):  # the copies its callers keep, in a repository
+                    shown = copy.relative_to(Path.cwd()) if copy.is_relative_to(Path.cwd()) else copy
+                    print(f"{service}: refreshed {shown}")
         return
     if args.command == "tests":
         from .testing.runner import run_tests  # needs [testing]
 
         raise SystemExit(run_tests(args.unittest_args))
-    if args.command in ("new-service", "services"):
+    if args.command in ("new-service", "services", "neighbours"):
         raise SystemExit(run_service_command(args))
     claims = {k: v for k, v in (("iss", args.iss), ("aud", args.aud)) if v}
     secret = os.environ.get("AUTH_SECRET") or DEVELOPMENT_SECRET

@@ -20,6 +20,7 @@ from .calls.client import Clients
 from .config import Settings
 from .contract import openapi
 from .contract.params import check_path_params
+from .contract.published import calling_package
 from .data.db import Database
 from .errors import ErrorHandler
 from .health import health_blueprint
@@ -43,7 +44,8 @@ def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
     app.config.update(_sanic_config(settings))
     app.ctx.settings = settings
     app.ctx.db = Database.from_settings(settings.database)
-    app.ctx.clients = Clients.from_settings(settings.clients)
+    # The package calling: a service's, whose copies of its neighbours' specs the clients read.
+    app.ctx.clients = Clients.from_settings(settings.clients, caller=calling_package())
     app.ctx.untraced_paths = settings.tracing.untraced_paths
     # OpenAPI and HTTP (auto OPTIONS/HEAD, CORS) only: the injection extension, unused,
     # handles a signal on every request; CORS headers only for requests with an Origin.

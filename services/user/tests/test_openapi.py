@@ -1,7 +1,11 @@
 """The user service's OpenAPI spec, as served at /openapi/spec.json."""
 
+import json
+from importlib.resources import files
+
 from sanicms.contract.published import published_shape, schema_of, shape_differences
 from sanicms.testing import SpecTestCase
+from user_service import models
 from user_service.migrations import MIGRATIONS
 from user_service.server import create_app
 
@@ -22,10 +26,21 @@ class UserSpecTest(SpecTestCase):
         self.assertNotIn("city", schemas["UserInput"]["properties"])
 
     def test_city_and_role_are_shaped_as_their_services_publish_them(self):
+        """As user's copies of their specs say (user_service/neighbours/): the contracts it was built against."""
         for service, name in (("city", "City"), ("role", "Role")):
             with self.subTest(service):
-                self.assertEqual(self.spec["components"]["schemas"][name], schema_of(service, name))
-                self.assertEqual(shape_differences(published_shape(service, name), service, name), [])
+                self.assertEqual(self.spec["components"]["schemas"][name],
+                                 schema_of(service, name, caller="user_service"))
+                shape = published_shape(service, name, caller="user_service")
+                self.assertIs(shape, models.CityApi if service == "city" else models.RoleApi)
+                self.assertEqual(shape_differences(shape, service, name, caller="user_service"), [])
+
+    def test_mocks_are_checked_against_the_copies_user_keeps(self):
+        """Its mocks of city and role are held to user_service/neighbours/, not to their packages."""
+        for service in ("city", "role"):
+            with self.subTest(service):
+                kept = files(models.__package__) / "neighbours" / f"{service}.json"
+                self.assertEqual(self.contracts.specs[service], json.loads(kept.read_text(encoding="utf-8")))
 
     def test_routes_that_call_other_services_document_their_failures(self):
         responses = self.spec["paths"]["/users/{id}"]["get"]["responses"]

@@ -53,9 +53,10 @@ class ServiceClient:
     def __init__(self, name: str, base_url: str, *, timeout: float = 5.0,
                  connect_timeout: float = 1.0, pool_size: int = 100,
                  retry: RetryPolicy | None = None, breaker: CircuitBreaker | None = None,
-                 forward_token: bool = True, token: str = "", observers: Iterable[CallObserver] = (),
-                 retry_listeners: Iterable[Callable[[], None]] = ()) -> None:
+                 forward_token: bool = True, token: str = "", caller: str | None = None,
+                 observers: Iterable[CallObserver] = (), retry_listeners: Iterable[Callable[[], None]] = ()) -> None:
         self.name = name
+        self.caller = caller  # the calling service's package, which keeps the neighbour's spec (resource)
         # Whose token the call carries: the service's own (``token``), else the caller's.
         self.forward_token = forward_token
         self.token = token
@@ -124,7 +125,7 @@ class ServiceClient:
     def resource(self) -> str:
         """Where the neighbour serves its resource, read from its published spec (``/cities``
         for the city service): ``client.get(request, f"{client.resource}/{id}")``."""
-        return resource_path(self.name)
+        return resource_path(self.name, caller=self.caller)
 
     async def open(self) -> None:
         import aiohttp  # here, not at the top: a service that calls no neighbour never loads it (9 MiB)
@@ -340,7 +341,7 @@ class Clients:
         self._clients = dict(clients)
 
     @classmethod
-    def from_settings(cls, settings: ClientSettings) -> Clients:
+    def from_settings(cls, settings: ClientSettings, *, caller: str | None = None) -> Clients:
         return cls({
             name: ServiceClient(
                 name,
@@ -352,6 +353,7 @@ class Clients:
                 breaker=CircuitBreaker(settings.breaker_threshold, settings.breaker_reset),
                 forward_token=settings.forward_token,
                 token=settings.service_token,
+                caller=caller,
             )
             for name in settings.downstream
         })

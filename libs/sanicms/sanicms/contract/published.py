@@ -7,14 +7,21 @@ service's ``SpecTestCase``. A caller names a neighbour's reply shape instead of 
     CityApi = published_shape("city", "City")          # a class of peewee fields
     city_id = IntegerField(help_text=CityApi)          # as the original design wrote it
 
-so a field the neighbour changes changes here too. The neighbour is found as an installed
-package, ``<name>_service`` (:func:`package_of`); a caller's pyproject lists it.
+so a field the neighbour changes changes here too. The caller reads the neighbour's spec
+from its own package: ``user_service/neighbours/city.json`` is city's ``openapi.json`` as
+user was built against it (package data, so a service installs and runs with only itself
+and the library; :mod:`sanicms.contract.neighbours` refreshes and checks these copies).
+Which package is the caller: ``caller=`` (a package or module name, ``__name__`` will do),
+else the package of the module calling, when it is a service's (``<name>_service``, see
+:func:`package_of`). Without a caller (a library's own code or tests), the neighbour's own
+published file is read, from its installed package.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib.resources
+import inspect
 import json
 from collections.abc import Callable
 from importlib.resources.abc import Traversable
@@ -29,6 +36,8 @@ SERVICE_ATTRIBUTE = "__sanicms_service__"
 
 #: The file a service's package publishes its spec in.
 SPEC_FILE = "openapi.json"
+#: The folder of a caller's package that holds its copies of its neighbours' specs (``<service>.json``).
+NEIGHBOURS_DIR = "neighbours"
 #: Paths every service serves that are not one of its resources.
 SERVICE_PATHS = ("/healthz", "/readyz", "/metrics")
 
@@ -47,9 +56,40 @@ def spec_file(package: str) -> Traversable:
     return importlib.resources.files(package) / SPEC_FILE
 
 
+def copy_file(caller: str, service: str) -> Traversable:
+    """Where the package ``caller`` keeps its copy of ``service``'s published spec."""
+    return importlib.resources.files(caller) / NEIGHBOURS_DIR / f"{service}.json"
+
+
 def refresh_command(service: str) -> str:
     """The command that rewrites ``service``'s published spec from the code."""
     return f"python -m sanicms spec {service} --write"
+
+
+def refresh_copies_command(caller_service: str) -> str:
+    """The command that rewrites a caller's copies of its neighbours' published specs."""
+    return f"python -m sanicms neighbours {caller_service} --write"
+
+
+def caller_package(module: str | None) -> str | None:
+    """The service package a module belongs to (``user_service.models`` -> ``user_service``),
+    or None when it is not a service's (its name does not end in ``_service``)."""
+    top = (module or "").partition(".")[0]
+    return top if top.endswith("_service") else None
+
+
+def calling_package(depth: int = 1) -> str | None:
+    """The service package of the code ``depth`` frames above the caller of this function."""
+    frame = inspect.currentframe()
+    for _ in range(depth + 1):
+        frame = frame.f_back if frame is not None else None
+    return caller_package(frame.f_globals.get("__name__") if frame is not None else None)
+
+
+def _caller(caller: str | None, depth: int) -> str | None:
+    """``caller`` as a package name, else the calling module's service package (``depth``
+    frames above the public function that asks)."""
+    return caller.partition(".")[0] if caller else calling_package(depth + 1)
 
 
 #: The order of operations in a path item, as the OpenAPI specification lists them.
@@ -65,16 +105,24 @@ def dumps_spec(spec: dict[str, Any]) -> str:
     return json.dumps({**spec, "paths": paths, "components": components}, indent=2, ensure_ascii=False) + "\n"
 
 
+def published_spec(service: str, *, caller: str | None = None) -> dict[str, Any]:
+    """The OpenAPI document ``service`` publishes, as ``caller`` keeps it (see the module's
+    docstring; read once per process)."""
+    return _published_spec(service, _caller(caller, 1))
+
+
 @functools.cache
-def published_spec(service: str) -> dict[str, Any]:
-    """The OpenAPI document ``service`` publishes (read once per process)."""
+def _published_spec(service: str, caller: str | None) -> dict[str, Any]:
     package = package_of(service)
+    if caller is not None and caller != package:
+        return _copy(service, caller)
     try:
         path = spec_file(package)
         text = path.read_text(encoding="utf-8")
     except ModuleNotFoundError:
         raise PublishedSpecError(f"{service}: package {package} is not installed, so its published spec "
-                                 f"cannot be read (list it in the caller's pyproject dependencies)") from None
+                                 f"cannot be read (a caller keeps a copy: {NEIGHBOURS_DIR}/{service}.json "
+                                 "in its own package)") from None
     except FileNotFoundError:
         raise PublishedSpecError(f"{service}: {package} publishes no {SPEC_FILE}; "
                                  f"run `{refresh_command(service)}`") from None
@@ -82,29 +130,67 @@ def published_spec(service: str) -> dict[str, Any]:
     return spec
 
 
-def schema_of(service: str, name: str) -> dict[str, Any]:
-    """The schema ``components/schemas/<name>`` of ``service``'s published spec."""
-    schemas = published_spec(service).get("components", {}).get("schemas", {})
+def _copy(service: str, caller: str) -> dict[str, Any]:
+    """``caller``'s copy of ``service``'s published spec."""
+    where = f"{caller}/{NEIGHBOURS_DIR}/{service}.json"
+    command = refresh_copies_command(caller.removesuffix("_service"))
+    try:
+        text = copy_file(caller, service).read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        raise PublishedSpecError(f"{service}: the caller {caller} is not installed, so its copy of "
+                                 f"{service}'s published spec ({where}) cannot be read") from None
+    except FileNotFoundError:
+        raise PublishedSpecError(f"{service}: {caller} keeps no copy of its published spec ({where}); "
+                                 f"run `{command}`") from None
+    spec: dict[str, Any] = json.loads(text)
+    return spec
+
+
+def schema_of(service: str, name: str, *, caller: str | None = None) -> dict[str, Any]:
+    """The schema ``components/schemas/<name>`` of ``service``'s published spec (as ``caller``
+    keeps it, see :func:`published_spec`)."""
+    return _schema_of(service, name, _caller(caller, 1))
+
+
+def _schema_of(service: str, name: str, caller: str | None) -> dict[str, Any]:
+    schemas = _published_spec(service, caller).get("components", {}).get("schemas", {})
     if name not in schemas:
         raise PublishedSpecError(f"{service} publishes no schema {name!r}; it has {', '.join(sorted(schemas))}")
     schema: dict[str, Any] = schemas[name]
     return schema
 
 
+def published_shape(service: str, name: str, *, caller: str | None = None) -> type:
+    """A neighbour's reply shape, ``components/schemas/<name>`` of its published spec (the
+    copy the calling service keeps, see :func:`published_spec`), as a class of peewee fields:
+    what ``help_text=`` and ``doc.produces`` take. Its schema in the caller's spec comes out as
+    the neighbour's (types, formats, bounds, lengths, nullability, descriptions). A property
+    holding another object becomes a ``help_text`` reference when a ``<name>_id`` field sits
+    beside it (as sanicms writes them), else an untyped JSON field. One class per shape and
+    caller, however often it is asked for."""
+    return _published_shape(service, name, _caller(caller, 1))
+
+
 @functools.cache
-def published_shape(service: str, name: str) -> type:
-    """A neighbour's reply shape, ``components/schemas/<name>`` of its published spec, as a
-    class of peewee fields: what ``help_text=`` and ``doc.produces`` take. Its schema in the
-    caller's spec comes out as the neighbour's (types, formats, bounds, lengths, nullability,
-    descriptions). A property holding another object becomes a ``help_text`` reference when a
-    ``<name>_id`` field sits beside it (as sanicms writes them), else an untyped JSON field."""
-    shape = _shape(service, name)
+def _published_shape(service: str, name: str, caller: str | None) -> type:
+    shape = _shape(service, name, caller)
     setattr(shape, SERVICE_ATTRIBUTE, service)  # whose records a field with this help_text names
     return shape
 
 
-def _shape(service: str, name: str) -> type:
-    return shape_from_schema(name, schema_of(service, name), lambda ref: _shape(service, ref))
+def _shape(service: str, name: str, caller: str | None) -> type:
+    return shape_from_schema(name, _schema_of(service, name, caller), lambda ref: _shape(service, ref, caller))
+
+
+def clear_caches() -> None:
+    """Forget the specs, shapes and paths read so far (a test that rewrites a published file)."""
+    for cached in (_published_spec, _published_shape, _resource_path):
+        cached.cache_clear()
+
+
+# These three were functools.cache'd functions: their cache_clear() keeps working.
+published_spec.cache_clear = clear_caches  # type: ignore[attr-defined]
+published_shape.cache_clear = clear_caches  # type: ignore[attr-defined]
 
 
 def shape_from_schema(name: str, schema: dict[str, Any], resolve: Callable[[str], type]) -> type:
@@ -183,20 +269,29 @@ def collection_path(spec: dict[str, Any]) -> str:
     return found[0]
 
 
+def resource_path(service: str, *, caller: str | None = None) -> str:
+    """Where ``service`` serves its resource, from its published spec (as ``caller`` keeps it,
+    see :func:`published_spec`): ``city`` -> ``/cities``."""
+    return _resource_path(service, _caller(caller, 1))
+
+
 @functools.cache
-def resource_path(service: str) -> str:
-    """Where ``service`` serves its resource, from its published spec: ``city`` -> ``/cities``."""
-    return collection_path(published_spec(service))
+def _resource_path(service: str, caller: str | None) -> str:
+    return collection_path(_published_spec(service, caller))
 
 
-def shape_differences(shape: Any, service: str, name: str) -> list[str]:
+resource_path.cache_clear = clear_caches  # type: ignore[attr-defined]
+
+
+def shape_differences(shape: Any, service: str, name: str, *, caller: str | None = None) -> list[str]:
     """How a caller's hand-written idea of a neighbour's shape differs from what the neighbour
-    publishes, one line per field (empty when they agree)."""
+    publishes (as ``caller`` keeps it, see :func:`published_spec`), one line per field (empty
+    when they agree)."""
     from .openapi import Schemas  # openapi imports this module's neighbours; late to keep it light
 
     schemas = Schemas()
     ours = schemas.components[schemas.ref(shape)["$ref"].rpartition("/")[2]]
-    theirs = schema_of(service, name)
+    theirs = _schema_of(service, name, _caller(caller, 1))
     return compare_schemas(ours, theirs, label=f"{service} {name}")
 
 

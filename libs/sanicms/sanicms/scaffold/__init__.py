@@ -1,6 +1,7 @@
 """``python -m sanicms new-service NAME --port P --resource PLURAL [--calls other,...]``.
 
-Writes ``services/NAME/`` the way the existing services are written (``templates``), then
+Writes ``services/NAME/`` the way the existing services are written (``templates``), with a
+copy of each ``--calls`` neighbour's published spec in its package (its ``neighbours/``), then
 everything that lists the services and is not read from the packages directly: the deploy
 files of ``deployfiles`` (compose, Prometheus targets, init.sql, Kubernetes), and the
 service's published spec. The Makefile, pytest, the local stack, the demo and the tests read
@@ -81,9 +82,9 @@ def _neighbour(found: dict[str, Service], name: str) -> Neighbour:
     spec_path = service.directory / service.package / "openapi.json"
     if not spec_path.is_file():
         raise ScaffoldError(f"--calls {name}: {spec_path} is missing; run `python -m sanicms spec {name} --write`")
-    spec = json.loads(spec_path.read_text())
-    resource, shape = _resource_and_shape(spec)
-    return Neighbour(name=name, shape=shape, port=service.port, resource=resource)
+    published = spec_path.read_text(encoding="utf-8")
+    resource, shape = _resource_and_shape(json.loads(published))
+    return Neighbour(name=name, shape=shape, port=service.port, resource=resource, published=published)
 
 
 def _resource_and_shape(spec: dict[str, Any]) -> tuple[str, str]:

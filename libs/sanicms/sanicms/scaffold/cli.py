@@ -1,4 +1,4 @@
-"""The repository commands of ``python -m sanicms``: ``new-service`` and ``services``."""
+"""The repository commands of ``python -m sanicms``: ``new-service``, ``services`` and ``neighbours``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..contract import neighbours
 from ..registry import RegistryError, services
 from . import ScaffoldError, deployfiles, new_service, report
 
 
 def add_service_commands(commands: Any) -> None:
-    """Add the two commands to ``python -m sanicms``'s subparsers."""
+    """Add the three commands to ``python -m sanicms``'s subparsers."""
     new = commands.add_parser("new-service", help="write services/NAME (CRUD, tests, published spec) and "
                                                   "register it in the deploy files")
     new.add_argument("name", help="the service's name: lowercase letters and digits (order)")
@@ -26,12 +27,21 @@ def add_service_commands(commands: Any) -> None:
     listing.add_argument("--check", action="store_true", help="exit 1 naming the generated files that are stale")
     listing.add_argument("--write", action="store_true", help="rewrite the stale generated files")
     listing.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
+    kept = commands.add_parser("neighbours", help="check (exit 1 naming each difference) or --write each caller's "
+                                                  "copies of its neighbours' published specs, "
+                                                  "<package>/neighbours/<neighbour>.json")
+    kept.add_argument("callers", nargs="*", metavar="SERVICE", help="the callers (default: every service)")
+    kept.add_argument("--write", action="store_true", help="refresh the copies that differ")
+    kept.add_argument("--root", type=Path, default=Path.cwd(), help="the repository (default: here)")
 
 
 def run_service_command(args: argparse.Namespace) -> int:
-    """Run ``new-service`` or ``services``; the exit status (2: refused, with the reason on stderr)."""
+    """Run ``new-service``, ``services`` or ``neighbours``; the exit status (2: refused, with the
+    reason on stderr)."""
     root = args.root.resolve()
     try:
+        if args.command == "neighbours":
+            return _neighbours(root, args.callers or None, write=args.write)
         if args.command == "new-service":
             calls = [c.strip() for c in args.calls.split(",") if c.strip()]
             created = new_service(root, args.name, port=args.port, resource=args.resource, calls=calls)
@@ -50,6 +60,20 @@ def run_service_command(args: argparse.Namespace) -> int:
             neighbours = f"  calls {', '.join(s.downstreams)}" if s.downstreams else ""
             print(f"{s.name:<10} {s.port:<6} {s.package}{neighbours}")
         return 0
-    except (ScaffoldError, RegistryError) as exc:
+    except (ScaffoldError, RegistryError, LookupError) as exc:
         print(f"python -m sanicms {args.command}: {exc}", file=sys.stderr)
         return 2
+
+
+def _neighbours(root: Path, callers: list[str] | None, *, write: bool) -> int:
+    """``neighbours``: refresh the stale copies, or name them and how each differs (exit 1)."""
+    if write:
+        for path in neighbours.refresh(root, callers=callers):
+            print(f"refreshed {path.relative_to(root)}")
+        return 0
+    outdated = neighbours.stale(root, callers)
+    for copy in outdated:
+        print(copy.problem(), file=sys.stderr)
+    if not outdated:
+        print(f"{len(neighbours.copies(root, callers))} copies, each what its neighbour publishes")
+    return 1 if outdated else 0

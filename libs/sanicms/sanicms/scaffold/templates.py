@@ -19,6 +19,7 @@ class Neighbour:
     shape: str  # User: the schema of its replies, in its published spec
     port: int
     resource: str  # /users
+    published: str = ""  # its published spec (openapi.json), which the new service keeps a copy of
 
     @property
     def field(self) -> str:
@@ -69,6 +70,9 @@ def files(s: NewService) -> dict[str, str]:
         f"tests/test_{s.resource}.py": api_tests(s),
         "tests/test_openapi.py": spec_tests(s),
     }
+    # The contracts it is built against: each neighbour's published spec, kept in its own
+    # package (sanicms.contract.neighbours), so it installs without them.
+    out.update({f"{package}/neighbours/{n.name}.json": n.published for n in s.calls})
     return out
 
 
@@ -77,9 +81,12 @@ def _with(s: NewService) -> str:
 
 
 def pyproject(s: NewService) -> str:
-    deps = ", ".join(['"sanicms"', *(f'"sanicms-{n.name}"' for n in s.calls)])
-    why = (f"# {', '.join('sanicms-' + n.name for n in s.calls)}: their published specs (openapi.json) shape "
-           "what this service's replies include\n") if s.calls else ""
+    plural = "s" if len(s.calls) > 1 else ""
+    why = (f"# Only the library: the published spec{plural} of {' and '.join(n.name for n in s.calls)}, which shape "
+           f"its replies, are copies in its own package\n# ({s.package}/neighbours/, refreshed by "
+           f"`python -m sanicms neighbours {s.name} --write`).\n") if s.calls else ""
+    data = '"openapi.json", "neighbours/*.json"' if s.calls else '"openapi.json"'
+    kept = ",\n# and its copies of the specs its neighbours publish, the contracts it was built against" * bool(s.calls)
     return f"""[build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
@@ -89,7 +96,7 @@ name = "sanicms-{s.name}"
 version = "0.1.0"
 description = "{s.title} service: {s.resource}{_with(s)}."
 requires-python = ">=3.11"
-{why}dependencies = [{deps}]
+{why}dependencies = ["sanicms"]
 
 [project.scripts]
 {s.name}-service = "{s.package}.__main__:run"
@@ -98,8 +105,8 @@ requires-python = ">=3.11"
 packages = ["{s.package}"]
 
 [tool.setuptools.package-data]
-# the OpenAPI spec it serves, published for callers and tests (python -m sanicms spec {s.name} --write)
-{s.package} = ["openapi.json"]
+# the OpenAPI spec it serves, published for callers and tests (python -m sanicms spec {s.name} --write){kept}
+{s.package} = [{data}]
 """
 
 
@@ -137,7 +144,7 @@ def models(s: NewService) -> str:
     shapes = "".join(f'{n.alias} = published_shape("{n.name}", "{n.shape}")\n' for n in s.calls)
     if shapes:
         shapes = ("\nfrom sanicms import published_shape\n\n"
-                  f"#: As the neighbours reply, read from their published specs (not copied).\n{shapes}")
+                  f"#: As the neighbours reply, read from their published specs (the copies in neighbours/).\n{shapes}")
     refs = "".join(f'    {n.field} = IntegerField(verbose_name="the {n.name} this {s.name} refers to", '
                    f"help_text={n.alias})\n" for n in s.calls)
     return f'''"""The {s.name} table: defined once, used for migrations, validation and API docs.
@@ -326,10 +333,11 @@ async def delete_{one}(request: Request, id: int):
 def api_tests(s: NewService) -> str:
     r, one, m = s.resource, s.name, s.model
     mocked = " and ".join(n.name for n in s.calls)
-    consts = "".join(f'{n.constant} = {{**example(schema_of("{n.name}", "{n.shape}"), published_spec("{n.name}")), '
-                     f'"id": 1}}\n' for n in s.calls)
+    consts = "".join(f'{n.constant} = {{**example(schema_of("{n.name}", "{n.shape}", caller=CALLER), '
+                     f'published_spec("{n.name}", caller=CALLER)), "id": 1}}\n' for n in s.calls)
     if consts:
-        consts = f"\n#: As the neighbours would answer, built from their published specs.\n{consts}"
+        consts = (f"\n#: As the neighbours would answer, built from their published specs (the copies the service "
+                  f'keeps).\nCALLER = "{s.package}"\n{consts}')
     mocks = "".join(f'        self._mock.get("{n.resource}/1", payload={n.constant})\n'
                     f'        self._mock.get("{n.resource}/999", status=404, message="{n.name} 999 not found")\n'
                     for n in s.calls)

@@ -40,7 +40,7 @@ from sanic.server.async_server import AsyncioServer
 
 from ..auth import mint
 from ..config import service_url_setting
-from ..contract.published import PublishedSpecError, published_spec
+from ..contract.published import PublishedSpecError, caller_package, published_spec
 from ..data.db import Database
 from ..data.migrations import MigrationModel, run_migrations
 from ..errors import ApiError
@@ -295,7 +295,8 @@ class APITestCase(unittest.TestCase):
             scopes = cls.scopes if cls.scopes is not None else (f"{service}:read", f"{service}:write")
             cls.token = mint(scopes, subject="test", secret=TEST_SECRET)
         overrides.update(cls.settings)
-        cls.contracts = MockContracts({n: _published_or_none(n) for n in settings.clients.downstream})
+        caller = caller_package(cls.app_factory.__module__)  # a service's package keeps its neighbours' specs
+        cls.contracts = MockContracts({n: _published_or_none(n, caller) for n in settings.clients.downstream})
         cls.app = cls.app_factory(**overrides)
         cls.live = LiveServer(cls.app)
         cls.live.start()
@@ -348,9 +349,9 @@ class APITestCase(unittest.TestCase):
         return self.live.request(method, path, **kwargs)
 
 
-def _published_or_none(service: str) -> dict[str, Any] | None:
+def _published_or_none(service: str, caller: str | None) -> dict[str, Any] | None:
     try:
-        return published_spec(service)
+        return published_spec(service, caller=caller)
     except PublishedSpecError:
         return None  # its mocks fail with a message saying so, unless unchecked
 

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import jsonschema
 from sanic import Sanic
 
+from ..contract import neighbours
 from ..contract.openapi import BASE_SCHEMAS
 from ..contract.published import SPEC_FILE, compare_schemas, dumps_spec, package_of, refresh_command, spec_file
 
@@ -232,6 +233,17 @@ def write_published_spec(service: str, *, write: bool) -> str:
     if write:
         Path(str(spec_file(package))).write_text(text, encoding="utf-8")
     return text
+
+
+def refresh_callers_copies(service: str) -> list[Path]:
+    """After ``service``'s published file was written: in the repository it belongs to (an
+    editable install), every caller's copy of it that now differs is rewritten too
+    (:mod:`sanicms.contract.neighbours`); the copies written."""
+    published = Path(str(spec_file(package_of(service))))
+    root = neighbours.repository_of(published)
+    if root is None:
+        return []
+    return neighbours.refresh(root, neighbours=[service])
 
 
 def neighbour_shape_problems(spec: dict[str, Any], neighbours: Mapping[str, dict[str, Any] | None]) -> list[str]:
