@@ -9,6 +9,7 @@ different n give different strings, so unique columns do not collide.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,8 @@ def example(schema: Mapping[str, Any], spec: Mapping[str, Any], n: int = 1, *, n
         return example(merged, spec, n, name=name)
     if "enum" in schema:
         return schema["enum"][(n - 1) % len(schema["enum"])]
+    if schema.get("nullable") and "x-references" in schema:
+        return None  # a record of the service's own that may not exist yet: none named
     kind = schema.get("type")
     if kind == "object" or "properties" in schema:
         return {field: example(sub, spec, n, name=field) for field, sub in schema.get("properties", {}).items()}
@@ -72,11 +75,26 @@ def _number(schema: Mapping[str, Any], n: int) -> int | float:
     return value if schema.get("type") == "integer" else float(value)
 
 
+def _decimal(pattern: str, n: int) -> str:
+    """``n`` written as the pattern sanicms gives a decimal wants it (``"1.00"``), the way a
+    reply gives it back: every decimal place."""
+    places = re.search(r"\\\.\[0-9\]\{1,(\d+)\}", pattern)
+    whole = re.search(r"\[0-9\]\{1,(\d+)\}", pattern)
+    value = (n - 1) % (10 ** int(whole.group(1)) - 1) + 1 if whole else 0
+    return f"{value}.{'0' * int(places.group(1))}" if places else str(value)
+
+
 def _string(schema: Mapping[str, Any], n: int, name: str) -> str:
     if schema.get("format") == "date-time":
         return TIMESTAMP
     if schema.get("format") == "date":
         return TIMESTAMP[:10]
+    if schema.get("format") == "partial-time":
+        return f"{n % 24:02d}:30:00"
+    if schema.get("format") == "uuid":
+        return f"00000000-0000-4000-8000-{n:012x}"
+    if schema.get("format") == "decimal":
+        return _decimal(schema.get("pattern", ""), n)
     text = f"{name} {n}"
     longest: int | None = schema.get("maxLength")
     shortest: int = schema.get("minLength", 0)

@@ -10,6 +10,7 @@ handler never builds a response by hand unless it wants a status other than 200.
 from __future__ import annotations
 
 import decimal
+import uuid
 from typing import Any
 
 import orjson
@@ -27,6 +28,8 @@ JSON = "application/json"
 def _default(value: Any) -> Any:
     """JSON for what asyncpg records hold beyond what orjson knows (it does datetimes, UUIDs)."""
     if isinstance(value, decimal.Decimal):
+        return str(value)  # exact: the spec says a string with a pattern (docs/guide.md, money)
+    if isinstance(value, uuid.UUID):  # asyncpg's own UUID class, which orjson does not take for one
         return str(value)
     if isinstance(value, (set, frozenset)):
         return list(value)

@@ -36,7 +36,7 @@ from ..config import ApiSettings
 from .doc import meta_of
 from .params import MAX_IDS, MAX_PAGE, PATH_INT, Param
 from .shapes import as_model, is_field_class, is_model, is_record, is_scalar, reference_name, referenced_shape
-from .validation import INT32, Rule, read_only_fields, rule_for
+from .validation import INT32, TIME_PATTERN, Rule, decimal_pattern, read_only_fields, rule_for
 
 READ, WRITE, PATCH = "read", "write", "patch"
 #: A reply without the objects ``help_text`` references name (``doc.produces(..., expand=False)``).
@@ -62,10 +62,15 @@ ERROR_DESCRIPTIONS = {
 _KINDS: dict[str, dict[str, str]] = {
     "integer": {"type": "integer"},
     "number": {"type": "number"},
+    # exact numbers as text: see decimal_pattern, and docs/guide.md ("Money and exact numbers")
+    "decimal": {"type": "string", "format": "decimal"},
     "string": {"type": "string"},
     "boolean": {"type": "boolean"},
     "date-time": {"type": "string", "format": "date-time"},
     "date": {"type": "string", "format": "date"},
+    # RFC 3339's name for a time without an offset: JSON Schema's "time" requires one, and a
+    # PostgreSQL time column has none
+    "time": {"type": "string", "format": "partial-time", "pattern": TIME_PATTERN},
     "uuid": {"type": "string", "format": "uuid"},
     "json": {},
 }
@@ -202,11 +207,13 @@ def field_schema(field: peewee.Field, rule: Rule, *, writing: bool) -> dict[str,
     schema: dict[str, Any] = dict(_KINDS[rule.kind])
     if rule.kind == "integer":
         schema["format"] = "int32" if _within(rule, INT32) else "int64"
-    if rule.minimum is not None:
+    if rule.kind == "decimal":  # its bounds are in its pattern, as far as a pattern can say them
+        schema["pattern"] = decimal_pattern(rule)
+    elif rule.minimum is not None:
         schema["minimum"] = rule.minimum
         if rule.exclusive_minimum:
             schema["exclusiveMinimum"] = True
-    if rule.maximum is not None:
+    if rule.maximum is not None and rule.kind != "decimal":
         schema["maximum"] = rule.maximum
         if rule.exclusive_maximum:
             schema["exclusiveMaximum"] = True
@@ -214,6 +221,8 @@ def field_schema(field: peewee.Field, rule: Rule, *, writing: bool) -> dict[str,
         # Replies state only a declared max_length, not the input check's cap on text.
         if rule.max_length is not None and (writing or getattr(field, "max_length", None)):
             schema["maxLength"] = rule.max_length
+        if rule.min_length is not None:
+            schema["minLength"] = rule.min_length
         if writing:
             schema["pattern"] = NO_NUL
     if rule.choices is not None:
@@ -223,7 +232,9 @@ def field_schema(field: peewee.Field, rule: Rule, *, writing: bool) -> dict[str,
     if field.verbose_name:
         schema["description"] = field.verbose_name
     if writing and field.default is not None and not callable(field.default):
-        schema["default"] = field.default
+        schema["default"] = str(field.default) if rule.kind == "decimal" else field.default
+    if isinstance(field, peewee.ForeignKeyField):  # a record of this service (examples leave a nullable one null)
+        schema["x-references"] = field.rel_model._meta.table_name
     return schema
 
 
@@ -441,6 +452,10 @@ def _responses(meta: dict[str, Any], route: Route, schemas: Schemas) -> dict[int
         taken = unique_columns(meta["consumes"])
         if taken:  # the database's unique violation, which sanicms.data answers with a 409
             errors[409] = f"conflict: a record with the same {' and the same '.join(taken)} exists"
+        named = foreign_keys(meta["consumes"])
+        if named:  # the database's foreign-key violation, which sanicms.data answers with a 400
+            errors[400] = (f"invalid input, or the record its {' or its '.join(named)} names does not exist; "
+                           "`error` lists every problem by field")
     if route.params:
         errors[404] = None  # a value the router cannot match, or no such record
     errors.update(meta.get("errors", {}))
@@ -465,6 +480,17 @@ def unique_columns(shape: Any) -> list[str]:
             if writable & set(names):
                 found.append(names[0] if len(names) == 1 else f"({', '.join(names)})")
     return found
+
+
+def foreign_keys(shape: Any) -> list[str]:
+    """The ``ForeignKeyField`` a body of ``shape`` writes: a valid value may name no record."""
+    if isinstance(shape, (list, tuple)):
+        shape = shape[0]
+    if not is_model(shape):
+        return []
+    writable = {f.name for f in shape._meta.sorted_fields} - read_only_fields(shape)
+    return [f.name for f in shape._meta.sorted_fields
+            if isinstance(f, peewee.ForeignKeyField) and f.name in writable]
 
 
 def split_shared_operations(app: Sanic[Any, Any]) -> None:

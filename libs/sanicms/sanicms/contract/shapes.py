@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import decimal
 import functools
 import inspect
 import types
@@ -25,9 +26,11 @@ PYTHON_TYPES: dict[Any, type[peewee.Field]] = {
     bool: peewee.BooleanField,
     int: peewee.IntegerField,
     float: peewee.FloatField,
+    decimal.Decimal: peewee.DecimalField,
     str: peewee.TextField,
     datetime.datetime: peewee.DateTimeField,
     datetime.date: peewee.DateField,
+    datetime.time: peewee.TimeField,
     uuid.UUID: peewee.UUIDField,
     dict: peewee.Field,  # any JSON value
     list: peewee.Field,

@@ -10,11 +10,12 @@ field, in one 400.
 from __future__ import annotations
 
 import datetime
+import decimal
 import functools
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import peewee
@@ -39,7 +40,7 @@ class Rule:
     """What one model field accepts on input."""
 
     name: str
-    kind: str  # integer, number, string, boolean, date-time, date, uuid, json
+    kind: str  # integer, number, decimal, string, boolean, date-time, date, time, uuid, json
     required: bool
     nullable: bool
     max_length: int | None = None
@@ -49,6 +50,11 @@ class Rule:
     exclusive_maximum: bool = False
     #: the only values allowed (``choices``, or a ``CHECK (... IN (...))``), or None
     choices: tuple[Any, ...] | None = None
+    #: a decimal's digits before the point and after it (``DecimalField(max_digits, decimal_places)``)
+    integer_digits: int | None = None
+    places: int | None = None
+    #: the text's exact length where the column pads shorter text with spaces (``FixedCharField``)
+    min_length: int | None = None
 
 
 def read_only_fields(model: type[peewee.Model]) -> set[str]:
@@ -71,6 +77,8 @@ def rule_for(field: peewee.Field) -> Rule:
     kind, low, high = _kind(field)
     bounds = _check_bounds(field)
     has_default = field.default is not None
+    places: int | None = getattr(field, "decimal_places", None) if kind == "decimal" else None
+    digits: int = getattr(field, "max_digits", 0)
     return Rule(
         name=field.name,
         kind=kind,
@@ -82,6 +90,9 @@ def rule_for(field: peewee.Field) -> Rule:
         exclusive_minimum=bounds.get("min_exclusive", False),
         exclusive_maximum=bounds.get("max_exclusive", False),
         choices=_choices(field, bounds.get("in")),
+        integer_digits=None if places is None else max(digits - places, 0),
+        places=places,
+        min_length=field.max_length if isinstance(field, peewee.FixedCharField) else None,
     )
 
 
@@ -95,28 +106,44 @@ def _choices(field: peewee.Field, listed: tuple[Any, ...] | None) -> tuple[Any, 
         values = tuple(v for v in values if v in listed) if listed is not None else values
     if values is None:
         return None
-    if _kind(field)[0] not in ("string", "integer", "number", "boolean"):
+    if _kind(field)[0] not in ("string", "integer", "number", "decimal", "boolean"):
         raise TypeError(f"{field.name}: choices are supported on text, number and boolean fields")
     if not values:
         raise TypeError(f"{field.name}: its choices and its CHECK (... IN (...)) allow no value in common")
     return values
 
 
+#: Fields whose column holds what JSON has no form for here (bytes; IPField and TimestampField
+#: keep an integer for a Python value of another type): a body or reply naming one is refused
+#: when the model is read, not on the first request.
+UNSUPPORTED = (peewee.BlobField, peewee.BigBitField, peewee.IPField, peewee.TimestampField)
+
+
 def _kind(field: peewee.Field) -> tuple[str, float | None, float | None]:
+    if isinstance(field, UNSUPPORTED):
+        raise TypeError(f"{field.name}: a {type(field).__name__} has no JSON form in sanicms bodies and replies "
+                        "(text, numbers, DecimalField, booleans, dates, times, UUIDs and references do)")
     if isinstance(field, peewee.BooleanField):
         return "boolean", None, None
     if isinstance(field, (peewee.BigIntegerField, peewee.BigAutoField)):
         return "integer", *INT64
     if isinstance(field, peewee.SmallIntegerField):
         return "integer", *INT16
+    if isinstance(field, peewee.ForeignKeyField) and field.column_name != field.name:
+        raise TypeError(f"{field.name}: name a ForeignKeyField as its column, {field.column_name} "
+                        "(bodies use the field's name, replies the column's)")
     if isinstance(field, (peewee.IntegerField, peewee.AutoField, peewee.ForeignKeyField)):
         return "integer", *INT32
-    if isinstance(field, (peewee.FloatField, peewee.DecimalField)):
+    if isinstance(field, peewee.DecimalField):
+        return "decimal", None, None
+    if isinstance(field, peewee.FloatField):
         return "number", None, None
     if isinstance(field, peewee.DateTimeField):
         return "date-time", None, None
     if isinstance(field, peewee.DateField):
         return "date", None, None
+    if isinstance(field, peewee.TimeField):
+        return "time", None, None
     if isinstance(field, peewee.UUIDField):
         return "uuid", None, None
     if isinstance(field, (peewee.CharField, peewee.TextField)):
@@ -209,17 +236,19 @@ def check(rule: Rule, value: Any) -> Any:
         if rule.nullable:
             return None
         raise ValueError("must not be null")
-    value = _CONVERT[rule.kind](value)
+    value = _decimal(rule, value) if rule.kind == "decimal" else _CONVERT[rule.kind](value)
     if rule.max_length is not None and isinstance(value, str) and len(value) > rule.max_length:
         raise ValueError(f"must be at most {rule.max_length} characters")
-    if rule.kind in ("integer", "number"):
+    if rule.min_length is not None and isinstance(value, str) and len(value) < rule.min_length:
+        raise ValueError(f"must be {rule.min_length} characters (the column pads shorter text with spaces)")
+    if rule.kind in ("integer", "number", "decimal"):
         _check_range(rule, value)
     if rule.choices is not None and value not in rule.choices:
         raise ValueError("must be one of " + ", ".join(map(str, rule.choices)))
     return value
 
 
-def _check_range(rule: Rule, value: float) -> None:
+def _check_range(rule: Rule, value: float | decimal.Decimal) -> None:
     if rule.minimum is not None and (value < rule.minimum or (rule.exclusive_minimum and value == rule.minimum)):
         raise ValueError(f"must be {'>' if rule.exclusive_minimum else '>='} {rule.minimum}")
     if rule.maximum is not None and (value > rule.maximum or (rule.exclusive_maximum and value == rule.maximum)):
@@ -259,10 +288,15 @@ def _boolean(value: Any) -> bool:
 
 
 def _datetime(value: Any) -> datetime.datetime:
+    """In UTC, without a zone: what peewee's ``DateTimeField`` column (``timestamp``) holds and
+    replies read back with a ``Z`` (asyncpg refuses an aware value for such a column)."""
     try:
-        return datetime.datetime.fromisoformat(_string(value).replace("Z", "+00:00"))
+        moment = datetime.datetime.fromisoformat(_string(value).replace("Z", "+00:00"))
     except ValueError:
         raise ValueError("must be an ISO 8601 date-time") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+    return moment
 
 
 def _date(value: Any) -> datetime.date:
@@ -270,6 +304,41 @@ def _date(value: Any) -> datetime.date:
         return datetime.date.fromisoformat(_string(value))
     except ValueError:
         raise ValueError("must be an ISO 8601 date (YYYY-MM-DD)") from None
+
+
+def decimal_pattern(rule: Rule) -> str:
+    """The text of a decimal the column holds exactly: at most ``max_digits - decimal_places``
+    digits before the point, ``decimal_places`` after it; no sign when the field's checks
+    allow no negative value (``Check("amount >= 0")``), and no zero either for ``> 0``."""
+    whole, places = rule.integer_digits or 0, rule.places or 0
+    sign = "" if rule.minimum is not None and rule.minimum >= 0 else "-?"
+    not_zero = "(?!0*(\\.0*)?$)" if rule.minimum == 0 and rule.exclusive_minimum else ""
+    before = f"[0-9]{{1,{whole}}}" if whole else "0"
+    after = f"(\\.[0-9]{{1,{places}}})?" if places else ""
+    return f"^{not_zero}{sign}{before}{after}$"
+
+
+def _decimal(rule: Rule, value: Any) -> decimal.Decimal:
+    """Exact numbers travel as text (``"12.50"``): a JSON number is a binary float to most
+    parsers, and the column would round what it cannot hold."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a decimal number written as a string (\"12.50\"), got {_json_type(value)}")
+    if not re.fullmatch(decimal_pattern(replace(rule, minimum=None)), value):
+        whole, places = rule.integer_digits or 0, rule.places or 0
+        raise ValueError(f"must be a decimal number with at most {whole} digits before the point "
+                         f"and {places} after it, got {value[:40]!r}")
+    return decimal.Decimal(value)
+
+
+#: A time of day as PostgreSQL's ``time`` holds it and replies give it back: no offset.
+TIME_PATTERN = "^([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\\.[0-9]{1,6})?$"
+
+
+def _time(value: Any) -> datetime.time:
+    text = _string(value)
+    if not re.fullmatch(TIME_PATTERN, text):
+        raise ValueError("must be a time of day, HH:MM:SS (fractions of a second allowed, no offset)")
+    return datetime.time.fromisoformat(text)
 
 
 def _uuid(value: Any) -> uuid.UUID:
@@ -286,6 +355,7 @@ _CONVERT: dict[str, Callable[[Any], Any]] = {
     "boolean": _boolean,
     "date-time": _datetime,
     "date": _date,
+    "time": _time,
     "uuid": _uuid,
     "json": lambda value: value,
 }

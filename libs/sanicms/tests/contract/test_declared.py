@@ -3,6 +3,7 @@
 
 import datetime
 import uuid
+from decimal import Decimal
 
 import pytest
 from openapi_spec_validator import validate
@@ -42,12 +43,13 @@ bp = Blueprint("invoices", url_prefix="/invoices")
 @doc.query("status", str, choices=["new", "late"], default="new", description="which ones")
 @doc.query("since", datetime.date, required=False)
 @doc.query("ref", uuid.UUID, required=False)
+@doc.query("over", Decimal, ge=0, required=False)
 @doc.query("urgent", bool, default=False)
 @doc.header("X-Tenant", str, max_length=8, required=False, description="the tenant")
 async def unpaid(request):
     p = request.ctx.params
     return {"user_id": p.user_id, "status": p["status"], "since": p.since, "ref": p.ref,
-            "urgent": p.urgent, "tenant": p.x_tenant}
+            "over": None if p.over is None else str(p.over), "urgent": p.urgent, "tenant": p.x_tenant}
 
 
 @bp.post("/<id:int>/pay")
@@ -160,11 +162,11 @@ def test_the_spec_lists_the_declared_errors_and_the_unique_409(spec):
 
 def test_the_parsed_values_are_on_request_ctx_params(live):
     res = live.request("GET", "/invoices/unpaid", params={
-        "user_id": "7", "since": "2026-01-02", "ref": "12345678-1234-5678-1234-567812345678",
+        "user_id": "7", "since": "2026-01-02", "ref": "12345678-1234-5678-1234-567812345678", "over": "10.50",
         "urgent": "true", "unknown": "left alone"}, headers={"X-Tenant": "acme"})
     assert res.status_code == 200, res.text
     assert res.json()["data"] == {"user_id": 7, "status": "new", "since": "2026-01-02",
-                                  "ref": "12345678-1234-5678-1234-567812345678",
+                                  "ref": "12345678-1234-5678-1234-567812345678", "over": "10.50",
                                   "urgent": True, "tenant": "acme"}
 
 
@@ -177,6 +179,9 @@ def test_the_parsed_values_are_on_request_ctx_params(live):
     ("user_id=1&status=paid", [{"field": "status", "message": "must be one of new, late"}]),
     ("user_id=1&since=yesterday", [{"field": "since", "message": "must be an ISO 8601 date (YYYY-MM-DD)"}]),
     ("user_id=1&ref=nope", [{"field": "ref", "message": "must be a UUID"}]),
+    ("user_id=1&over=-1", [{"field": "over", "message": "must be >= 0"}]),
+    ("user_id=1&over=1e3", [{"field": "over", "message": "must be a decimal number with at most 5 digits before the "
+                                                       "point and 5 after it, got '1e3'"}]),
     ("user_id=1&urgent=yes", [{"field": "urgent", "message": "must be true or false, got 'yes'"}]),
     ("user_id=-1&urgent=1", [{"field": "user_id", "message": "must be > 0"},
                              {"field": "urgent", "message": "must be true or false, got '1'"}]),

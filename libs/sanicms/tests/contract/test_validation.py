@@ -39,7 +39,9 @@ def test_rules_come_from_the_model():
 
 def test_clean_values_are_typed():
     clean = validate({"name": "Ann", "age": 3, "born": "2020-01-02T03:04:05Z", "score": None}, Person)
-    assert clean["born"] == datetime.datetime(2020, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
+    # in UTC without a zone, as a timestamp column holds it (asyncpg refuses an aware value for one)
+    assert clean["born"] == datetime.datetime(2020, 1, 2, 3, 4, 5)
+    assert validate({"name": "Ann", "age": 3, "born": "2020-01-02T05:04:05+02:00"}, Person)["born"] == clean["born"]
     assert clean == {"name": "Ann", "age": 3, "born": clean["born"], "score": None}
 
 
