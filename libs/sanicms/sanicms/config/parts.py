@@ -1,50 +1,19 @@
-"""Settings: one frozen value per service, made of typed parts (database, clients, tracing...).
+"""The settings parts: one frozen dataclass per concern, and :class:`Settings`, made of them.
 
-Every setting has one UPPER_CASE name, declared once on its field with its default, bounds
-and a line of documentation. Resolution order, later wins:
-
-  1. the field's default,
-  2. the service's settings module (``SANIC_CONFIG_MODULE`` or the service's default), a
-     Django-style module of UPPER_CASE names,
-  3. environment variables of the same names, converted to the field's type,
-  4. ``overrides`` (tests use them instead of changing ``os.environ``).
-
-Types, bounds and choices are checked from the fields, so ``PORT=abc`` stops start-up with one
-line naming ``PORT``. Parts go to the code that needs them: ``Database.from_settings`` reads
-``settings.database``, and so on. Names the library does not know (a service's own) are kept
-in ``settings.extra``, typed like their value in the settings module; a service that wants
-typed fields of its own subclasses :class:`Settings` with another part and passes ``cls=``.
+Each field is declared with :func:`~sanicms.config.schema.setting`: its one UPPER_CASE name,
+its default, bounds and a line of documentation (``python -m sanicms settings`` prints them).
+A part's ``check()`` holds what one field alone cannot say (a URL's scheme, a minimum below
+its maximum); :func:`~sanicms.config.schema.build` calls it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import json
 import os
-import typing
 from collections.abc import Iterator, Mapping
-from types import ModuleType
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
-CONFIG_MODULE_ENV = "SANIC_CONFIG_MODULE"
-
-S = TypeVar("S", bound="Settings")
-
-
-class ConfigError(Exception):
-    """A setting is missing or invalid; the message is one line naming it."""
-
-
-def setting(name: str, default: Any, doc: str, *, minimum: float | None = None, maximum: float | None = None,
-            positive: bool = False, choices: tuple[str, ...] = ()) -> Any:
-    """A field of a settings part: its environment name, default, bounds and documentation."""
-    meta = {"name": name, "doc": doc, "minimum": minimum, "maximum": maximum, "positive": positive,
-            "choices": choices}
-    if isinstance(default, list):  # lists are held as tuples: frozen all the way down
-        return dataclasses.field(default_factory=lambda: tuple(default), metadata=meta)
-    return dataclasses.field(default=default, metadata=meta)
+from .schema import ConfigError, S, build, check_url, declared, service_url_setting, setting
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -279,10 +248,9 @@ class Settings:
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Any:
-        found = _index(type(self)).get(name)
+        found = declared(type(self)).get(name)
         if found is not None:
-            part, attr = found
-            return getattr(getattr(self, part), attr)
+            return getattr(getattr(self, found.part), found.attr)
         if name in self.extra:
             return self.extra[name]
         downstream = {service_url_setting(s): s for s in self.clients.downstream}
@@ -304,221 +272,14 @@ class Settings:
 
     def names(self) -> Iterator[str]:
         """Every setting's name (the library's, the service's own, the downstream URLs)."""
-        yield from _index(type(self))
+        yield from declared(type(self))
         yield from self.extra
         yield from (service_url_setting(s) for s in self.clients.downstream)
 
     def replace(self: S, **changes: Any) -> S:
         """A copy with settings changed by name: ``settings.replace(LOG_CONFIGURE=False)``."""
-        return _build(type(self), {**self.flat(), **changes})
+        return build(type(self), {**self.flat(), **changes})
 
     def flat(self) -> dict[str, Any]:
         """Every setting by name."""
         return {name: self[name] for name in self.names()}
-
-
-def load_settings(default_module: str | None = None, *, environ: Mapping[str, str] | None = None,
-                  overrides: Mapping[str, Any] | None = None, cls: type[S] = Settings) -> S:  # type: ignore[assignment]
-    """The settings of one service, checked (see the module docstring for the order)."""
-    environ = os.environ if environ is None else environ
-    values: dict[str, Any] = {}
-    module_name = environ.get(CONFIG_MODULE_ENV) or default_module
-    if module_name:
-        values.update(module_settings(_import(module_name)))
-    known = {**_types(cls), **{name: type(value) for name, value in values.items() if name not in _types(cls)}}
-    downstream = overrides.get("DOWNSTREAM_SERVICES") if overrides and "DOWNSTREAM_SERVICES" in overrides else None
-    services = downstream if downstream is not None else values.get("DOWNSTREAM_SERVICES", [])
-    if "DOWNSTREAM_SERVICES" in environ:
-        services = coerce("DOWNSTREAM_SERVICES", environ["DOWNSTREAM_SERVICES"], tuple)
-    for service in services:
-        known.setdefault(service_url_setting(service), str)
-    for name, kind in known.items():
-        if name in environ:
-            values[name] = coerce(name, environ[name], kind)
-    values.update(overrides or {})
-    return _build(cls, values)
-
-
-def module_settings(module: ModuleType) -> dict[str, Any]:
-    """The UPPER_CASE names of a settings module."""
-    return {k: getattr(module, k) for k in dir(module) if k.isupper() and not k.startswith("_")}
-
-
-def service_url_setting(service: str) -> str:
-    """The setting holding a downstream's base URL: ``city`` -> ``CITY_SERVICE_URL``."""
-    return f"{service.upper().replace('-', '_')}_SERVICE_URL"
-
-
-def reference() -> str:
-    """Every setting as Markdown tables, one per part: ``python -m sanicms settings``."""
-    out = []
-    for part, part_cls in _part_types(Settings).items():
-        out += [f"### {part}", "", "| setting | default | meaning |", "|---|---|---|"]
-        for f in dataclasses.fields(part_cls):
-            if "name" not in f.metadata:
-                continue
-            default = getattr(part_cls(), f.name)
-            shown = ", ".join(default) if isinstance(default, tuple) else json.dumps(default)
-            out.append(f"| `{f.metadata['name']}` | `{shown}` | {f.metadata['doc']}{_limits(f.metadata)} |")
-        out.append("")
-    return "\n".join(out)
-
-
-def _limits(meta: Mapping[str, Any]) -> str:
-    parts = []
-    if meta.get("positive"):
-        parts.append("> 0")
-    if meta.get("minimum") is not None:
-        parts.append(f">= {meta['minimum']}")
-    if meta.get("maximum") is not None:
-        parts.append(f"<= {meta['maximum']}")
-    if meta.get("choices"):
-        parts.append("one of " + ", ".join(meta["choices"]))
-    return f" ({'; '.join(parts)})" if parts else ""
-
-
-# ---- building and checking -------------------------------------------------------------------
-
-def _build(cls: type[S], values: Mapping[str, Any]) -> S:
-    index = _index(cls)
-    parts: dict[str, dict[str, Any]] = {name: {} for name in _part_types(cls)}
-    extra: dict[str, Any] = {}
-    for name, value in values.items():
-        if name in index:
-            part, attr = index[name]
-            parts[part][attr] = _checked(name, value, _field(cls, part, attr))
-        elif not name.endswith("_SERVICE_URL"):
-            extra[name] = value
-    services = tuple(parts["clients"].get("downstream", ()))
-    parts["clients"]["urls"] = {s: str(values.get(service_url_setting(s), "")) for s in services}
-    built = {name: part_cls(**parts[name]) for name, part_cls in _part_types(cls).items()}
-    for part in built.values():
-        check = getattr(part, "check", None)
-        if check is not None:
-            check()
-    return cls(**built, extra=extra)
-
-
-def _checked(name: str, value: Any, field: dataclasses.Field[Any]) -> Any:
-    kind = _field_type(field)
-    meta = field.metadata
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"setting {name}: expected true or false, got {value!r}")
-    elif kind in (int, float):
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or (kind is int and not isinstance(value, int)):
-            raise ConfigError(f"setting {name}: expected {'an integer' if kind is int else 'a number'}, got {value!r}")
-        _bounds(name, value, meta)
-    elif kind is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"setting {name}: expected text, got {value!r}")
-        if meta.get("choices") and value.upper() not in {c.upper() for c in meta["choices"]}:
-            raise ConfigError(f"setting {name}: expected one of {', '.join(meta['choices'])}, got {value!r}")
-    elif kind is tuple:
-        if isinstance(value, str) or not isinstance(value, (list, tuple)):
-            raise ConfigError(f"setting {name}: expected a list, got {value!r}")
-        value = tuple(value)
-        for item in value:
-            if meta.get("choices") and item not in meta["choices"]:
-                raise ConfigError(f"setting {name}: unknown value {item!r} (choose from {', '.join(meta['choices'])})")
-    return value
-
-
-def _bounds(name: str, value: float, meta: Mapping[str, Any]) -> None:
-    if meta.get("positive") and value <= 0:
-        raise ConfigError(f"setting {name}: expected a positive number, got {value!r}")
-    if meta.get("minimum") is not None and value < meta["minimum"]:
-        raise ConfigError(f"setting {name}: expected at least {meta['minimum']}, got {value!r}")
-    if meta.get("maximum") is not None and value > meta["maximum"]:
-        raise ConfigError(f"setting {name}: expected at most {meta['maximum']}, got {value!r}")
-
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def coerce(name: str, raw: str, kind: type) -> Any:
-    """An environment string as a value of ``kind`` (lists: comma-separated or JSON)."""
-    raw = raw.strip()
-    try:
-        if kind is bool:
-            if raw.lower() in _TRUE | _FALSE:
-                return raw.lower() in _TRUE
-            raise ValueError
-        if kind is int:
-            return int(raw)
-        if kind is float:
-            return float(raw)
-        if kind in (tuple, list):
-            if raw.startswith("["):
-                value = json.loads(raw)
-                if not isinstance(value, list):
-                    raise ValueError
-                return value
-            return [part.strip() for part in raw.split(",") if part.strip()]
-        if kind is dict:
-            value = json.loads(raw)
-            if not isinstance(value, dict):
-                raise ValueError
-            return value
-    except ValueError:
-        raise ConfigError(f"setting {name}: expected {kind.__name__}, got {raw!r} from the environment") from None
-    return raw
-
-
-def check_url(name: str, value: Any, schemes: tuple[str, ...]) -> None:
-    parts = urlsplit(str(value))
-    if parts.scheme not in schemes:
-        raise ConfigError(f"setting {name}: expected a {'/'.join(schemes)}:// URL, got scheme {parts.scheme!r}")
-    if parts.scheme.startswith("http") and not parts.hostname:
-        raise ConfigError(f"setting {name}: URL has no host")
-
-
-# ---- what the dataclasses declare, worked out once per class ------------------------------------
-
-_INDEXES: dict[type, dict[str, tuple[str, str]]] = {}
-
-
-def _part_types(cls: type) -> dict[str, type]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if dataclasses.is_dataclass(hints[f.name])}
-
-
-def _index(cls: type) -> dict[str, tuple[str, str]]:
-    """Setting name -> (part, attribute)."""
-    if cls not in _INDEXES:
-        _INDEXES[cls] = {f.metadata["name"]: (part, f.name)
-                         for part, part_cls in _part_types(cls).items()
-                         for f in dataclasses.fields(part_cls) if "name" in f.metadata}
-    return _INDEXES[cls]
-
-
-def _types(cls: type) -> dict[str, type]:
-    return {name: _field_type(_field(cls, part, attr)) for name, (part, attr) in _index(cls).items()}
-
-
-def _field(cls: type, part: str, attr: str) -> dataclasses.Field[Any]:
-    part_cls = _part_types(cls)[part]
-    return next(f for f in dataclasses.fields(part_cls) if f.name == attr)
-
-
-_FIELD_TYPES: dict[int, type] = {}
-
-
-def _field_type(field: dataclasses.Field[Any]) -> type:
-    """bool, int, float, str or tuple: what a field holds (its annotation is a string here)."""
-    key = id(field)
-    if key not in _FIELD_TYPES:
-        declared = typing.get_origin(field.type) or field.type
-        text = declared.__name__ if isinstance(declared, type) else str(field.type)
-        _FIELD_TYPES[key] = next((t for p, t in (("tuple", tuple), ("dict", dict), ("bool", bool), ("int", int),
-                                                 ("float", float)) if text.startswith(p)), str)
-    return _FIELD_TYPES[key]
-
-
-def _import(module_name: str) -> ModuleType:
-    try:
-        return importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{CONFIG_MODULE_ENV}={module_name!r} cannot be imported: {exc}") from None

@@ -1,4 +1,4 @@
-"""Settings: module + environment, coerced and checked, one clear line on failure."""
+"""Loading settings: module + environment, coerced and checked, one clear line on failure."""
 
 import sys
 import types
@@ -76,36 +76,3 @@ def test_coerce_json_lists_and_dicts():
     assert coerce("X", " 2.5 ", float) == 2.5
     with pytest.raises(ConfigError):
         coerce("X", "[1", tuple)
-
-
-def test_the_configuration_reference_is_the_settings_fields():
-    from pathlib import Path
-
-    from sanicms.config import reference
-
-    page = (Path(__file__).resolve().parents[3] / "docs" / "configuration.md").read_text()
-    start = page.index("<!-- settings: generated")
-    block = page[page.index("\n", start) + 1:page.index("<!-- end of settings -->")]
-    assert block.strip() == reference().strip(), "run: python -m sanicms settings, and paste it into the page"
-
-
-def test_a_service_extends_the_settings_with_its_own_typed_part():
-    import dataclasses
-
-    from sanicms.config import Settings, setting
-
-    @dataclasses.dataclass(frozen=True, kw_only=True)
-    class Shop:
-        currency: str = setting("SHOP_CURRENCY", "EUR", "prices are in this currency")
-        max_items: int = setting("SHOP_MAX_ITEMS", 50, "items per order", positive=True)
-
-    @dataclasses.dataclass(frozen=True, kw_only=True)
-    class ShopSettings(Settings):
-        shop: Shop = dataclasses.field(default_factory=Shop)
-
-    settings = load_settings(environ={"SHOP_MAX_ITEMS": "7", "DATABASE_URL": DB}, cls=ShopSettings)
-    assert settings.shop == Shop(currency="EUR", max_items=7) and settings["SHOP_MAX_ITEMS"] == 7
-    with pytest.raises(ConfigError, match="SHOP_MAX_ITEMS: expected a positive number"):
-        load_settings(environ={"SHOP_MAX_ITEMS": "0", "DATABASE_URL": DB}, cls=ShopSettings)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.shop.max_items = 8  # type: ignore[misc]
