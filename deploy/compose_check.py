@@ -294,8 +294,9 @@ def ensure_standin_base(logdir: Path) -> str:
         return f"{STANDIN_BASE} is there"
     if os.geteuid() != 0:
         raise Failed(f"{STANDIN_BASE} is missing and making it needs root: `sudo make standin-base`")
+    started = time.monotonic()
     run(["sh", str(ROOT / "deploy" / "standin-base.sh")], timeout=BASE_TIMEOUT, log=logdir / "standin-base.log")
-    return f"{STANDIN_BASE} made by deploy/standin-base.sh"
+    return f"{STANDIN_BASE} made by deploy/standin-base.sh in {time.monotonic() - started:.0f} s"
 
 
 def ensure_image(service: str, image: str, args: argparse.Namespace, workdir: Path) -> tuple[str, bool]:

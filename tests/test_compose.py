@@ -17,6 +17,7 @@ import re
 import shutil
 import socketserver
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -263,3 +264,67 @@ def test_make_up_prefers_compose_v2_then_1_29_then_says_what_to_install(tmp_path
     refused = make("up", path=str(none))
     assert refused.returncode != 0
     assert "make up needs Docker Compose: make compose-deps" in refused.stdout + refused.stderr
+
+
+# ---- make compose-check's stand-ins (deploy/standins), without an engine -----------------------
+
+def test_every_image_compose_pulls_has_a_stand_in_or_is_left_out_of_compose_check(config):
+    """compose-check builds a stand-in under the file's own name and tag: one for exactly the
+    image the file names, so bumping a tag in the file without its recipe fails here."""
+    import compose_check
+
+    pulled = {name: spec["image"] for name, spec in config["services"].items() if "build" not in spec}
+    assert set(pulled) == set(compose_check.STANDIN_FOR) | set(compose_check.LEFT_OUT)
+    for name, recipe_for in compose_check.STANDIN_FOR.items():
+        assert pulled[name] == recipe_for
+        assert (compose_check.STANDINS / name / "Dockerfile").is_file()
+    assert compose_check.LEFT_OUT.keys() == {"grafana"}
+
+
+def test_the_stand_in_recipes_pass_hadolint():
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).with_name("hadolint"))
+    for dockerfile in sorted((ROOT / "deploy" / "standins").glob("*/Dockerfile")):
+        result = subprocess.run([hadolint, "--no-color", "--failure-threshold", "info", str(dockerfile)],
+                                capture_output=True, text=True, timeout=TIMEOUT, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def swagger_ui_configure():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("configure", ROOT / "deploy/standins/swagger-ui/configure.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.configured
+
+
+#: The shape of Swagger UI's own swagger-initializer.js (5.17.14).
+INITIALIZER = """window.onload = function() {
+  window.ui = SwaggerUIBundle({
+    url: "https://petstore.swagger.io/v2/swagger.json",
+    dom_id: '#swagger-ui',
+  });
+};
+"""
+
+
+def test_the_swagger_ui_stand_in_lists_the_specs_compose_gives_it(config):
+    configured = swagger_ui_configure()
+    urls = config["services"]["swagger-ui"]["environment"]["URLS"]
+    out = configured(INITIALIZER, {"URLS": urls})
+    assert "petstore" not in out and "dom_id: '#swagger-ui'," in out
+    listed = json.loads(re.search(r"^\s*urls: (\[.*\]),$", out, re.M)[1])
+    assert listed == json.loads(urls) and {u["name"] for u in listed} == set(REGISTRY)
+    assert 'url: "http://x/spec.json",' in configured(INITIALIZER, {"URL": "http://x/spec.json"})
+    assert configured(INITIALIZER, {}) == INITIALIZER
+    with pytest.raises(SystemExit):
+        configured(INITIALIZER, {"URLS": '{"url": "not a list"}'})
+
+
+def test_compose_check_without_docker_says_so(monkeypatch, capsys):
+    import compose_check
+    import image_check
+
+    monkeypatch.setattr(image_check.shutil, "which", lambda name: None)
+    assert compose_check.main([]) == 2
+    assert "NOT RUN" in capsys.readouterr().err
