@@ -78,14 +78,3 @@ def hooked(request_class: type[Request], hooks: RequestHooks) -> type[Request]:
         return request_class
     return type(f"Hooked{request_class.__name__}", (request_class,), namespace)
 
-
-def stop_reading_body(request: Request | None) -> None:
-    """Answer ``request`` without reading (the rest of) its body: no "100 Continue" goes out
-    with the answer, Sanic does not wait for body bytes after it, and the connection closes
-    (what is left of the body cannot be told from a next request). For refusals made before
-    the body is wanted, and bodies that stopped arriving."""
-    stream = getattr(request, "stream", None)
-    if stream is not None and getattr(stream, "request_body", None):
-        stream.expecting_continue = False
-        stream.request_body = None
-        stream.keep_alive = False

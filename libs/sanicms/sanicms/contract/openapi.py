@@ -31,6 +31,7 @@ from sanic_ext.extensions.openapi.builders import OperationBuilder, OperationSto
 from sanic_ext.extensions.openapi.definitions import Parameter
 from sanic_routing.route import Route
 
+from .._compat import sanic_ext as sanic_ext_internals
 from ..auth import Authenticator
 from ..config import ApiSettings
 from .doc import meta_of
@@ -497,16 +498,13 @@ def split_shared_operations(app: Sanic[Any, Any]) -> None:
     """One handler serving several methods shares one sanic-ext operation, which then
     carries the last method's operationId for all of them: an invalid spec. Give each
     method its own copy and id."""
-    # sanic-ext has no public API for an operation per method of one handler: its private
-    # _paths and _default are read here, the one place the library uses another's internals.
-    for operations in SpecificationBuilder()._paths.values():
+    # sanic-ext has no public API for an operation per method of one handler: its internals
+    # are used through sanicms._compat.sanic_ext, like every other library's.
+    for operations in sanic_ext_internals.operations().values():
         shared = [method for method, operation in operations.items()
                   if isinstance(operation, OperationBuilder)
                   and sum(other is operation for other in operations.values()) > 1]
         for method in shared:
             operation = operations[method]
-            clone = copy.copy(operation)
-            clone._default = dict(operation._default)
-            route_name = str(operation._default.get("operationId", "")).partition("~")[2]
-            clone._default["operationId"] = f"{method.lower()}~{route_name}"
-            operations[method] = clone
+            route_name = sanic_ext_internals.operation_id(operation).partition("~")[2]
+            operations[method] = sanic_ext_internals.with_operation_id(operation, f"{method.lower()}~{route_name}")
