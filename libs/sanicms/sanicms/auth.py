@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sanic import Request, Sanic
 from sanic_routing.route import Route
 
+from ._compat.sanic import EXPECTING_CONTINUE, stop_reading_body
 from .config import AuthSettings
 from .context import tag_span
 from .errors import ErrorCode, Forbidden, ServiceUnavailable, Unauthorized
-from .request_hooks import RequestHooks, stop_reading_body
+from .request_hooks import RequestHooks
 
 if TYPE_CHECKING:  # PyJWT (and cryptography, 9 MiB) is imported where tokens are handled:
     import jwt  # a service with auth off never loads it
@@ -302,7 +303,7 @@ def _refuse_without_token(request: Request, route: Route) -> None:
     that needs one, is refused before it is invited to send its body. (Any other request is
     left to the middleware, once its body is read: closing a connection with an unread body
     in it can reset the connection before the client reads the 401.)"""
-    if not getattr(request.stream, "expecting_continue", False) or "authorization" in request.headers:
+    if not getattr(request.stream, EXPECTING_CONTINUE, False) or "authorization" in request.headers:
         return
     auth: Authenticator = request.app.ctx.auth
     if _needed(request, auth) is not None:

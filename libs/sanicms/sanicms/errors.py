@@ -28,8 +28,8 @@ from sanic.exceptions import ServiceUnavailable as SanicUnavailable
 from sanic.handlers import ErrorHandler as SanicErrorHandler
 from sanic.response import HTTPResponse
 
+from ._compat.sanic import reading_body, stop_reading_body
 from .context import note_error
-from .request_hooks import stop_reading_body
 from .responses import error_body, json_response
 
 log = logging.getLogger("sanicms.errors")
@@ -195,10 +195,9 @@ def _reading_body(request: Request | None) -> bool:
     """Whether Sanic was still waiting for body bytes: the route reads bodies (GET's ignore
     them, which leaves a sent body "unread" for good) and some have not come."""
     route = getattr(request, "route", None)
-    stream = getattr(request, "stream", None)
-    if route is None or stream is None or route.extra.ignore_body:
+    if route is None or route.extra.ignore_body:
         return False
-    return bool(getattr(stream, "request_body", None))
+    return reading_body(request)
 
 
 #: nginx's status for a request whose client went away before the answer.

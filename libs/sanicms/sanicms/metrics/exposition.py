@@ -14,6 +14,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from sanic import HTTPResponse, Request
 
+from .._compat.sanic import server_connections
 from ..contract import doc
 from .exemplars import ExemplarStore, attach
 
@@ -63,7 +64,7 @@ async def metrics_endpoint(request: Request) -> HTTPResponse:
     """The scrape, on the service's own listener (``METRICS_PORT=0``)."""
     metrics = request.app.ctx.metrics
     if metrics.server.connections is None:  # the first request of this server: this one
-        metrics.server.connections = request.stream.protocol.connections  # type: ignore[union-attr]
+        metrics.server.connections = server_connections(request)
     body, content_type = await metrics.exposer.render(request.headers.get("accept", ""))
     return HTTPResponse(body, content_type=content_type)
 
@@ -78,7 +79,7 @@ class PortServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        from aiohttp import web  # only with a port of its own: most services never load it (9 MiB)
+        from aiohttp import web  # only with a port of its own: most services never load it (docs/benchmarks.md)
 
         app = web.Application()
         app.router.add_get(self.path, self._handle)

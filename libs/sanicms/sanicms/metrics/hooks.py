@@ -14,9 +14,10 @@ from typing import Any
 
 from sanic import Request
 
+from .._compat.prometheus_client import histogram_cells
 from ..calls.client import CallObserver, DownstreamError, ServiceClient
 from ..errors import ApiError, ErrorCode
-from .instruments import BUCKETS, DOWNSTREAM_OUTCOMES, Instruments, histogram_values
+from .instruments import BUCKETS, DOWNSTREAM_OUTCOMES, Instruments
 
 _OUTCOMES = {
     ErrorCode.DOWNSTREAM_TIMEOUT: "timeout",
@@ -114,14 +115,14 @@ class StatementMetrics:
     def __init__(self, instruments: Instruments, *, direct: bool = False) -> None:
         self.instruments = instruments
         self.direct = direct  # see ServerMetrics.bind
-        self._kinds: dict[str, tuple[Any, list[Any]]] = {}  # SQL text -> histogram values (bounded)
+        self._kinds: dict[str, tuple[Any, list[Any]]] = {}  # SQL text -> histogram cells (bounded)
         self._errors: dict[str, Any] = {}
 
     def __call__(self, sql: str, seconds: float, failure: BaseException | None) -> None:
         total, buckets = self._kinds.get(sql) or self._kind(sql)
         if self.direct:  # see ServerMetrics.responded
-            total._value += seconds
-            buckets[bisect_left(BUCKETS, seconds)]._value += 1
+            total.value += seconds
+            buckets[bisect_left(BUCKETS, seconds)].value += 1
         else:
             total.inc(seconds)
             buckets[bisect_left(BUCKETS, seconds)].inc(1)
@@ -129,7 +130,7 @@ class StatementMetrics:
             self.failed(failure)
 
     def _kind(self, sql: str) -> tuple[Any, list[Any]]:
-        values = histogram_values(self.instruments.statement_duration.labels(statement_kind(sql)))
+        values = histogram_cells(self.instruments.statement_duration.labels(statement_kind(sql)))
         if len(self._kinds) < 1024:  # services with generated SQL must not grow this without end
             self._kinds[sql] = values
         return values

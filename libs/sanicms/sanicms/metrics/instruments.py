@@ -2,13 +2,15 @@
 
 Each app gets its own :class:`Instruments` (and, with one worker, its own registry), so two
 apps in one process never mix their figures. Label children are looked up once and kept:
-``Counter.labels()`` validates and locks on every call, a dict lookup does not.
+``Counter.labels()`` validates and locks on every call, a dict lookup does not. The request
+path adds to their values directly, with no call at all (:mod:`sanicms._compat.prometheus_client`,
+and why: docs/benchmarks.md, "Figures from the code").
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -19,21 +21,11 @@ DOWNSTREAM_OUTCOMES = ("2xx", "3xx", "4xx", "5xx", "timeout", "connection_error"
 BREAKER_STATES = ("closed", "half_open", "open")
 STATEMENT_KINDS = ("select", "insert", "update", "delete", "other")
 
+#: The request duration histogram's family: exemplars are kept by family name.
+REQUEST_DURATION = "sanicms_http_request_duration_seconds"
+
 #: Gauges are summed over the live workers (``livesum``): a dead worker's share disappears.
 _SUM: Final[Literal["livesum"]] = "livesum"
-
-
-def counter_value(child: Any) -> Any:
-    """The value a counter child adds to: ``counter_value(c).inc(1)`` is ``c.inc()`` without
-    the checks around it. The request path uses these, one Python call per figure instead of
-    four (CPython spends about 1.2k instructions per call here; see docs/metrics.md)."""
-    return child._value
-
-
-def histogram_values(child: Any) -> tuple[Any, list[Any]]:
-    """A histogram child's sum and bucket values: observing ``v`` is ``sum.inc(v)`` and
-    ``buckets[bisect_left(BUCKETS, v)].inc(1)``, which is what ``observe(v)`` does."""
-    return child._sum, child._buckets
 
 
 class Instruments:
@@ -44,7 +36,7 @@ class Instruments:
         r = registry
         self.requests = Counter("sanicms_http_requests", "HTTP requests answered, by route template and status",
                                 ("method", "route", "status"), registry=r)
-        self.request_duration = Histogram("sanicms_http_request_duration_seconds",
+        self.request_duration = Histogram(REQUEST_DURATION,
                                           "Time from the request's arrival to its response, by route template",
                                           ("method", "route"), buckets=BUCKETS, registry=r)
         self.in_flight = Gauge("sanicms_http_requests_in_flight", "Requests being handled now",

@@ -1,13 +1,13 @@
 """Requests served: a count by method, route template and status, a duration histogram by
 method and route, and the requests in flight.
 
-No middleware: Sanic wraps each middleware call in two signal dispatches (about 13 µs per
-middleware here, 11 % of a request for a pair), and a handler on its ``http.lifecycle.response``
-signal costs about as much (Sanic dispatches it only when someone listens). Instead
+No middleware: Sanic wraps each middleware call in two signal dispatches, and a handler on its
+``http.lifecycle.response`` signal costs about as much (Sanic dispatches it only when someone
+listens; the figures: docs/benchmarks.md, "Figures from the code"). Instead
 :meth:`ServerMetrics.responded` is a respond hook (:mod:`sanicms.request_hooks`): it counts
 the response once Sanic's own ``respond`` (and the response middleware in it) is done;
 every response goes through it, matched or not, handled or failed. The start is when Sanic began handling the request
-(``request.stream.perft0``). The requests in flight are not counted up and down (a request
+(``request.stream.perft0``: :mod:`sanicms._compat.sanic`). The requests in flight are not counted up and down (a request
 whose client went away is cancelled, and would never be counted down) but read when asked,
 from the server's connections: those whose HTTP stage is handler or response.
 
@@ -25,19 +25,18 @@ from time import perf_counter, time
 from typing import Any
 
 from sanic import Request
-from sanic.http.constants import Stage
 from sanic.response import BaseHTTPResponse
 
+from .._compat.prometheus_client import counter_cell, histogram_cells
+from .._compat.sanic import STARTED, requests_in_flight, server_connections
 from ..context import KEPT_TRACE_ID
 from .exemplars import ExemplarStore
-from .instruments import BUCKETS, Instruments, counter_value, histogram_values
+from .instruments import BUCKETS, REQUEST_DURATION, Instruments
 
 UNMATCHED = "unmatched"
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 _PARAMETER = re.compile(r"<(\w+)(?::[^>]*)?>")
-_BUSY = (Stage.HANDLER, Stage.RESPONSE)
-
-#: (count value, duration sum value, duration bucket values, exemplar key)
+#: (count cell, duration sum cell, duration bucket cells, exemplar key)
 Entry = tuple[Any, Any, list[Any], Any]
 
 
@@ -70,16 +69,16 @@ class ServerMetrics:
         route = request.route
         key = (route.path if route is not None else None, request.method, response.status)
         entry = self._entries.get(key) or self._entry(key, request)
-        started = getattr(request.stream, "perft0", None)
+        started = getattr(request.stream, STARTED, None)
         elapsed = perf_counter() - started if started is not None else None
         bucket = bisect_left(BUCKETS, elapsed) if elapsed is not None else 0
         if self.direct:
-            # One process, one thread: the values' floats themselves (their lock guards
+            # One process, one thread: the cells' floats themselves (their lock guards
             # against threads, and the scrape runs on this one); no call at all.
-            entry[0]._value += 1
+            entry[0].value += 1
             if elapsed is not None:
-                entry[1]._value += elapsed
-                entry[2][bucket]._value += 1
+                entry[1].value += elapsed
+                entry[2][bucket].value += 1
         else:  # the values write through to this worker's shared file
             entry[0].inc(1)
             if elapsed is not None:
@@ -92,33 +91,28 @@ class ServerMetrics:
 
     def in_flight(self) -> int:
         """Requests being handled now by this process's server."""
-        busy = 0
-        for protocol in list(self.connections or ()):
-            http = getattr(protocol, "http", None)
-            if http is not None and http.stage in _BUSY:
-                busy += 1
-        return busy
+        return requests_in_flight(self.connections or ())
 
     def _entry(self, key: tuple[str | None, str, int], request: Request) -> Entry:
         instruments = self.instruments
         if instruments is None:  # not started (a test app that never served): nothing counts
             return (_Nothing(), _Nothing(), [_Nothing()] * (len(BUCKETS) + 1), None)
         if self.connections is None:
-            self.connections = getattr(getattr(request.stream, "protocol", None), "connections", None)
+            self.connections = server_connections(request)
         path, method, status = key
         if path is None and method not in _KNOWN_METHODS:
             method = "other"  # any word is a method to an unmatched request: keep the series bounded
         route = route_label(path)
         duration = instruments.request_duration.labels(method, route)
-        total, buckets = histogram_values(duration)
-        entry = (counter_value(instruments.requests.labels(method, route, str(status))), total, buckets,
-                 (instruments.request_duration._name, (("method", method), ("route", route))))
+        total, buckets = histogram_cells(duration)
+        entry = (counter_cell(instruments.requests.labels(method, route, str(status))), total, buckets,
+                 (REQUEST_DURATION, (("method", method), ("route", route))))
         self._entries[key] = entry
         return entry
 
 
 class _Nothing:
-    _value = 0.0
+    value = 0.0
 
     def inc(self, amount: float) -> None:
         return None

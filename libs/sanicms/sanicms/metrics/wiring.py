@@ -8,9 +8,10 @@ import contextlib
 import logging
 from typing import Any
 
-from prometheus_client import CollectorRegistry, disable_created_metrics, values
+from prometheus_client import CollectorRegistry, disable_created_metrics
 from sanic import Sanic
 
+from .._compat.prometheus_client import in_memory_values
 from ..config import Settings
 from ..request_hooks import RequestHooks
 from . import workers
@@ -54,7 +55,7 @@ class AppMetrics:
             registry.register(workers.process_collectors())
             self.exposer = Exposer(WithExemplars(registry, self.store), self.refresh, in_thread=False)
         # In-memory values (one process) are bumped in place on the request path.
-        direct = not getattr(values.ValueClass, "_multiprocess", False)
+        direct = in_memory_values()
         app.ctx.db.timers += (StatementMetrics(instruments, direct=direct),)
         for client in app.ctx.clients:
             CallMetrics(instruments, client)

@@ -26,7 +26,6 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from prometheus_client import values
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -34,6 +33,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
+from .._compat.prometheus_client import values_to_files
 from ..config import Settings
 from . import exemplars
 from .exemplars import ExemplarStore
@@ -69,8 +69,7 @@ def shared(directory: str) -> bool:
 
 def write_to_shared_files() -> None:
     """From now on, new metric values live in this process's files in the shared directory."""
-    if not getattr(values.ValueClass, "_multiprocess", False):
-        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    values_to_files()
 
 
 def process_collectors() -> CollectorRegistry:

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 from psycopg2 import sql
 
+from .._compat.pgserver import forget_postmaster, pg_ctl
+
 if TYPE_CHECKING:
     import psutil  # imported where used: only the crash tests need it
 
@@ -49,8 +51,6 @@ class LocalPostgres:
 
     def stop(self) -> None:
         """Shut the server down fast, as a crash or failover would (clients are cut off)."""
-        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]  # made at import, by name
-
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._server.pgdata, user=self._server.system_user)
 
     def kill(self, timeout: float = 10) -> list[int]:
@@ -86,7 +86,7 @@ class LocalPostgres:
             for lock in Path(socket_dir).glob(".s.PGSQL.*.lock"):
                 lock.unlink(missing_ok=True)
         pid_file.unlink(missing_ok=True)
-        self._server._postmaster_info = None  # nothing to stop when closed before a restart
+        forget_postmaster(self._server)  # nothing to stop when closed before a restart
         return [proc.pid for proc in procs]
 
     def start(self) -> None:

@@ -1,0 +1,81 @@
+"""Sanic's private and undocumented internals that sanicms uses, each with its reason.
+
+Pinned by ``libs/sanicms/tests/_compat/test_sanic.py``. ``request.stream`` is Sanic's
+``Http`` object for the request (HTTP/1.1 served by Sanic's own server); under ASGI it is
+another object, without these attributes, so each is read with a default. What the request
+path reads on every request is a name here, read there with ``getattr`` (no call added).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Set
+from typing import Any, cast
+
+from sanic import Request, Sanic
+from sanic.http.constants import Stage
+from sanic.response import BaseHTTPResponse
+
+#: ``request.stream.perft0``: ``perf_counter()`` when Sanic began handling the request; Sanic
+#: keeps no public start time (read per request by the metrics and the server span).
+STARTED = "perft0"
+
+#: ``request.stream.expecting_continue``: the client sent ``Expect: 100-continue`` and waits
+#: for Sanic's invitation to send the body; no public flag says so (read per request with auth).
+EXPECTING_CONTINUE = "expecting_continue"
+
+_BUSY = (Stage.HANDLER, Stage.RESPONSE)
+
+ResponseMiddleware = Callable[[Request, BaseHTTPResponse], Awaitable[None]]
+
+
+def take_response_middleware(app: Sanic[Any, Any], name: str) -> ResponseMiddleware | None:
+    """Remove the response middleware whose function is called ``name`` from ``app``, before it
+    starts; return that function (None: there was none)."""
+    found: ResponseMiddleware | None = None
+    # app._future_middleware: what Sanic registers again at each start; it has no public removal
+    for future in list(app._future_middleware):
+        func = getattr(future.middleware, "func", future.middleware)
+        if future.attach_to == "response" and getattr(func, "__name__", None) == name:
+            app._future_middleware.remove(future)
+            found = cast(ResponseMiddleware, func)
+    if found is not None:
+        kept = [m for m in app.response_middleware if getattr(m, "func", m) is not found]
+        app.response_middleware.clear()
+        app.response_middleware.extend(kept)
+    return found
+
+
+def reading_body(request: Request | None) -> bool:
+    """Whether Sanic still waits for (some of) ``request``'s body."""
+    # request.stream.request_body: truthy until the body is read whole; no public flag says so
+    return bool(getattr(getattr(request, "stream", None), "request_body", None))
+
+
+def stop_reading_body(request: Request | None) -> None:
+    """Answer ``request`` without reading (the rest of) its body: no "100 Continue" goes out
+    with the answer, Sanic does not wait for body bytes after it, and the connection closes
+    (what is left of the body cannot be told from a next request). For refusals made before
+    the body is wanted, and bodies that stopped arriving."""
+    stream = getattr(request, "stream", None)
+    if stream is not None and getattr(stream, "request_body", None):
+        # Http's own flags: Sanic has no public way to refuse a request's body once it is announced
+        stream.expecting_continue = False
+        stream.request_body = None
+        stream.keep_alive = False
+
+
+def server_connections(request: Request) -> Set[Any] | None:
+    """The open connections of the server that serves ``request`` (a live set), if Sanic's own."""
+    # request.stream.protocol.connections: Sanic counts no requests in flight; its server's set does
+    return cast("Set[Any] | None", getattr(getattr(request.stream, "protocol", None), "connections", None))
+
+
+def requests_in_flight(connections: Iterable[Any]) -> int:
+    """How many of ``connections`` (:func:`server_connections`) are handling a request now."""
+    busy = 0
+    for protocol in list(connections):
+        # protocol.http.stage: where a connection's current request is; not public either
+        http = getattr(protocol, "http", None)
+        if http is not None and http.stage in _BUSY:
+            busy += 1
+    return busy
