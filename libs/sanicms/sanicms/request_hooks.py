@@ -1,9 +1,8 @@
 """Work done on every request without middleware: once Sanic has routed it, and once its
 response is final.
 
-Sanic wraps each middleware call in two signal dispatches (about 13 µs per middleware on
-the bench machine, 11 % of a traced request for a request/response pair; see
-docs/benchmarks.md), and a signal handler on ``http.routing.after`` costs about as much.
+Sanic wraps each middleware call in two signal dispatches, and a signal handler on
+``http.routing.after`` costs about as much (figures: docs/benchmarks.md, "Figures from the code").
 Two plain calls do the same work:
 
 - **route hooks** (tracing's server span, the path parameter check): Sanic assigns

@@ -5,9 +5,10 @@ for custom spans, ``request.app.ctx.tracer`` (a regular ``opentracing.Tracer``).
 """
 
 from .decorator import logger
+from .exporter import HttpTransport, LogTransport
 from .instrument import install, note_error, start, stop
+from .processor import SpanReporter
 from .propagation import extract, headers_for
-from .reporter import HttpTransport, LogTransport, SpanReporter
 from .tracer import Span, SpanContext, Tracer, new_span_id, new_trace_id
 from .zipkin import to_zipkin
 

@@ -24,7 +24,8 @@ from sanic_routing.route import Route
 from ..config import TracingSettings
 from ..request_hooks import RequestHooks
 from . import propagation
-from .reporter import HttpTransport, LogTransport, SpanReporter, Transport
+from .exporter import HttpTransport, LogTransport, Transport
+from .processor import SpanReporter
 from .tracer import _ACTIVE, Span, Tracer, active_span
 from .zipkin import endpoint, peer
 
