@@ -40,6 +40,7 @@ Build and container logs stay in the temporary folder the first line names; the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -50,7 +51,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -99,14 +100,17 @@ HTTP_TIMEOUT = 10
 
 def run(args: list[str], *, timeout: float, env: dict[str, str] | None = None, log: Path | None = None,
         check: bool = True) -> subprocess.CompletedProcess:
-    """A command with a time limit; its output to ``log`` when given (and its tail in the error)."""
+    """A command with a time limit; its output to ``log`` when given (and its tail in the error).
+    In a session of its own: a Ctrl-C at the terminal reaches this script only, which stops the
+    command it waits for (subprocess.run kills it) and then takes the stack down undisturbed."""
     try:
         if log is None:
-            proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+            proc = subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env, check=False,
+                                  start_new_session=True)
         else:
             with log.open("a") as out:
                 proc = subprocess.run(args, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=timeout,
-                                      env=env, check=False)
+                                      env=env, check=False, start_new_session=True)
     except subprocess.TimeoutExpired as exc:
         raise Failed(f"`{' '.join(args[:3])} ...` took more than {timeout:.0f} s" + (f" (log: {log})" if log else "")
                      ) from exc
@@ -591,8 +595,9 @@ class ComposeCheck:
                     break
         finally:
             if self.brought_up:
-                self.save_logs_quietly()
-                self.step("down", self.down)
+                with signals_deferred():
+                    self.save_logs_quietly()
+                    self.step("down", self.down)
         return self.passed
 
     @property
@@ -621,6 +626,23 @@ def interrupted(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+#: Signals that arrived while the stack was being taken down (and were held back).
+DEFERRED: list[int] = []
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """While ``down`` runs, Ctrl-C and SIGTERM are noted, not obeyed: stopping it half-way
+    would leave the stack running, which is what it is there to prevent."""
+    previous = {sig: signal.signal(sig, lambda signum, frame: DEFERRED.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-image", default=os.environ.get("BASE_IMAGE"),
@@ -646,10 +668,14 @@ def main(argv: list[str] | None = None) -> int:
     check = ComposeCheck(args, workdir)
     started = time.monotonic()
     try:
-        ok = check.run()
+        ok = check.run() and not DEFERRED
     except KeyboardInterrupt:
         ok = False
-        print("compose-check: interrupted (the stack was taken down)", flush=True)
+        down = [s for s in check.steps if s.name == "down"]
+        print("compose-check: interrupted; " + ("the stack was taken down" if down and down[0].passed else
+              "nothing was started" if not check.brought_up else "taking the stack down FAILED"), flush=True)
+    if DEFERRED:
+        print("compose-check: interrupted while taking the stack down, which was let finish", flush=True)
     print(check.summary(time.monotonic() - started))
     return 0 if ok else 1
 
