@@ -15,7 +15,7 @@ PACKAGES := -e 'libs/sanicms[testing]' $(foreach s,$(SERVICES),-e services/$(s))
 help:
 	@echo "make test        install everything into $(VENV), lint, and run every test"
 	@echo "make coverage    coverage of the library and of each service (run the unittest way): reports/<part>/ XML, Clover, HTML"
-	@echo "make lint        ruff check . and mypy (strict on the library), as configured in pyproject.toml"
+	@echo "make lint        ruff check . and mypy (strict on the library), as configured in pyproject.toml; tools/private_access.py"
 	@echo "make demo        PostgreSQL + migrations + seed data + every service: $(SERVICES) (Ctrl-C stops)"
 	@echo "make contract    Schemathesis, every check, against each running service's /openapi/spec.json"
 	@echo "make resilience  soak test: 60 s of concurrent load on the real services (SOAK_SECONDS=...)"
@@ -59,6 +59,8 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mypy --config-file services/mypy.ini services/*/*_service
+	$(BIN)/python tools/private_access.py
 
 # Coverage of the library's and the services' code in the test process (pyproject.toml's
 # [tool.coverage]); below the floor, measured at 2026-12-07 and stated in the README, fails.

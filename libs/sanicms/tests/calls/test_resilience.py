@@ -178,14 +178,14 @@ async def test_a_cancelled_probe_lets_the_next_call_probe(mocks):
         async def stuck(*args, **kwargs):
             await slow
 
-        real_send, client._send = client._send, stuck
+        real_send, client._send = client._send, stuck  # fence: ServiceClient's own
         probe = asyncio.create_task(client.get(None, "/cities/1"))
         await asyncio.sleep(0.01)
         assert client.breaker.probing
         probe.cancel()
         with pytest.raises(asyncio.CancelledError):
             await probe
-        client._send = real_send
+        client._send = real_send  # fence: ServiceClient's own
         answer = await client.get(None, "/cities/1")
     assert answer == {"id": 1}
     assert client.breaker.state == CLOSED

@@ -138,7 +138,7 @@ def test_service_mocks_check_at_registration_unless_told_not_to(contracts):
         mocks.get("/towns/6", body=b"<html>proxy error</html>")  # raw bytes: never checked
         mocks.get("/towns/7", payload={"garbage": True}, unchecked=True)
         mocks.get("/anything", payload=1, unchecked=True)
-        assert len(mocker._matches) == 6
+        assert len(mocker._matches) == 6  # fence: aioresponses'
     with aioresponses() as mocker:
         ServiceMocks(mocker).get("/villages/1", payload=None)  # no contracts: nothing is checked (as before)
 
