@@ -364,6 +364,7 @@ class ComposeCheck:
         self.standins: list[str] = []
         self.trace_id = ""
         self.brought_up = False
+        self.interrupted = False
 
     # -- bookkeeping --
 
@@ -593,6 +594,9 @@ class ComposeCheck:
             for name, action in plan:
                 if not self.step(name, action):
                     break
+        except KeyboardInterrupt:
+            self.interrupted = True
+            raise
         finally:
             if self.brought_up:
                 with signals_deferred():
@@ -602,7 +606,8 @@ class ComposeCheck:
 
     @property
     def passed(self) -> bool:
-        return [s.name for s in self.steps][-1:] == ["down"] and all(s.passed for s in self.steps)
+        return (not self.interrupted and not DEFERRED and [s.name for s in self.steps][-1:] == ["down"]
+                and all(s.passed for s in self.steps))
 
     def save_logs_quietly(self) -> None:
         try:
@@ -617,6 +622,8 @@ class ComposeCheck:
             lines.append(f"  stand-ins (deploy/standins: could not be pulled): {', '.join(self.standins)}")
         if self.base_image:
             lines.append(f"  services built on {self.base_image}")
+        if self.interrupted or DEFERRED:
+            lines.append("  interrupted (Ctrl-C or SIGTERM): not every step ran")
         lines.append(f"compose-check: {'PASS' if self.passed else 'FAIL'} in {total:.0f} s")
         return "\n".join(lines)
 
@@ -668,7 +675,7 @@ def main(argv: list[str] | None = None) -> int:
     check = ComposeCheck(args, workdir)
     started = time.monotonic()
     try:
-        ok = check.run() and not DEFERRED
+        ok = check.run()
     except KeyboardInterrupt:
         ok = False
         down = [s for s in check.steps if s.name == "down"]
