@@ -21,6 +21,7 @@ from sanic import Request, Sanic
 from sanic.response import BaseHTTPResponse
 from sanic_routing.route import Route
 
+from .._compat.sanic import STARTED
 from ..config import TracingSettings
 from ..request_hooks import RequestHooks
 from . import propagation
@@ -144,7 +145,7 @@ def _peer(request: Request) -> dict[str, Any]:
 
 def _started_at(request: Request) -> float | None:
     """When Sanic began handling ``request``, on the wall clock (a span opened late)."""
-    began = getattr(request.stream, "perft0", None)
+    began = getattr(request.stream, STARTED, None)
     return time.time() - (time.perf_counter() - began) if began is not None else None
 
 
