@@ -41,8 +41,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -222,6 +224,19 @@ def poll(what: str, timeout: float, attempt: Callable[[], tuple[bool, str]], eve
         if time.monotonic() > deadline:
             raise Failed(f"{what}: not after {timeout:.0f} s; last: {said}")
         time.sleep(every)
+
+
+def probe_seconds(probe: dict) -> float:
+    """How long one health probe of ``docker inspect`` ran (its Start and End, to the microsecond)."""
+    def moment(stamp: str) -> datetime.datetime:  # RFC 3339 with nanoseconds; both stamps in one zone
+        found = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?", stamp)
+        if found is None:
+            raise ValueError(stamp)
+        return datetime.datetime.fromisoformat(f"{found[1]}.{(found[2] or '')[:6].ljust(6, '0')}")
+    try:
+        return (moment(probe["End"]) - moment(probe["Start"])).total_seconds()
+    except (KeyError, ValueError):
+        return float("nan")
 
 
 # ---- stand-in images ------------------------------------------------------------------------
@@ -433,7 +448,11 @@ class ComposeCheck:
         return {c["Config"]["Labels"]["com.docker.compose.service"]: c for c in found}
 
     def wait_healthy(self) -> str:
+        """Every container ``healthy`` at once, within HEALTHY_TIMEOUT. ``unhealthy`` is waited
+        out too (Docker turns it back on the next probe that passes: a probe can time out on a
+        busy machine), and said; a container that exited, or has no healthcheck, fails at once."""
         started = time.monotonic()
+        seen_unhealthy: set[str] = set()
 
         def attempt() -> tuple[bool, str]:
             found = self.containers()
@@ -441,16 +460,25 @@ class ComposeCheck:
             if missing:
                 raise Failed(f"no container for {missing}")
             states = {s: (c["State"].get("Health") or {}).get("Status", "no healthcheck") for s, c in found.items()}
-            broken = {s: st for s, st in states.items()
-                      if st in ("unhealthy", "no healthcheck") or found[s]["State"]["Status"] in ("exited", "dead")}
+            seen_unhealthy.update(s for s, st in states.items() if st == "unhealthy")
+            broken = [s for s, st in states.items()
+                      if st == "no healthcheck" or found[s]["State"]["Status"] in ("exited", "dead")]
             if broken:
-                raise Stop(f"{broken}: " + self.why_not_healthy(found, list(broken)))
+                raise Stop(f"{ {s: states[s] for s in broken} }: " + self.why_not_healthy(found, broken))
             return all(st == "healthy" for st in states.values()), str(states)
 
-        poll("every container healthy", HEALTHY_TIMEOUT, attempt)
-        names = sorted(c["Name"].lstrip("/") for c in self.containers().values())
+        try:
+            poll("every container healthy", HEALTHY_TIMEOUT, attempt)
+        except Stop:
+            raise
+        except Failed as exc:
+            found = self.containers()
+            laggards = [s for s, c in found.items() if (c["State"].get("Health") or {}).get("Status") != "healthy"]
+            raise Failed(f"{exc}\n{self.why_not_healthy(found, laggards)}") from exc
         waited = time.monotonic() - started
-        return f"{len(names)} containers healthy ({waited:.0f} s after up returned): {', '.join(names)}"
+        names = sorted(c["Name"].lstrip("/") for c in self.containers().values())
+        flapped = f"; unhealthy for a while on the way: {', '.join(sorted(seen_unhealthy))}" if seen_unhealthy else ""
+        return f"{len(names)} containers healthy ({waited:.0f} s after up returned): {', '.join(names)}{flapped}"
 
     def why_not_healthy(self, found: dict[str, dict], services: list[str]) -> str:
         lines = []
@@ -458,9 +486,11 @@ class ComposeCheck:
             state = found[service]["State"]
             probes = (state.get("Health") or {}).get("Log") or []
             last = probes[-1].get("Output", "").strip()[:300] if probes else ""
+            took = ", ".join(f"{probe_seconds(p):.1f}" for p in probes)
             logs = docker("logs", "--tail", "15", found[service]["Id"], check=False)
             lines.append(f"{service}: status {state['Status']}, exit code {state.get('ExitCode')}, "
-                         f"last probe {last!r}\n{indent(logs.stdout + logs.stderr, 15)}")
+                         f"health {(state.get('Health') or {}).get('Status')}, last probe {last!r} "
+                         f"(the last probes took {took} s)\n{indent(logs.stdout + logs.stderr, 15)}")
         return "\n".join(lines)
 
     def published(self, service: str) -> str:

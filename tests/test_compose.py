@@ -328,3 +328,12 @@ def test_compose_check_without_docker_says_so(monkeypatch, capsys):
     monkeypatch.setattr(image_check.shutil, "which", lambda name: None)
     assert compose_check.main([]) == 2
     assert "NOT RUN" in capsys.readouterr().err
+
+
+def test_compose_check_reads_how_long_a_health_probe_ran():
+    import compose_check
+
+    probe = {"Start": "2026-12-07T14:46:20.284842077Z", "End": "2026-12-07T14:46:23.285797241Z"}
+    assert compose_check.probe_seconds(probe) == pytest.approx(3.000955)
+    assert compose_check.probe_seconds({"Start": "2026-12-07T14:46:20.5+00:00", "End": "2026-12-07T14:46:23Z"}) == 2.5
+    assert compose_check.probe_seconds({}) != compose_check.probe_seconds({})  # nan: unknown
