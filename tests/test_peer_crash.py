@@ -18,9 +18,6 @@ import json
 import os
 import random
 import signal
-import socket
-import struct
-import threading
 import time
 from collections import Counter
 
@@ -29,6 +26,7 @@ import httpx
 from fakes import FakeService, role_answer
 
 from sanicms.testing.localdb import create_database
+from sanicms.testing.peer import RawPeer, reset
 from sanicms.testing.processes import ServiceProcess, free_port, migrate
 
 PHASE_LIMIT = 20.0  # seconds a phase may take before the test gives up (bounds it, asserts nothing)
@@ -210,54 +208,11 @@ def test_user_survives_its_city_killed_mid_request_twice(pg_server, tmp_path):
 
 # Raw socket peers: a city that cuts its answers, a collector that cuts the batches sent to it.
 
-def reset(writer) -> None:
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
+class FlakyPeer(RawPeer):
+    """A raw HTTP peer (sanicms.testing.peer) in a thread of its own whose handler misbehaves
+    until ``healthy`` is set."""
 
-
-class RawPeer:
-    """An asyncio TCP server in a background thread; ``serve(peer, reader, writer)`` handles
-    one HTTP/1.1 request and returns whether to keep the connection."""
-
-    def __init__(self, serve) -> None:
-        self.serve = serve
-        self.healthy = False
-        self.calls = 0
-        self.port = free_port()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._server = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> RawPeer:
-        self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._connection, "127.0.0.1", self.port), self._loop).result(10)
-        return self
-
-    def stop(self) -> None:
-        self._loop.call_soon_threadsafe(self._server.close)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-
-    async def _connection(self, reader, writer) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                self.calls += 1
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                if not await self.serve(self, head, length, reader, writer):
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            if not writer.transport.is_closing():
-                writer.transport.abort()
+    healthy = False
 
 
 def answer(body: bytes, status: bytes = b"200 OK") -> bytes:
@@ -273,7 +228,7 @@ async def cutting_city(peer, head, length, reader, writer) -> bool:
     body = json.dumps({"code": 0, "data": {"id": ident, "name": f"city {ident}", "province": "p",
                                            "create_time": "2026-01-01T00:00:00"}}).encode()
     full = answer(body)
-    turn = peer.calls % 6
+    turn = peer.requests % 6
     if peer.healthy or turn in (0, 3):
         writer.write(full)
         await writer.drain()
@@ -293,7 +248,7 @@ async def cutting_city(peer, head, length, reader, writer) -> bool:
 
 
 def test_user_survives_a_city_that_cuts_its_answers(pg_server, tmp_path):
-    city = RawPeer(cutting_city).start()
+    city = FlakyPeer(cutting_city).start()
     role = FakeService(role_answer).start()
     user = start("user_service", pg_server, tmp_path, "peer_cut_user", CITY_SERVICE_URL=city.url,
                  ROLE_SERVICE_URL=role.url, CLIENT_BREAKER_RESET=0.5, WORKERS=2)
@@ -344,7 +299,7 @@ async def dying_collector(peer, head, length, reader, writer) -> bool:
 
 
 def test_spans_survive_a_collector_that_dies_mid_request(pg_server, tmp_path):
-    collector = RawPeer(dying_collector).start()
+    collector = FlakyPeer(dying_collector).start()
     city = start("city_service", pg_server, tmp_path, "peer_collector_city", ZIPKIN_URL=collector.url,
                  TRACING_FLUSH_INTERVAL=0.1, TRACING_BATCH_SIZE=50, TRACING_SEND_RETRIES=1)
 

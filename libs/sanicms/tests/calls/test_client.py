@@ -4,8 +4,6 @@ import asyncio
 import contextlib
 import gc
 import logging
-import socket
-import struct
 import warnings
 from types import SimpleNamespace
 
@@ -17,6 +15,7 @@ from sanicms import BadGateway, Forbidden, GatewayTimeout, ServiceUnavailable, g
 from sanicms.calls.client import DownstreamError, ServiceClient
 from sanicms.calls.resilience import CLOSED, OPEN, CircuitBreaker, RetryPolicy
 from sanicms.errors import ApiError
+from sanicms.testing.peer import RawPeer, reset
 from sanicms.testing.processes import free_port
 
 SLOW_DONE = []
@@ -197,53 +196,21 @@ async def test_closing_leaves_no_unclosed_session_warning():
 
 
 # --------------------------------------------------------------------------- the peer dies mid-call
-# A raw TCP peer on loopback that reads the request and then fails the way a crashed or
-# killed process does: the connection reset (RST, SO_LINGER 0) or closed, before the
-# status line, in the middle of the headers or of the body.
+# A raw HTTP peer on loopback (sanicms.testing.peer) that reads the request and then fails
+# the way a crashed or killed process does: the connection reset (RST, SO_LINGER 0) or
+# closed, before the status line, in the middle of the headers or of the body.
 
 CITY = b'{"code":0,"data":{"id":1,"name":"Lhasa","province":"Tibet","create_time":"2026-01-01T00:00:00"}}'
 
 
-def reset(writer):
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
-
-
-class DyingPeer:
+class DyingPeer(RawPeer):
     """``mode`` says how each call ends; ``requests`` counts the calls that reached it."""
 
     def __init__(self, mode):
+        super().__init__()
         self.mode = mode
-        self.requests = 0
-        self.server = None
 
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def __aenter__(self):
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc):
-        self.server.close()
-
-    async def _serve(self, reader, writer):
-        try:
-            while await self._one(reader, writer):
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            if not writer.transport.is_closing():
-                writer.transport.abort()
-
-    async def _one(self, reader, writer):
-        head = await reader.readuntil(b"\r\n\r\n")
-        self.requests += 1
-        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
+    async def handle(self, head, length, reader, writer):
         mode = self.mode
         if mode == "reset while the body is sent":
             await reader.readexactly(length // 2)

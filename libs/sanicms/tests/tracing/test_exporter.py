@@ -5,12 +5,11 @@ import asyncio
 import base64
 import json
 import logging
-import socket
-import struct
 
 import pytest
 from aiohttp import web
 
+from sanicms.testing.peer import RawPeer, reset
 from sanicms.testing.processes import free_port
 from sanicms.tracing import HttpTransport, LogTransport, SpanReporter
 from sanicms.tracing.exporter import TransportError
@@ -100,70 +99,49 @@ async def test_log_transport_writes_one_json_span_per_line(spans, caplog):
 
 
 # --------------------------------------------------------------------------- the collector dies
-# A raw TCP collector on loopback that dies mid-request the way a killed process does: it
-# resets the connection (RST) while the batch is being sent, or once it has read it all,
-# or sends half an answer. The reporter must count every span as sent or lost, log one
-# WARNING when sending starts failing and one INFO when it works again, and never raise.
+# A raw HTTP collector on loopback (sanicms.testing.peer) that dies mid-request the way a
+# killed process does: it resets the connection (RST) while the batch is being sent, or
+# once it has read it all, or sends half an answer. The reporter must count every span as
+# sent or lost, log one WARNING when sending starts failing and one INFO when it works
+# again, and never raise.
 
 
-def reset(writer):
-    sock = writer.get_extra_info("socket")
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
+class DyingCollector(RawPeer):
+    """``mode`` says how each POST ends; ``spans`` counts the spans it accepted."""
 
-
-class DyingCollector:
     def __init__(self, mode):
-        self.mode, self.calls, self.spans, self.server = mode, 0, 0, None
-        self.connections = 0
+        super().__init__()
+        self.mode, self.spans = mode, 0
 
     @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+    def calls(self):
+        """The POSTs that reached it."""
+        return self.requests
 
-    async def __aenter__(self):
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc):
-        self.server.close()
-
-    async def _serve(self, reader, writer):
-        self.connections += 1
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                self.calls += 1
-                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:"))
-                if self.mode == "reset while the batch is sent":
-                    await reader.readexactly(length // 2)
-                    reset(writer)
-                    return
-                body = await reader.readexactly(length)
-                if self.mode in ("ok", "ok, then closes"):
-                    self.spans += len(json.loads(body))
-                    writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
-                    await writer.drain()
-                    if self.mode == "ok, then closes":  # as a collector's idle timeout would
-                        writer.close()
-                        return
-                    continue
-                if self.mode == "reset once read":
-                    reset(writer)
-                elif self.mode == "half an answer":
-                    writer.write(b"HTTP/1.1 20")
-                    await writer.drain()
-                    await asyncio.sleep(0.01)
-                    reset(writer)
-                elif self.mode == "never answers":
-                    await asyncio.sleep(60)
-                return
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            if not writer.transport.is_closing():
-                writer.transport.abort()
+    async def handle(self, head, length, reader, writer):
+        if self.mode == "reset while the batch is sent":
+            await reader.readexactly(length // 2)
+            reset(writer)
+            return False
+        body = await reader.readexactly(length)
+        if self.mode in ("ok", "ok, then closes"):
+            self.spans += len(json.loads(body))
+            writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+            await writer.drain()
+            if self.mode == "ok, then closes":  # as a collector's idle timeout would
+                writer.close()
+                return False
+            return True
+        if self.mode == "reset once read":
+            reset(writer)
+        elif self.mode == "half an answer":
+            writer.write(b"HTTP/1.1 20")
+            await writer.drain()
+            await asyncio.sleep(0.01)
+            reset(writer)
+        elif self.mode == "never answers":
+            await asyncio.sleep(60)
+        return False
 
 
 @pytest.mark.asyncio
@@ -223,23 +201,20 @@ async def test_the_connection_is_kept_alive_between_batches():
 async def test_credentials_in_the_collector_url_become_basic_auth_not_part_of_the_host():
     heads = []
 
-    async def serve(reader, writer):
-        head = await reader.readuntil(b"\r\n\r\n")
+    async def serve(peer, head, length, reader, writer):
         heads.append(head.decode())
-        length = next(int(line.split(":")[1]) for line in heads[-1].split("\r\n")
-                      if line.lower().startswith("content-length:"))
         await reader.readexactly(length)
         writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
         await writer.drain()
         writer.close()
+        return False
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    transport = HttpTransport(f"http://span%20writer:s3cret@127.0.0.1:{port}/zipkin", retries=0)
-    await transport.open()
-    await transport.send([])
-    await transport.close()
-    server.close()
+    async with RawPeer(serve) as peer:
+        port = peer.port
+        transport = HttpTransport(f"http://span%20writer:s3cret@127.0.0.1:{port}/zipkin", retries=0)
+        await transport.open()
+        await transport.send([])
+        await transport.close()
     [head] = heads
     assert head.startswith("POST /zipkin/api/v2/spans HTTP/1.1\r\n")
     assert f"\r\nHost: 127.0.0.1:{port}\r\n" in head
