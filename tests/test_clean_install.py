@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import venv
 from pathlib import Path
@@ -35,19 +36,29 @@ SERVICES = [s.name for s in registry.services(ROOT)]  # services/*/, in start or
 CLEAN_ENV = {"PYTHONPATH": "", "VIRTUAL_ENV": "", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
-def run(*args: str | Path, env: dict[str, str] = CLEAN_ENV, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run(*args: str | Path, env: dict[str, str] = CLEAN_ENV, timeout: float = 600,
+        cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, **env}, cwd=ROOT)
+                            env={**os.environ, **env}, cwd=cwd)
     assert result.returncode == 0, f"{' '.join(map(str, args))} failed:\n{result.stdout}\n{result.stderr}"
     return result
 
 
+#: What a build or a test run leaves in a source folder, and a fresh checkout does not have:
+#: pip builds a local folder in place, and setuptools packs whatever its build/ holds, a
+#: module deleted since the last build included.
+LEFTOVERS = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".pytest_cache")
+
+
 def install_alone(target: Path, service: str) -> Path:
-    """A new venv with the library and ``service`` only, installed as its user would (pip's
-    cache may serve the downloads); returns its python."""
+    """A new venv with the library and ``service`` only, installed as its user would from a
+    fresh checkout (pip's cache may serve the downloads); returns its python."""
     venv.EnvBuilder(with_pip=True, clear=True).create(target)
     python = target / "bin" / "python"
-    run(python, "-m", "pip", "install", "-q", "-c", LOCK, ROOT / "libs" / "sanicms", ROOT / "services" / service)
+    sources = target / "checkout"
+    for folder in ("libs/sanicms", f"services/{service}"):
+        shutil.copytree(ROOT / folder, sources / folder, ignore=LEFTOVERS)
+    run(python, "-m", "pip", "install", "-q", "-c", LOCK, "./libs/sanicms", f"./services/{service}", cwd=sources)
     run(python, "-m", "pip", "check")
     return python
 
