@@ -42,6 +42,41 @@ def copy_of_the_repository(target: Path, *, leave_out: Iterable[str] = (), whole
     return target
 
 
+#: What a copy of the whole tree leaves out: the environment, history, caches and reports.
+NOT_COPIED = {".git", ".venv", "reports", ".mypy_cache", ".ruff_cache", ".hypothesis", ".coverage"}
+
+
+def whole_copy(target: Path, *, leave_out: Iterable[str] = ()) -> Path:
+    """The repository as a clone has it (into ``target``), without the services
+    named in ``leave_out`` (this repository's own ``order``, if someone followed the README in it)."""
+    named = set(leave_out)
+
+    def ignored(path: str, names: list[str]) -> list[str]:
+        return [*IGNORE(path, names), *(named & set(names) if path == str(ROOT / "services") else ())]
+
+    target.mkdir(parents=True, exist_ok=True)
+    shared = ROOT.parent / "shared"  # beside the repository: schemas tests/test_deploy.py reads
+    if shared.is_dir() and not (target.parent / "shared").exists():
+        (target.parent / "shared").symlink_to(shared)
+    for entry in ROOT.iterdir():
+        if entry.name in NOT_COPIED:
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, target / entry.name, ignore=ignored, symlinks=True)
+        else:
+            shutil.copy(entry, target / entry.name)
+    if named:
+        deployfiles.write(target)  # the deploy files as they are without those left out
+    return target
+
+
+def track(root: Path) -> None:
+    """Make ``root`` the git checkout it copies, with every file tracked (what a clone plus
+    ``git add`` of the new services has): tests/test_deploy.py reads ``git ls-files``."""
+    for args in (["git", "init", "-q"], ["git", "add", "-A"]):
+        subprocess.run(args, cwd=root, check=True, capture_output=True, timeout=60)
+
+
 def unused_port(root: Path) -> int:
     """A free port no service of ``root`` (or of this repository) is registered on."""
     taken = {s.port for s in [*registry.services(root), *registry.services(ROOT)]}
