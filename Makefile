@@ -59,6 +59,7 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/mypy --config-file services/mypy.ini services/*/*_service
 	$(BIN)/python tools/private_access.py
 
 # Coverage of the library's and the services' code in the test process (pyproject.toml's

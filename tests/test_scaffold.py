@@ -74,6 +74,10 @@ def test_the_generated_services_pass_lint(repo):
     root, _ = repo
     result = run(str(BIN / "ruff"), "check", f"services/{ORDER}", f"services/{TAG}", cwd=root)
     assert result.returncode == 0, result.stdout + result.stderr
+    # make lint's type check of the services (services/mypy.ini), from the repository root
+    result = run(str(BIN / "mypy"), "--config-file", str(root / "services/mypy.ini"), "--no-incremental",
+                 *(str(root / "services" / name / f"{name}_service") for name in GENERATED), cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_command_says_which_two_files_to_edit(repo):
