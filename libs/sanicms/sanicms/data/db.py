@@ -197,7 +197,7 @@ class Database:
                 # A connection is free: acquiring cannot wait on other requests, and
                 # (re)connecting is bounded by the pool's own connect timeout. This skips
                 # a timer per request on the hot path. Asked of asyncpg's queue of free
-                # holders, not get_idle_size() (docs/benchmarks.md, 'No middleware on the request path').
+                # holders, not get_idle_size() (docs/benchmarks.md, 'Figures from the code').
                 return await pool.acquire()
             # asyncio.timeout rather than acquire(timeout=): the latter wraps the acquire in
             # wait_for, a task per call.
