@@ -40,7 +40,8 @@ help:
 $(STAMP): libs/sanicms/pyproject.toml services/*/pyproject.toml requirements-dev.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c requirements/dev.txt $(PACKAGES) -r requirements-dev.txt
+	# -qq: errors only; pip shows setuptools' banners (an editable install's "Editable installation") at -q
+	$(BIN)/python -m pip install -qq -c requirements/dev.txt $(PACKAGES) -r requirements-dev.txt
 	touch $@
 
 # Refresh the locks after changing a dependency range (uv picks the newest versions allowed).

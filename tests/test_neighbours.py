@@ -35,5 +35,7 @@ def test_a_service_depends_on_no_other_service_and_ships_its_copies(service):
     assert not [d for d in project["project"]["dependencies"] if d.split()[0].split("[")[0] in others]
     data = project["tool"]["setuptools"]["package-data"][service.package]
     assert "openapi.json" in data
-    if service.downstreams:
-        assert f"{neighbours.NEIGHBOURS_DIR}/*.json" in data  # the copies are in its wheel
+    if service.downstreams:  # the copies are in its wheel, as a package of their own (no setuptools banner)
+        copies = f"{service.package}.{neighbours.NEIGHBOURS_DIR}"
+        assert copies in project["tool"]["setuptools"]["packages"]
+        assert project["tool"]["setuptools"]["package-data"][copies] == ["*.json"]

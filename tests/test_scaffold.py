@@ -100,7 +100,9 @@ def test_a_caller_keeps_its_neighbours_spec_and_depends_on_no_other_service(repo
     package = f"{ORDER}_service"
     project = tomllib.loads((root / f"services/{ORDER}/pyproject.toml").read_text())
     assert project["project"]["dependencies"] == ["sanicms"]
-    assert project["tool"]["setuptools"]["package-data"][package] == ["openapi.json", "neighbours/*.json"]
+    assert project["tool"]["setuptools"]["packages"] == [package, f"{package}.neighbours"]
+    assert project["tool"]["setuptools"]["package-data"] == {package: ["openapi.json"],
+                                                             f"{package}.neighbours": ["*.json"]}
     copy = root / f"services/{ORDER}/{package}/neighbours/user.json"
     assert copy.read_bytes() == (ROOT / "services/user/user_service/openapi.json").read_bytes()
     assert [c.problem() for c in neighbours.copies(root, [ORDER])] == [None]

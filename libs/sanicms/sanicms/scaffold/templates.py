@@ -85,7 +85,10 @@ def pyproject(s: NewService) -> str:
     why = (f"# Only the library: the published spec{plural} of {' and '.join(n.name for n in s.calls)}, which shape "
            f"its replies, are copies in its own package\n# ({s.package}/neighbours/, refreshed by "
            f"`python -m sanicms neighbours {s.name} --write`).\n") if s.calls else ""
-    data = '"openapi.json", "neighbours/*.json"' if s.calls else '"openapi.json"'
+    # neighbours/ is a package of its own: a data folder setuptools is not told about makes every
+    # install print a "Package would be ignored" banner
+    packages = f'"{s.package}", "{s.package}.neighbours"' if s.calls else f'"{s.package}"'
+    copies = f'\n"{s.package}.neighbours" = ["*.json"]' if s.calls else ""
     kept = ",\n# and its copies of the specs its neighbours publish, the contracts it was built against" * bool(s.calls)
     return f"""[build-system]
 requires = ["setuptools>=68"]
@@ -102,11 +105,11 @@ requires-python = ">=3.11"
 {s.name}-service = "{s.package}.__main__:run"
 
 [tool.setuptools]
-packages = ["{s.package}"]
+packages = [{packages}]
 
 [tool.setuptools.package-data]
 # the OpenAPI spec it serves, published for callers and tests (python -m sanicms spec {s.name} --write){kept}
-{s.package} = [{data}]
+{s.package} = ["openapi.json"]{copies}
 """
 
 
