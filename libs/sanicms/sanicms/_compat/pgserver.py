@@ -12,8 +12,7 @@ from typing import Any
 
 def pg_ctl(args: list[str], *, pgdata: Path, user: str | None) -> str:
     """Run pgserver's own ``pg_ctl`` on the data directory ``pgdata``; its output."""
-    # pgserver makes a function per bundled binary, at import, in its private _commands module;
-    # its public API can only start a server or stop and delete it (cleanup), not stop it alone
+    # pg_ctl is made at import in the private _commands; the public API cannot stop a server it keeps
     from pgserver._commands import pg_ctl as run  # type: ignore[attr-defined]
 
     output: str = run(args, pgdata=pgdata, user=user)

@@ -15,12 +15,10 @@ from sanic import Request, Sanic
 from sanic.http.constants import Stage
 from sanic.response import BaseHTTPResponse
 
-#: ``request.stream.perft0``: ``perf_counter()`` when Sanic began handling the request; Sanic
-#: keeps no public start time (read per request by the metrics and the server span).
+#: ``request.stream.perft0``: when Sanic began the request (``perf_counter()``); Sanic keeps no public start time.
 STARTED = "perft0"
 
-#: ``request.stream.expecting_continue``: the client sent ``Expect: 100-continue`` and waits
-#: for Sanic's invitation to send the body; no public flag says so (read per request with auth).
+#: ``request.stream.expecting_continue``: the client awaits "100 Continue"; no public flag says so.
 EXPECTING_CONTINUE = "expecting_continue"
 
 _BUSY = (Stage.HANDLER, Stage.RESPONSE)
