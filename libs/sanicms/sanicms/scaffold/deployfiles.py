@@ -69,6 +69,8 @@ def _compose_block(s: Service, by_name: dict[str, Service], base: str) -> str:
 {waits}      fluentd:
         condition: service_started
     logging: *service-logging
+    healthcheck:                   # the image's probe (deploy/Dockerfile), given more time: it starts
+      timeout: 10s                 # a Python process, over 3 s on a busy machine (deploy/README.md)
     stop_grace_period: 20s         # GRACEFUL_SHUTDOWN_TIMEOUT is 15 s
 """
 
