@@ -174,9 +174,8 @@ class Checkout(Cursor):
                         raise
                     raise failure from error
             await db.release(conn, clean=not self._stateful)
-            tracker = db.tracker
-            if tracker.current is not None:  # the one question while the database serves
-                tracker.served(self._epoch)
+            if db.tracker.current is not None:  # the one question while the database serves
+                db.tracker.served(self._epoch)
             return
 
         tracker = db.tracker

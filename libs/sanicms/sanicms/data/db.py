@@ -62,6 +62,8 @@ class Database:
     ``observers`` are called around each statement and ``timers`` told of it once it ended
     (:data:`StatementObserver`, :data:`StatementTimer`), in the order given."""
 
+    _free: asyncio.Queue[Any]  # the pool's free connections, set with it (see take)
+
     def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10,
                  connect_timeout: float = 5.0, command_timeout: float = 10.0, reset_always: bool = False,
                  observers: Iterable[StatementObserver] = (), timers: Iterable[StatementTimer] = ()) -> None:
@@ -72,7 +74,6 @@ class Database:
         self.command_timeout = command_timeout
         self.reset_always = reset_always
         self.pool: asyncpg.Pool | None = None
-        self._free: asyncio.Queue[Any] | None = None  # the pool's free connections (see take)
         #: What each checkout's cursor calls: the observers (timers) as one, None without any.
         self.statement_observer: StatementObserver | None = None
         self.statement_timer: StatementTimer | None = None
@@ -169,7 +170,7 @@ class Database:
 
     async def close(self) -> None:
         if self.pool is not None:
-            pool, self.pool, self._free = self.pool, None, None
+            pool, self.pool = self.pool, None
             try:
                 await asyncio.wait_for(pool.close(), timeout=self.connect_timeout)
                 log.info("database pool closed")
@@ -189,11 +190,11 @@ class Database:
 
     async def take(self, epoch: int | None = None) -> asyncpg.Connection:
         """A pooled connection, or a 503 within ``connect_timeout``."""
-        pool, free = self.pool, self._free
-        if pool is None or free is None:
+        pool = self.pool
+        if pool is None:
             raise ServiceUnavailable("the database pool is not open", code=ErrorCode.DATABASE_NOT_OPEN)
         try:
-            if not free.empty():
+            if not self._free.empty():
                 # A connection is free: acquiring cannot wait on other requests, and
                 # (re)connecting is bounded by the pool's own connect timeout. This skips
                 # a timer per request on the hot path. Asked of asyncpg's queue of free
