@@ -66,7 +66,7 @@ lint: $(STAMP)
 # Coverage of the library's and the services' code in the test process (pyproject.toml's
 # [tool.coverage]); below the floor, measured at 2026-12-07 and stated in the README, fails.
 COVERAGE := $(BIN)/coverage
-COVERAGE_FLOOR := 85
+COVERAGE_FLOOR := 90
 
 test: $(STAMP) lint
 	$(COVERAGE) run -m pytest
