@@ -125,11 +125,15 @@ def test_a_failed_call_is_tagged_as_an_error_in_zipkin(traced_stack, people):
     assert res.status_code == 400, res.text
     trace = res.headers["x-trace-id"]
 
-    spans = wait_for(lambda: (found := zipkin.trace(trace)) and by(found, "city", "SERVER") and found,
-                     "the failed call's spans in Zipkin")
+    def city_call(spans):
+        return [s for s in by(spans, "user", "CLIENT", "get ") if s["remoteEndpoint"]["serviceName"] == "city"]
+
+    # Each service sends its own spans: wait for both sides of the call, not the first to arrive.
+    spans = wait_for(lambda: (found := zipkin.trace(trace)) and by(found, "city", "SERVER") and city_call(found)
+                     and found, "the failed call's spans in Zipkin")
     [city_server] = by(spans, "city", "SERVER")
     assert city_server["tags"]["http.status_code"] == "404"
-    [call] = [s for s in by(spans, "user", "CLIENT", "get ") if s["remoteEndpoint"]["serviceName"] == "city"]
+    [call] = city_call(spans)
     assert call["tags"]["http.status_code"] == "404" and call["tags"]["error"]
     assert city_server["parentId"] == call["id"]
 
