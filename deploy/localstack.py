@@ -24,6 +24,15 @@ BY_NAME = {s.name: s for s in REGISTRY}
 SERVICES = tuple((s.name, s.package, s.port) for s in REGISTRY)
 
 
+def depends_on(name: str) -> set[str]:
+    """The service and every service it calls, directly or through another: the services a
+    trace of one of its reads passes through."""
+    found = {name}
+    for neighbour in BY_NAME[name].downstreams:
+        found |= depends_on(neighbour)
+    return found
+
+
 class LocalStack:
     def __init__(self, server_url: str, *, ports: Mapping[str, int] | None = None, log_dir: Path,
                  env: Mapping[str, str] | None = None, db_prefix: str = "", fresh: bool = False) -> None:

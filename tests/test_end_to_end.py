@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 from conftest import BREAKER_RESET
-from localstack import BY_NAME, REGISTRY, LocalStack
+from localstack import BY_NAME, REGISTRY, LocalStack, depends_on
 from seed import seed, spec_of
 from zipkin import missing as zipkin_missing
 
@@ -91,14 +91,6 @@ def test_city_down_is_a_prompt_503_then_fails_fast_and_recovery_needs_no_restart
     time.sleep(BREAKER_RESET + 0.1)
     assert httpx.get(url, timeout=10).status_code == 200
     assert all(httpx.get(url, timeout=10).status_code == 200 for _ in range(5))
-
-
-def depends_on(name: str) -> set[str]:
-    """The service and every service it calls, directly or through another."""
-    found = {name}
-    for neighbour in BY_NAME[name].downstreams:
-        found |= depends_on(neighbour)
-    return found
 
 
 @pytest.fixture(scope="module")
