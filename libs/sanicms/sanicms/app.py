@@ -43,9 +43,12 @@ def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
     )
     app.config.update(_sanic_config(settings))
     app.ctx.settings = settings
-    app.ctx.db = Database.from_settings(settings.database)
+    # Tracing's and the metrics' observers go to the pool and the clients as they are made,
+    # and are bound to the worker's tracer and instruments when the server starts.
+    observed = [i for i in (tracing.instrumentation(app), metrics.instrumentation(app)) if i is not None]
+    app.ctx.db = Database.from_settings(settings.database, instrumentation=observed)
     # The package calling: a service's, whose copies of its neighbours' specs the clients read.
-    app.ctx.clients = Clients.from_settings(settings.clients, caller=calling_package())
+    app.ctx.clients = Clients.from_settings(settings.clients, caller=calling_package(), instrumentation=observed)
     app.ctx.untraced_paths = settings.tracing.untraced_paths
     # OpenAPI and HTTP (auto OPTIONS/HEAD, CORS) only: the injection extension, unused,
     # handles a signal on every request; CORS headers only for requests with an Origin.
@@ -104,7 +107,7 @@ async def _open_resources(app: Sanic[Any, Any]) -> None:
     if app.ctx.settings.logging.configure:
         configure_logging(app.ctx.settings.logging, service=app.ctx.settings.service.name)
     await tracing.start(app)
-    await metrics.start(app)  # wraps the hooks tracing.start set
+    await metrics.start(app)
     await app.ctx.db.connect()
     await app.ctx.clients.open()
     await app.ctx.auth.open()

@@ -72,3 +72,28 @@ def test_listeners_are_each_told_in_order():
     both = each([lambda *args: told.append(("a", args)), lambda *args: told.append(("b", args))])
     both("SELECT 1", 0.5, None)
     assert told == [("a", ("SELECT 1", 0.5, None)), ("b", ("SELECT 1", 0.5, None))]
+
+
+def test_an_inner_observer_that_swallows_a_failure_hides_it_from_the_outer_one():
+    seen = []
+
+    @contextlib.contextmanager
+    def swallowing(*args):
+        try:
+            yield
+        except ZeroDivisionError:
+            seen.append(("swallowing", "swallowed"))
+
+    some = around([recording(seen, "outer"), swallowing])
+    with some("req"):
+        raise ZeroDivisionError  # no pytest.raises: it must not get out
+    assert seen == [("outer", "open", ("req",)), ("swallowing", "swallowed"), ("outer", "closed")]
+
+
+def test_three_nest_like_three_with_statements():
+    seen = []
+    three = around([recording(seen, "a"), recording(seen, "b"), recording(seen, "c")])
+    with pytest.raises(KeyError), three("req"):
+        raise KeyError("x")
+    assert [s[0] for s in seen] == ["a", "b", "c", "c", "b", "a"]
+    assert all(s[1] == "failed" for s in seen[3:])

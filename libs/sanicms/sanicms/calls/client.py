@@ -20,6 +20,7 @@ from .. import observers as _observers
 from ..config import ClientSettings
 from ..contract.published import resource_path
 from ..errors import ApiError, BadGateway, ErrorCode, Forbidden, GatewayTimeout, ServiceUnavailable
+from ..observers import Instrumentation
 from .resilience import IDEMPOTENT, RETRY_STATUSES, CircuitBreaker, RetryPolicy
 
 if TYPE_CHECKING:
@@ -77,8 +78,8 @@ class ServiceClient:
         self.observers = tuple(observers)
         self.retry_listeners = tuple(retry_listeners)
 
-    # The observers: lists given at construction. Tracing's and the metrics' are made with the
-    # server (its tracer and instruments are per worker), and added then, before it serves.
+    # The observers: lists given at construction (tracing's and the metrics' among them,
+    # bound to the worker's tracer and instruments when the server starts).
 
     @property
     def observers(self) -> tuple[CallObserver, ...]:
@@ -341,7 +342,10 @@ class Clients:
         self._clients = dict(clients)
 
     @classmethod
-    def from_settings(cls, settings: ClientSettings, *, caller: str | None = None) -> Clients:
+    def from_settings(cls, settings: ClientSettings, *, caller: str | None = None,
+                      instrumentation: Iterable[Instrumentation] = ()) -> Clients:
+        """``instrumentation``: tracing's and the metrics' hooks, asked for each client's."""
+        hooks = list(instrumentation)
         return cls({
             name: ServiceClient(
                 name,
@@ -354,6 +358,8 @@ class Clients:
                 forward_token=settings.forward_token,
                 token=settings.service_token,
                 caller=caller,
+                observers=[o for i in hooks for o in i.call_observers(name, settings.urls[name])],
+                retry_listeners=[r for i in hooks for r in i.retry_listeners(name)],
             )
             for name in settings.downstream
         })

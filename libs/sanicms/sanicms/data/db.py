@@ -28,6 +28,7 @@ from .. import observers as _observers
 from .._compat.asyncpg import free_holders
 from ..config import DatabaseSettings
 from ..errors import ErrorCode, ServiceUnavailable
+from ..observers import Instrumentation
 from .checkout import Checkout, Cursor, StatementObserver, StatementTimer
 from .errors import (
     COMMIT_UNKNOWN_MESSAGE,
@@ -87,13 +88,18 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings, *, observers: Iterable[StatementObserver] = (),
-                      timers: Iterable[StatementTimer] = ()) -> Database:
+                      timers: Iterable[StatementTimer] = (),
+                      instrumentation: Iterable[Instrumentation] = ()) -> Database:
+        """``instrumentation``: tracing's and the metrics' hooks, asked for this pool's."""
+        hooks = list(instrumentation)
+        observers = [*observers, *(o for i in hooks for o in i.statement_observers(settings.url, "primary"))]
+        timers = [*timers, *(t for i in hooks for t in i.statement_timers(settings.url, "primary"))]
         return cls(settings.url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
                    connect_timeout=settings.connect_timeout, command_timeout=settings.command_timeout,
                    reset_always=settings.reset_always, observers=observers, timers=timers)
 
-    # The observers: lists given at construction. Tracing's and the metrics' are made with the
-    # server (its tracer and instruments are per worker), and added then, before the pool opens.
+    # The observers: lists given at construction (tracing's and the metrics' among them,
+    # bound to the worker's tracer and instruments when the server starts).
 
     @property
     def observers(self) -> tuple[StatementObserver, ...]:

@@ -5,7 +5,8 @@ process, on ``/metrics`` (docs/metrics.md lists every family).
 figures of all of them are summed in every scrape (``workers.py`` says how).
 """
 
+from .hooks import MetricHooks
 from .instruments import BUCKETS, Instruments
-from .wiring import AppMetrics, install, start, stop
+from .wiring import AppMetrics, install, instrumentation, start, stop
 
-__all__ = ["BUCKETS", "AppMetrics", "Instruments", "install", "start", "stop"]
+__all__ = ["BUCKETS", "AppMetrics", "Instruments", "MetricHooks", "install", "instrumentation", "start", "stop"]

@@ -1,9 +1,9 @@
-"""Downstream calls and SQL statements, measured through the hooks their modules offer.
-Calls: ``ServiceClient.observe``, wrapped around the hook already there (tracing's spans), so
-both see every call; retries and breaker changes through two small callbacks
-(``ServiceClient.on_retry``, ``CircuitBreaker.on_change``). Statements: ``Database.timer``, a
-plain call after each one (cheaper than a context manager around it). Those modules never
-import this one.
+"""Downstream calls and SQL statements, measured through the observer lists their modules
+offer, given when the pool and the clients are made (:class:`MetricHooks`) and bound to the
+worker's instruments when the server starts. Calls: one of ``ServiceClient.observers``, and a
+retry listener; breaker changes through ``CircuitBreaker.on_change``. Statements: one of
+``Database.timers``, a plain call after each one (cheaper than a context manager around it).
+Those modules never import this one.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from sanic import Request
 
 from .._compat.prometheus_client import histogram_cells
-from ..calls.client import CallObserver, DownstreamError, ServiceClient
+from ..calls.client import DownstreamError, ServiceClient
 from ..errors import ApiError, ErrorCode
 from .instruments import BUCKETS, DOWNSTREAM_OUTCOMES, Instruments
 
@@ -49,25 +49,84 @@ def outcome_of(exc: BaseException | None) -> str | None:
     return None
 
 
-class CallMetrics:
-    """``ServiceClient.observe``: the call's outcome and duration, around the inner hook."""
+class MetricHooks:
+    """The metrics' :class:`~sanicms.observers.Instrumentation`: a :class:`StatementMetrics`
+    per pool, a :class:`CallMetrics` and a :class:`RetryCounter` per client, given when they
+    are made and bound to the worker's instruments when the server starts (:meth:`bind`)."""
 
-    def __init__(self, instruments: Instruments, client: ServiceClient) -> None:
-        self.inner: CallObserver | None = client.observe
-        neighbour = client.name
-        self.duration = instruments.call_duration.labels(neighbour)
-        self._calls = instruments.calls
+    def __init__(self) -> None:
+        self.statements: list[StatementMetrics] = []
+        self.calls: list[CallMetrics] = []
+        self.retries: list[RetryCounter] = []
+
+    def statement_observers(self, dsn: str, role: str) -> list[Any]:
+        return []
+
+    def statement_timers(self, dsn: str, role: str) -> list[StatementMetrics]:
+        self.statements.append(timer := StatementMetrics(None))
+        return [timer]
+
+    def call_observers(self, name: str, base_url: str) -> list[CallMetrics]:
+        self.calls.append(observer := CallMetrics(None, name))
+        return [observer]
+
+    def retry_listeners(self, name: str) -> list[RetryCounter]:
+        self.retries.append(counter := RetryCounter(name))
+        return [counter]
+
+    def bind(self, instruments: Instruments, *, direct: bool) -> None:
+        for timer in self.statements:
+            timer.bind(instruments, direct=direct)
+        for observer in self.calls:
+            observer.bind(instruments)
+        for counter in self.retries:
+            counter.bind(instruments)
+
+
+class RetryCounter:
+    """One of ``ServiceClient.retry_listeners``: counts the neighbour's retries."""
+
+    __slots__ = ("counter", "neighbour")
+
+    def __init__(self, neighbour: str) -> None:
+        self.neighbour = neighbour
+        self.counter: Any = None
+
+    def bind(self, instruments: Instruments) -> None:
+        self.counter = instruments.retries.labels(self.neighbour)
+
+    def __call__(self) -> None:
+        self.counter.inc()
+
+
+class CallMetrics:
+    """One of ``ServiceClient.observers``: the call's outcome and duration. Made with the
+    instruments, or bound to them later (:class:`MetricHooks`); a client given as the
+    second argument (the form this had when it wrapped the client's single hook) gets it
+    added to its observers, with the retry counter and breaker listener."""
+
+    def __init__(self, instruments: Instruments | None, client: ServiceClient | str) -> None:
+        neighbour = client if isinstance(client, str) else client.name
         self._neighbour = neighbour
         self._children: dict[tuple[str, str], Any] = {}
-        retries = instruments.retries.labels(neighbour)
-        client.on_retry = lambda: retries.inc()
-        client.breaker.on_change = instruments.breaker_listener(neighbour)
-        client.observe = self
+        if instruments is not None:
+            self.bind(instruments)
+        if isinstance(client, ServiceClient):
+            assert instruments is not None, "bound at once when given a client"
+            retries = RetryCounter(neighbour)
+            retries.bind(instruments)
+            client.observers += (self,)
+            client.retry_listeners += (retries,)
+            client.breaker.on_change = instruments.breaker_listener(neighbour)
+
+    def bind(self, instruments: Instruments) -> None:
+        self.duration = instruments.call_duration.labels(self._neighbour)
+        self._calls = instruments.calls
+        self._children.clear()
 
     def __call__(self, request: Request | None, service: str, method: str, url: str,
                  headers: dict[str, str]) -> _TimedCall:
-        inner = self.inner(request, service, method, url, headers) if self.inner is not None else None
-        return _TimedCall(self, method, inner)
+        return _TimedCall(self, method)
 
     def count(self, method: str, outcome: str) -> None:
         key = (method, outcome)
@@ -78,22 +137,19 @@ class CallMetrics:
 
 
 class _TimedCall:
-    __slots__ = ("inner", "method", "metrics", "started")
+    __slots__ = ("method", "metrics", "started")
 
-    def __init__(self, metrics: CallMetrics, method: str, inner: Any) -> None:
+    def __init__(self, metrics: CallMetrics, method: str) -> None:
         self.metrics = metrics
         self.method = method
-        self.inner = inner
         self.started = 0.0
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> _TimedCall:
         self.started = perf_counter()
-        return self.inner.__enter__() if self.inner is not None else None
+        return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         elapsed = perf_counter() - self.started
-        if self.inner is not None:
-            self.inner.__exit__(exc_type, exc, tb)
         outcome = outcome_of(exc)
         if outcome is None:
             return
@@ -110,13 +166,20 @@ def statement_kind(sql: str) -> str:
 
 
 class StatementMetrics:
-    """``Database.timer``: each statement's duration by kind, its failures by SQLSTATE class."""
+    """One of ``Database.timers``: each statement's duration by kind, its failures by SQLSTATE
+    class. Made with the instruments, or bound to them later (:class:`MetricHooks`)."""
 
-    def __init__(self, instruments: Instruments, *, direct: bool = False) -> None:
-        self.instruments = instruments
-        self.direct = direct  # see ServerMetrics.bind
+    def __init__(self, instruments: Instruments | None, *, direct: bool = False) -> None:
         self._kinds: dict[str, tuple[Any, list[Any]]] = {}  # SQL text -> histogram cells (bounded)
         self._errors: dict[str, Any] = {}
+        if instruments is not None:
+            self.bind(instruments, direct=direct)
+
+    def bind(self, instruments: Instruments, *, direct: bool = False) -> None:
+        self.instruments = instruments
+        self.direct = direct  # see ServerMetrics.bind
+        self._kinds.clear()
+        self._errors.clear()
 
     def __call__(self, sql: str, seconds: float, failure: BaseException | None) -> None:
         total, buckets = self._kinds.get(sql) or self._kind(sql)

@@ -13,11 +13,12 @@ from sanic import Sanic
 
 from .._compat.prometheus_client import in_memory_values
 from ..config import Settings
+from ..observers import Instrumentation
 from ..request_hooks import RequestHooks
 from . import workers
 from .exemplars import ExemplarStore
 from .exposition import Exposer, PortServer, WithExemplars, metrics_endpoint
-from .hooks import CallMetrics, StatementMetrics
+from .hooks import MetricHooks
 from .instruments import Instruments
 from .server import ServerMetrics
 
@@ -30,6 +31,8 @@ class AppMetrics:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.server = ServerMetrics()
+        #: What the pool and the clients are made with (``metrics.hooks``), bound at start.
+        self.hooks = MetricHooks()
         self.instruments: Instruments | None = None
         self.exposer: Exposer | None = None
         # Exemplars are trace ids: none without tracing (and no ``request.ctx`` made for them).
@@ -56,9 +59,9 @@ class AppMetrics:
             self.exposer = Exposer(WithExemplars(registry, self.store), self.refresh, in_thread=False)
         # In-memory values (one process) are bumped in place on the request path.
         direct = in_memory_values()
-        app.ctx.db.timers += (StatementMetrics(instruments, direct=direct),)
+        self.hooks.bind(instruments, direct=direct)
         for client in app.ctx.clients:
-            CallMetrics(instruments, client)
+            client.breaker.on_change = instruments.breaker_listener(client.name)
         self.server.bind(instruments, self.store, direct=direct)
         metrics = settings.metrics
         if metrics.port:
@@ -108,6 +111,15 @@ class AppMetrics:
         await asyncio.get_running_loop().run_in_executor(None, self.files.write)
 
 
+def instrumentation(app: Sanic[Any, Any]) -> Instrumentation | None:
+    """The hooks the pool and the clients are made with (None when ``METRICS_ENABLED`` is
+    off); the app factory asks before making them, and before :func:`install`."""
+    if not app.ctx.settings.metrics.enabled:
+        return None
+    state = app.ctx.metrics = AppMetrics(app.ctx.settings)
+    return state.hooks
+
+
 def install(app: Sanic[Any, Any], hooks: RequestHooks) -> None:
     """Measure ``app`` when ``METRICS_ENABLED``: its request class and the endpoint now, the
     instruments when the server starts (:func:`start`)."""
@@ -115,7 +127,9 @@ def install(app: Sanic[Any, Any], hooks: RequestHooks) -> None:
     metrics = settings.metrics
     if not metrics.enabled:
         return
-    state = app.ctx.metrics = AppMetrics(settings)
+    state = getattr(app.ctx, "metrics", None)
+    if state is None:
+        state = app.ctx.metrics = AppMetrics(settings)
     if not metrics.path.startswith(app.ctx.untraced_paths):
         app.ctx.untraced_paths = (*app.ctx.untraced_paths, metrics.path)
     hooks.on_respond.append(state.server.responded)  # see server.py: no middleware
@@ -126,8 +140,7 @@ def install(app: Sanic[Any, Any], hooks: RequestHooks) -> None:
 
 
 async def start(app: Sanic[Any, Any]) -> None:
-    """Make the instruments and hook the database and clients (server start, after tracing's
-    hooks: the clients' are wrapped)."""
+    """Make the instruments and bind the pool's and the clients' hooks to them (server start)."""
     state: AppMetrics | None = getattr(app.ctx, "metrics", None)
     if state is not None:
         await state.start(app)

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import socket
 import time
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from opentracing import Format
@@ -32,6 +32,7 @@ from .zipkin import endpoint, peer
 
 log = logging.getLogger("sanicms.tracing")
 
+_Made = TypeVar("_Made", "SqlSpans", "ClientSpans")
 _MAX_STATEMENT = 2000  # characters of SQL kept on a span
 #: ``request.ctx`` attribute naming the trace of a finished, sampled server span (exemplars)
 KEPT_TRACE_ID = "kept_trace_id"
@@ -53,8 +54,45 @@ def install(app: Sanic[Any, Any], hooks: RequestHooks) -> None:
     hooks.on_respond.append(_end_server_span)
 
 
+class SpanHooks:
+    """Tracing's :class:`~sanicms.observers.Instrumentation`: a :class:`SqlSpans` per pool and a
+    :class:`ClientSpans` per client, given when they are made (none while tracing is off) and
+    bound to the worker's tracer when the server starts (:func:`start`)."""
+
+    def __init__(self, settings: TracingSettings) -> None:
+        self.enabled = settings.enabled
+        self.made: list[SqlSpans | ClientSpans] = []
+
+    def statement_observers(self, dsn: str, role: str) -> list[SqlSpans]:
+        return [self._keep(SqlSpans(None, dsn))] if self.enabled else []
+
+    def statement_timers(self, dsn: str, role: str) -> list[Any]:
+        return []
+
+    def call_observers(self, name: str, base_url: str) -> list[ClientSpans]:
+        return [self._keep(ClientSpans(None, base_url))] if self.enabled else []
+
+    def retry_listeners(self, name: str) -> list[Any]:
+        return []
+
+    def bind(self, tracer: Tracer) -> None:
+        for observer in self.made:
+            observer.tracer = tracer
+
+    def _keep(self, observer: _Made) -> _Made:
+        self.made.append(observer)
+        return observer
+
+
+def instrumentation(app: Sanic[Any, Any]) -> SpanHooks:
+    """The hooks the pool and the clients are made with (none made while tracing is off)."""
+    hooks = app.ctx.span_hooks = SpanHooks(app.ctx.settings.tracing)
+    return hooks
+
+
 async def start(app: Sanic[Any, Any]) -> None:
-    """Create the tracer and reporter, and hook the database and clients (server start)."""
+    """Create the tracer and reporter, and bind the pool's and the clients' span hooks to it
+    (server start)."""
     settings, service = app.ctx.settings.tracing, app.ctx.settings.service
     if not settings.enabled:
         return
@@ -71,9 +109,7 @@ async def start(app: Sanic[Any, Any]) -> None:
     await reporter.start()
     app.ctx.tracer = tracer
     app.ctx.span_reporter = reporter
-    app.ctx.db.observers += (SqlSpans(tracer, app.ctx.db.dsn),)
-    for client in app.ctx.clients:
-        client.observers += (ClientSpans(tracer, client.base_url),)
+    app.ctx.span_hooks.bind(tracer)
 
 
 async def stop(app: Sanic[Any, Any]) -> None:
@@ -207,10 +243,14 @@ def note_error(exception: BaseException) -> None:
 
 
 class ClientSpans:
-    """One of ``ServiceClient.observers``: a CLIENT span per call, its context sent in the headers."""
+    """One of ``ServiceClient.observers``: a CLIENT span per call, its context sent in the headers.
+    ``tracer`` may come later (:class:`SpanHooks`), before the first call."""
 
-    def __init__(self, tracer: Tracer, base_url: str) -> None:
-        self.tracer = tracer
+    tracer: Tracer
+
+    def __init__(self, tracer: Tracer | None, base_url: str) -> None:
+        if tracer is not None:
+            self.tracer = tracer
         parts = urlsplit(base_url)
         self._host, self._port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
         self._remotes: dict[str, dict[str, Any]] = {}  # by service: parsing the host per call showed
@@ -234,10 +274,14 @@ class ClientSpans:
 
 class SqlSpans:
     """One of ``Database.observers``: a span per statement, tagged with the SQL text (never its values),
-    inside a traced request only."""
+    inside a traced request only. ``tracer`` may come later (:class:`SpanHooks`), before the
+    first statement."""
 
-    def __init__(self, tracer: Tracer, dsn: str) -> None:
-        self.tracer = tracer
+    tracer: Tracer
+
+    def __init__(self, tracer: Tracer | None, dsn: str) -> None:
+        if tracer is not None:
+            self.tracer = tracer
         parts = urlsplit(dsn)
         database = parts.path.lstrip("/") or None
         self._remote = endpoint("postgres", parts.hostname, parts.port or 5432)
