@@ -123,11 +123,14 @@ class ZipkinServer:
         why = missing() if self.jar == jar_path() else ("" if self.jar.is_file() else f"no jar at {self.jar}")
         if why:
             raise RuntimeError(why)
-        out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         env = {**os.environ, "STORAGE_TYPE": "mem",
                "JAVA_OPTS": "", "COLLECTOR_SAMPLE_RATE": "1.0"}
-        self.proc = subprocess.Popen(["java", *JVM_OPTIONS, "-jar", str(self.jar), *loopback_only(self.port)],
-                                     stdout=out, stderr=subprocess.STDOUT, env=env)
+        command = ["java", *JVM_OPTIONS, "-jar", str(self.jar), *loopback_only(self.port)]
+        if self.log_path:
+            with self.log_path.open("ab") as out:  # the child holds its own copy of the descriptor
+                self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        else:
+            self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while not self.healthy():
             if self.proc.poll() is not None or time.monotonic() > deadline:
