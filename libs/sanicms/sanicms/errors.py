@@ -49,6 +49,7 @@ class ErrorCode(IntEnum):
     retryable: bool
     meaning: str
 
+    REQUEST_TIMEOUT_MALFORMED = 40001, 400, False, "the `X-Request-Timeout` header is not a budget like `250m` or `2S`"
     DOWNSTREAM_REFUSED = 50201, 502, False, "a downstream refused the call with a 4xx the caller did not handle"
     DOWNSTREAM_NOT_ENVELOPE = 50202, 502, False, "a downstream answered with something that is not the envelope"
     DOWNSTREAM_FAILED = 50203, 502, False, "a downstream failed (5xx); retried when it said 502, 503 or 504"
@@ -61,7 +62,9 @@ class ErrorCode(IntEnum):
     KEY_SERVER_DOWN = 50305, 503, True, "the token's key is not cached and the JWKS server is unreachable"
     CLIENT_NOT_OPEN = 50306, 503, True, "the service's client for a downstream is not open (starting or stopping)"
     RESPONSE_TIMEOUT = 50307, 503, False, "the service did not answer within `RESPONSE_TIMEOUT`; connection closed"
+    OVERLOADED = 50308, 503, True, "the worker has `MAX_CONCURRENT_REQUESTS` in flight: refused at once (`Retry-After`)"
     DOWNSTREAM_TIMEOUT = 50401, 504, False, "a downstream did not answer within `CLIENT_TIMEOUT`"
+    DEADLINE_EXCEEDED = 50402, 504, False, "the caller's budget (`X-Request-Timeout`) ran out: refused or cancelled"
 
 
 class ApiError(SanicException):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
@@ -19,6 +20,8 @@ from sanic import Request
 from .. import observers as _observers
 from ..config import ClientSettings
 from ..contract.published import resource_path
+from ..deadlines import HEADER as DEADLINE_HEADER
+from ..deadlines import DeadlineExceeded, deadline_of, format_timeout
 from ..errors import ApiError, BadGateway, ErrorCode, Forbidden, GatewayTimeout, ServiceUnavailable
 from ..observers import Instrumentation
 from .resilience import IDEMPOTENT, RETRY_STATUSES, CircuitBreaker, RetryPolicy
@@ -54,7 +57,7 @@ class ServiceClient:
     def __init__(self, name: str, base_url: str, *, timeout: float = 5.0,
                  connect_timeout: float = 1.0, pool_size: int = 100,
                  retry: RetryPolicy | None = None, breaker: CircuitBreaker | None = None,
-                 forward_token: bool = True, token: str = "", caller: str | None = None,
+                 forward_token: bool = True, token: str = "", caller: str | None = None, deadline_margin: float = 0.02,
                  observers: Iterable[CallObserver] = (), retry_listeners: Iterable[Callable[[], None]] = ()) -> None:
         self.name = name
         self.caller = caller  # the calling service's package, which keeps the neighbour's spec (resource)
@@ -64,6 +67,8 @@ class ServiceClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.connect_timeout = min(connect_timeout, timeout)
+        #: seconds of the caller's remaining budget left for the answer's way back (sanicms.deadlines)
+        self.deadline_margin = deadline_margin
         self.pool_size = pool_size
         self.retry = retry or RetryPolicy()
         self.breaker = breaker or CircuitBreaker()
@@ -187,13 +192,14 @@ class ServiceClient:
         bearer = self.token or (self.forward_token and getattr(getattr(request, "ctx", None), "token", None))
         if bearer:
             headers["authorization"] = f"Bearer {bearer}"
+        deadline = deadline_of(request)
         observe = self._observe
         observer = observe(request, self.name, method, url, headers) if observe is not None else None
         try:
             if observer is None:
-                return await self._call_with_retries(method, url, params, json, headers, timeout)
+                return await self._call_with_retries(method, url, params, json, headers, timeout, deadline)
             with observer:
-                return await self._call_with_retries(method, url, params, json, headers, timeout)
+                return await self._call_with_retries(method, url, params, json, headers, timeout, deadline)
         except DownstreamError as exc:
             if exc.status == 403 and bearer and not self.token and _scope_refusal(exc):
                 raise self._caller_forbidden(exc) from None
@@ -207,30 +213,45 @@ class ServiceClient:
                          error={"service": self.name, "detail": detail})
 
     async def _call_with_retries(self, method: str, url: str, params: Any, json: Any, headers: dict[str, str],
-                                 timeout: float | None) -> Any:
+                                 timeout: float | None, deadline: float | None) -> Any:
         """Idempotent calls are retried on connection errors and 502/503/504, with jittered
         backoff; the breaker fails calls fast while the downstream is known to be down.
         The breaker is asked once per call, and a probe of a half-open breaker is a single
-        attempt whose outcome (or cancellation) always settles the breaker."""
+        attempt whose outcome (or cancellation) always settles the breaker. No attempt starts
+        unless the caller's budget (``deadline``, a ``perf_counter()`` time) leaves time for it."""
+        own = self.timeout if timeout is None else timeout
+        if deadline is not None and self._budget(own, deadline) <= self.deadline_margin:
+            raise self._no_time_left()  # before the breaker: no call, so no verdict on the neighbour
         breaker = self.breaker
         if not breaker.allow():
             raise self._circuit_open()
         probe = breaker.probing
         retries = self.retry.retries if method.upper() in IDEMPOTENT and not probe else 0
+        failed: ApiError | None = None
         try:
             for attempt in range(1 + retries):
+                wait = own if deadline is None else self._budget(own, deadline)
+                if failed is not None and wait <= self.deadline_margin:  # the backoff overran the budget
+                    breaker.failure()
+                    raise failed
+                # What the neighbour is told: one margin less, so that its answer comes back in time.
+                headers[DEADLINE_HEADER] = format_timeout(wait - self.deadline_margin)
                 try:
-                    result = await self._send(method, url, params, json, headers, timeout)
+                    result = await self._send(method, url, params, json, headers,
+                                              timeout if wait == own else wait, wait < own)
                 except DownstreamError:
                     breaker.success()  # it answered: alive, just said no
                     raise
                 except ApiError as exc:
-                    if not exc.retryable or attempt == retries:
+                    delay = self.retry.delay(attempt)
+                    if (not exc.retryable or attempt == retries
+                            or (deadline is not None and self._budget(own, deadline - delay) <= self.deadline_margin)):
                         breaker.failure()  # one failed call, however many attempts it took
                         raise
+                    failed = exc
                     if self._on_retry is not None:
                         self._on_retry()
-                    await asyncio.sleep(self.retry.delay(attempt))
+                    await asyncio.sleep(delay)
                 else:
                     breaker.success()
                     return result
@@ -240,6 +261,16 @@ class ServiceClient:
             raise
         raise AssertionError("unreachable")  # the loop returns or raises
 
+    def _budget(self, own: float, deadline: float) -> float:
+        """How long an attempt started now may wait: its own timeout, or less when the caller's
+        deadline is nearer, keeping one margin for the caller's answer. The neighbour is told
+        one margin less: an attempt with no more than a margin is not made."""
+        return min(own, deadline - perf_counter() - self.deadline_margin)
+
+    def _no_time_left(self) -> DeadlineExceeded:
+        return DeadlineExceeded(f"no time left to call the {self.name} service within the caller's deadline",
+                                error={"service": self.name})
+
     def _circuit_open(self) -> ServiceUnavailable:
         wait = max(1, round(self.breaker.retry_after()))
         error = ServiceUnavailable(f"{self.name} service is unavailable (circuit open)", code=ErrorCode.CIRCUIT_OPEN,
@@ -248,7 +279,7 @@ class ServiceClient:
         return error
 
     async def _send(self, method: str, url: str, params: Any, json: Any, headers: dict[str, str],
-                    timeout: float | None) -> Any:
+                    timeout: float | None, by_deadline: bool = False) -> Any:
         assert self.session is not None, "call() found it open"
         kwargs: dict[str, Any] = {"params": _query(params), "json": json, "headers": headers}
         if timeout is not None:
@@ -258,14 +289,16 @@ class ServiceClient:
             async with self.session.request(method, url, **kwargs) as resp:
                 raw = await resp.read()
         except Exception as exc:
-            raise self._failure(exc) from None
+            raise self._failure(exc, by_deadline) from None
         return self._unwrap(resp.status, raw)
 
-    def _failure(self, exc: Exception) -> Exception:
+    def _failure(self, exc: Exception, by_deadline: bool = False) -> Exception:
         """What a call that could not be made or answered becomes: an API error the caller
         may let through (``exc`` itself when it is no network failure: a bug shows as one)."""
         import aiohttp  # loaded by open(): a lookup, not a load
         service = {"service": self.name}
+        if isinstance(exc, TimeoutError) and by_deadline:
+            return DeadlineExceeded(f"{self.name} service did not answer within the caller's deadline", error=service)
         if isinstance(exc, TimeoutError):
             return GatewayTimeout(f"{self.name} service did not answer in time", code=ErrorCode.DOWNSTREAM_TIMEOUT,
                                   error=service)
@@ -293,6 +326,8 @@ class ServiceClient:
         if not isinstance(body, dict) or not isinstance(body.get("code"), int):
             raise BadGateway(f"{self.name} service sent a response that is not the unified format",
                              code=ErrorCode.DOWNSTREAM_NOT_ENVELOPE, error={"service": self.name, "status": status})
+        if body["code"] == ErrorCode.DEADLINE_EXCEEDED:  # the budget ran out there: the caller's too
+            raise DeadlineExceeded(f"{self.name} service: the caller's deadline passed", error={"service": self.name})
         if 400 <= status < 500:
             raise DownstreamError(self.name, status, str(body.get("message", "")), body.get("error"))
         if status >= 300 or body["code"] != 0:
@@ -358,6 +393,7 @@ class Clients:
                 forward_token=settings.forward_token,
                 token=settings.service_token,
                 caller=caller,
+                deadline_margin=settings.deadline_margin,
                 observers=[o for i in hooks for o in i.call_observers(name, settings.urls[name])],
                 retry_listeners=[r for i in hooks for r in i.retry_listeners(name)],
             )

@@ -22,6 +22,9 @@ class ServiceSettings:
     host: str = setting("HOST", "127.0.0.1", "address Sanic listens on")
     port: int = setting("PORT", 8000, "port Sanic listens on", minimum=0, maximum=65535)
     workers: int = setting("WORKERS", 1, "worker processes", positive=True)
+    shutdown_drain_seconds: float = setting("SHUTDOWN_DRAIN_SECONDS", 0.0, "seconds the service keeps serving "
+                                            "after SIGTERM while `/readyz` answers 503, so load balancers stop "
+                                            "sending (docs/operations.md)", minimum=0)
     debug: bool = setting("DEBUG", False, "500s carry the traceback in `error`")
 
     def check(self) -> None:
@@ -39,11 +42,19 @@ class DatabaseSettings:
     command_timeout: float = setting("DB_COMMAND_TIMEOUT", 10.0, "seconds one statement may run", positive=True)
     reset_always: bool = setting("DB_RESET_ALWAYS", False, "reset the session after every checkout, not only after "
                                  "SQL other than `Table`'s (a trigger that changes session state needs it)")
+    replica_urls: tuple[str, ...] = setting("DATABASE_REPLICA_URLS", [], "read replicas (comma-separated URLs): "
+                                            "`acquire()` reads from a healthy one, each with its own pool")
+    replica_max_lag: float = setting("DATABASE_REPLICA_MAX_LAG", 5.0, "seconds of replay lag past which a "
+                                     "replica is not read from", positive=True)
+    replica_check_interval: float = setting("DATABASE_REPLICA_CHECK_INTERVAL", 1.0, "seconds between checks of "
+                                            "each replica's health and lag (in the background)", positive=True)
 
     def check(self) -> None:
         if not self.url:
             raise ConfigError("setting DATABASE_URL is required but empty (set it in the environment)")
         check_url("DATABASE_URL", self.url, ("postgres", "postgresql"))
+        for url in self.replica_urls:
+            check_url("DATABASE_REPLICA_URLS", url, ("postgres", "postgresql"))
         if self.pool_min_size > self.pool_max_size:
             raise ConfigError("setting DB_POOL_MIN_SIZE: must not exceed DB_POOL_MAX_SIZE")
 
@@ -66,6 +77,8 @@ class ClientSettings:
                                      "(0: never)", minimum=0)
     breaker_reset: float = setting("CLIENT_BREAKER_RESET", 5.0, "seconds open before one probe call",
                                    positive=True)
+    deadline_margin: float = setting("CLIENT_DEADLINE_MARGIN", 0.02, "seconds of the caller's remaining budget a "
+                                     "call leaves for the answer's way back (docs/operations.md, deadlines)", minimum=0)
     forward_token: bool = setting("AUTH_FORWARD_TOKEN", True, "calls carry the caller's bearer token")
     service_token: str = setting("AUTH_SERVICE_TOKEN", "", "or this token of the service's own, when set")
 
@@ -86,6 +99,10 @@ class HttpSettings:
                                         positive=True)
     graceful_shutdown_timeout: float = setting("GRACEFUL_SHUTDOWN_TIMEOUT", 15.0, "seconds in-flight requests may "
                                                "finish after SIGTERM", minimum=0)
+    max_concurrent_requests: int = setting("MAX_CONCURRENT_REQUESTS", 100, "requests in flight per worker; more "
+                                           "are refused at once with a 503 (0: no limit)", minimum=0)
+    shed_retry_after: int = setting("SHED_RETRY_AFTER", 1, "seconds a refused caller is told to wait "
+                                    "(`Retry-After`)", positive=True)
     access_log: bool = setting("ACCESS_LOG", False, "a line per request from sanic.access")
     cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", [], "origins allowed to call the API from a browser")
     cors_allow_headers: tuple[str, ...] = setting("CORS_ALLOW_HEADERS", ["content-type", "authorization",

@@ -41,6 +41,8 @@ class Instruments:
                                           ("method", "route"), buckets=BUCKETS, registry=r)
         self.in_flight = Gauge("sanicms_http_requests_in_flight", "Requests being handled now",
                                registry=r, multiprocess_mode=_SUM)
+        self.requests_shed = Counter("sanicms_http_requests_shed", "Requests refused at once because "
+                                     "MAX_CONCURRENT_REQUESTS were in flight (also counted as 503s)", registry=r)
         self.calls = Counter("sanicms_downstream_calls", "Calls to other services, by outcome",
                              ("neighbour", "method", "outcome"), registry=r)
         self.call_duration = Histogram("sanicms_downstream_call_duration_seconds",
