@@ -22,9 +22,6 @@ class ServiceSettings:
     host: str = setting("HOST", "127.0.0.1", "address Sanic listens on")
     port: int = setting("PORT", 8000, "port Sanic listens on", minimum=0, maximum=65535)
     workers: int = setting("WORKERS", 1, "worker processes", positive=True)
-    shutdown_drain_seconds: float = setting("SHUTDOWN_DRAIN_SECONDS", 0.0, "seconds the service keeps serving "
-                                            "after SIGTERM while `/readyz` answers 503, so load balancers stop "
-                                            "sending (docs/operations.md)", minimum=0)
     debug: bool = setting("DEBUG", False, "500s carry the traceback in `error`")
 
     def check(self) -> None:
@@ -42,19 +39,11 @@ class DatabaseSettings:
     command_timeout: float = setting("DB_COMMAND_TIMEOUT", 10.0, "seconds one statement may run", positive=True)
     reset_always: bool = setting("DB_RESET_ALWAYS", False, "reset the session after every checkout, not only after "
                                  "SQL other than `Table`'s (a trigger that changes session state needs it)")
-    replica_urls: tuple[str, ...] = setting("DATABASE_REPLICA_URLS", [], "read replicas (comma-separated URLs): "
-                                            "`acquire()` reads from a healthy one, each with its own pool")
-    replica_max_lag: float = setting("DATABASE_REPLICA_MAX_LAG", 5.0, "seconds of replay lag past which a "
-                                     "replica is not read from", positive=True)
-    replica_check_interval: float = setting("DATABASE_REPLICA_CHECK_INTERVAL", 1.0, "seconds between checks of "
-                                            "each replica's health and lag (in the background)", positive=True)
 
     def check(self) -> None:
         if not self.url:
             raise ConfigError("setting DATABASE_URL is required but empty (set it in the environment)")
         check_url("DATABASE_URL", self.url, ("postgres", "postgresql"))
-        for url in self.replica_urls:
-            check_url("DATABASE_REPLICA_URLS", url, ("postgres", "postgresql"))
         if self.pool_min_size > self.pool_max_size:
             raise ConfigError("setting DB_POOL_MIN_SIZE: must not exceed DB_POOL_MAX_SIZE")
 
