@@ -27,7 +27,8 @@ class Instrumentation(Protocol):
     once per pool and per client as the app factory makes them."""
 
     def statement_observers(self, dsn: str, role: str) -> Iterable[Around]:
-        """Around each statement on the server at ``dsn`` (``role``: primary or replica)."""
+        """Around each statement on the server at ``dsn`` (``role``: primary or replica, or
+        empty for a pool without replicas: nothing to tell apart)."""
         ...
 
     def statement_timers(self, dsn: str, role: str) -> Iterable[Listener]:

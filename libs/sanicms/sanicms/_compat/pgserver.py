@@ -24,3 +24,25 @@ def forget_postmaster(server: Any) -> None:
     been killed from outside: its cleanup has nothing to stop, its next start starts one."""
     # PostgresServer remembers it in _postmaster_info, and has no public way to let go of it
     server._postmaster_info = None
+
+
+def bin_dir() -> Path:
+    """The directory of pgserver's bundled PostgreSQL programs (initdb, pg_ctl, pg_basebackup)."""
+    # only the private _commands names it; the public API runs one server, never a replica
+    from pgserver._commands import POSTGRES_BIN_PATH
+
+    path: Path = POSTGRES_BIN_PATH
+    return path
+
+
+def system_user() -> str | None:
+    """The user PostgreSQL runs as: pgserver's own when this process is root (PostgreSQL
+    refuses root), made if missing, as pgserver does; None otherwise."""
+    import os
+
+    if os.geteuid() != 0:
+        return None
+    from pgserver.utils import ensure_user_exists  # public module, helper not in any __all__
+
+    ensure_user_exists("pgserver")
+    return "pgserver"

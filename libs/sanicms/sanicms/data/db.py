@@ -39,6 +39,7 @@ from .errors import (
     translate,
 )
 from .outage import OutageTracker
+from .replicas import LAG_SQL, WROTE, Replica, ReplicaCheckout, Replicas, server_of
 from .session import PooledConnection, Stateless, reset_session
 
 __all__ = [
@@ -67,8 +68,14 @@ class Database:
 
     def __init__(self, dsn: str, *, min_size: int = 2, max_size: int = 10,
                  connect_timeout: float = 5.0, command_timeout: float = 10.0, reset_always: bool = False,
-                 observers: Iterable[StatementObserver] = (), timers: Iterable[StatementTimer] = ()) -> None:
+                 observers: Iterable[StatementObserver] = (), timers: Iterable[StatementTimer] = (),
+                 replicas: Iterable[Database] = (), replica_max_lag: float = 5.0,
+                 replica_check_interval: float = 1.0, role: str = "primary", application_name: str = "") -> None:
         self.dsn = dsn
+        #: Sent to the server, which shows it in ``pg_stat_activity`` (which service, which pool).
+        self.application_name = application_name
+        self.role = role
+        self.server = server_of(dsn)
         self.min_size = min_size
         self.max_size = max_size
         self.connect_timeout = connect_timeout
@@ -84,19 +91,33 @@ class Database:
         self.timers = tuple(timers)
         self.waiting = 0  # requests waiting for a connection now (none idle): the metrics' pool waiters
         #: Outages: the epoch a checkout begins in, the outage now, and the counts.
-        self.tracker = OutageTracker()
+        self.tracker = OutageTracker(silent=role == "replica")
+        #: Where ``acquire()`` reads (None without replicas: nothing changes, nothing more runs).
+        made = [Replica(db) for db in replicas]
+        self.replicas = Replicas(made, max_lag=replica_max_lag, interval=replica_check_interval) if made else None
 
     @classmethod
     def from_settings(cls, settings: DatabaseSettings, *, observers: Iterable[StatementObserver] = (),
                       timers: Iterable[StatementTimer] = (),
-                      instrumentation: Iterable[Instrumentation] = ()) -> Database:
-        """``instrumentation``: tracing's and the metrics' hooks, asked for this pool's."""
+                      instrumentation: Iterable[Instrumentation] = (), application_name: str = "") -> Database:
+        """``instrumentation``: tracing's and the metrics' hooks, asked for each pool's;
+        ``application_name``: the service, shown by the server in ``pg_stat_activity``."""
         hooks = list(instrumentation)
-        observers = [*observers, *(o for i in hooks for o in i.statement_observers(settings.url, "primary"))]
-        timers = [*timers, *(t for i in hooks for t in i.statement_timers(settings.url, "primary"))]
-        return cls(settings.url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
-                   connect_timeout=settings.connect_timeout, command_timeout=settings.command_timeout,
-                   reset_always=settings.reset_always, observers=observers, timers=timers)
+        replicated = bool(settings.replica_urls)
+
+        def pool(url: str, role: str, **more: Any) -> Database:
+            told = role if replicated else ""  # the hooks name the server only where there is a choice
+            given = [o for i in hooks for o in i.statement_observers(url, told)]
+            timed = [t for i in hooks for t in i.statement_timers(url, told)]
+            return cls(url, min_size=settings.pool_min_size, max_size=settings.pool_max_size,
+                       connect_timeout=settings.connect_timeout, command_timeout=settings.command_timeout,
+                       reset_always=settings.reset_always, role=role, application_name=application_name, **more,
+                       observers=[*observers, *given] if role == "primary" else given,
+                       timers=[*timers, *timed] if role == "primary" else timed)
+
+        return pool(settings.url, "primary", replicas=[pool(url, "replica") for url in settings.replica_urls],
+                    replica_max_lag=settings.replica_max_lag,
+                    replica_check_interval=settings.replica_check_interval)
 
     # The observers: lists given at construction (tracing's and the metrics' among them,
     # bound to the worker's tracer and instruments when the server starts).
@@ -144,7 +165,20 @@ class Database:
 
     async def connect(self) -> None:
         """Open the pool. A database that is down at start-up is retried lazily: the
-        pool opens with no idle connections and the first request gets a clean 503."""
+        pool opens with no idle connections and the first request gets a clean 503.
+        Replicas open their pools and are checked in the background (see ``replicas``)."""
+        await self.open_pool()
+        try:
+            await self._warm_up()
+        except DB_ERRORS as exc:
+            log.warning("database not reachable at start-up (%s); will retry on demand", exc,
+                        extra={"pid": os.getpid(), "outage": "begin"})
+            self.tracker.begin(exc, "starting up", quiet=True)
+        if self.replicas is not None:
+            await self.replicas.start()
+
+    async def open_pool(self) -> asyncpg.Pool:
+        """The pool, open with no connection yet (``connect`` warms it up)."""
         self.pool = pool = await asyncpg.create_pool(
             self.dsn,
             min_size=0,
@@ -153,15 +187,17 @@ class Database:
             command_timeout=self.command_timeout,
             max_inactive_connection_lifetime=300,
             connection_class=PooledConnection,
+            **self._server_settings(),
             reset=None if self.reset_always else reset_session,  # None: asyncpg's reset, every time
         )
         self._free = free_holders(pool)
-        try:
-            await self._warm_up()
-        except DB_ERRORS as exc:
-            log.warning("database not reachable at start-up (%s); will retry on demand", exc,
-                        extra={"pid": os.getpid(), "outage": "begin"})
-            self.tracker.begin(exc, "starting up", quiet=True)
+        return pool
+
+    def _server_settings(self) -> dict[str, Any]:
+        # asyncpg lets server_settings override the URL's: an application_name there wins here
+        if not self.application_name or "application_name=" in self.dsn:
+            return {}
+        return {"server_settings": {"application_name": self.application_name}}
 
     async def _warm_up(self) -> None:
         pool = self.pool
@@ -175,6 +211,8 @@ class Database:
                 await pool.release(conn)
 
     async def close(self) -> None:
+        if self.replicas is not None:
+            await self.replicas.stop()
         if self.pool is not None:
             pool, self.pool = self.pool, None
             try:
@@ -186,12 +224,22 @@ class Database:
 
     # Lending connections.
 
-    def acquire(self, request: Request | None = None) -> Checkout:
-        """A connection for reads, no transaction (each statement commits on its own)."""
+    def acquire(self, request: Request | None = None, *, primary: bool = False) -> Checkout:
+        """A connection for reads, no transaction (each statement commits on its own): on a
+        healthy replica when there are any, on the primary when ``primary`` (a read that must
+        see the latest write) or once ``request`` opened a transaction (it reads its writes)."""
+        replicas = self.replicas
+        if replicas is not None and not primary:
+            replica = replicas.pick(request)
+            if replica is not None:
+                return ReplicaCheckout(self, replica, request)
         return Checkout(self, request, transactional=False)
 
     def transaction(self, request: Request | None = None) -> Checkout:
-        """A connection inside a transaction: committed on success, rolled back on any error."""
+        """A connection inside a transaction, always on the primary: committed on success,
+        rolled back on any error."""
+        if self.replicas is not None and request is not None:
+            setattr(request.ctx, WROTE, True)  # from now on it reads from the primary
         return Checkout(self, request, transactional=True)
 
     async def take(self, epoch: int | None = None) -> asyncpg.Connection:
@@ -260,6 +308,27 @@ class Database:
 
     # What it is doing.
 
+    def pools(self) -> list[dict[str, Any]]:
+        """Every pool, the primary's first: role, server, its :meth:`stats`; a replica's
+        state (in, out, starting), replay lag and why it is out."""
+        primary = {"role": self.role, "server": self.server, "waiting": self.waiting, **self.stats()}
+        return [primary, *(replica.describe() for replica in (self.replicas.all if self.replicas else ()))]
+
+    async def lag(self) -> float:
+        """This server's replay lag in seconds (0 on a primary, or a replica with nothing left
+        to replay): what the replica checks ask, in the background."""
+        epoch = self.tracker.epoch
+        conn = await self.take(epoch)  # not a checkout: no spans, no statement metrics for it
+        try:
+            lag = await conn.fetchval(LAG_SQL.text, timeout=self.command_timeout)
+        except BaseException:
+            self.discard(conn)
+            raise
+        await self.release(conn, clean=True)
+        if self.tracker.current is not None:
+            self.tracker.served(epoch)
+        return float(lag or 0.0)
+
     def stats(self) -> dict[str, int]:
         """Open connections, idle ones, and those lent out (``in_use`` is 0 when at rest)."""
         if self.pool is None:
@@ -293,6 +362,7 @@ class Database:
         return self.tracker.commits_unknown
 
     async def ping(self) -> None:
-        """Raise ServiceUnavailable unless the database answers ``SELECT 1``."""
-        async with self.acquire() as cur:
+        """Raise ServiceUnavailable unless the primary answers ``SELECT 1`` (replicas being
+        down only moves their reads: ready all the same)."""
+        async with self.acquire(primary=True) as cur:
             await cur.fetchval(Stateless("SELECT 1"))

@@ -42,9 +42,12 @@ class OutageTracker:
     """The outage now (``current``, None while the database serves), the epoch checkouts
     begin in, and the counts since the pool was made."""
 
-    __slots__ = ("commits_unknown", "current", "discarded", "epoch", "outages", "refused")
+    __slots__ = ("commits_unknown", "current", "discarded", "epoch", "outages", "refused", "silent")
 
-    def __init__(self) -> None:
+    def __init__(self, *, silent: bool = False) -> None:
+        #: A replica's pool counts like any other but logs nothing: its reads go to the
+        #: primary, and :mod:`sanicms.data.replicas` says so, once.
+        self.silent = silent
         self.epoch = 0
         self.current: Outage | None = None
         self.outages = 0
@@ -80,7 +83,7 @@ class OutageTracker:
         self.epoch += 1
         outage = self.current = Outage(self.epoch)
         self.outages += 1
-        if not quiet:
+        if not (quiet or self.silent):
             log.warning("database unavailable (%s while %s: %s); answering 503 (50301) until it serves again",
                         type(cause).__name__, during, describe(cause),
                         extra={"pid": os.getpid(), "outage": "begin"})
@@ -98,6 +101,8 @@ class OutageTracker:
             return
         self.current = None
         self.epoch += 1
+        if self.silent:
+            return
         log.info("database available again after %.1f s: %d requests answered 503, %d connections "
                  "discarded, %d commits of unknown outcome",
                  time.monotonic() - outage.started, outage.refused, outage.discarded, outage.commits_unknown,

@@ -10,7 +10,7 @@ and why: docs/benchmarks.md, "Figures from the code").
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -56,14 +56,17 @@ class Instruments:
         self.breaker_transitions = Counter("sanicms_circuit_breaker_transitions",
                                            "Circuit breaker state changes, by the state entered",
                                            ("neighbour", "to"), registry=r)
+        pool = ("role", "server")  # primary or replica, host:port: one series per pool
         self.pool_size = Gauge("sanicms_db_pool_size", "Open database connections",
-                               registry=r, multiprocess_mode=_SUM)
+                               pool, registry=r, multiprocess_mode=_SUM)
         self.pool_in_use = Gauge("sanicms_db_pool_connections_in_use", "Database connections lent to requests",
-                                 registry=r, multiprocess_mode=_SUM)
+                                 pool, registry=r, multiprocess_mode=_SUM)
         self.pool_idle = Gauge("sanicms_db_pool_connections_idle", "Open database connections not in use",
-                               registry=r, multiprocess_mode=_SUM)
+                               pool, registry=r, multiprocess_mode=_SUM)
         self.pool_waiters = Gauge("sanicms_db_pool_waiters", "Requests waiting for a free database connection",
-                                  registry=r, multiprocess_mode=_SUM)
+                                  pool, registry=r, multiprocess_mode=_SUM)
+        self.replica_usable = Gauge("sanicms_db_replica_usable", "Worker processes reading from this replica",
+                                    ("server",), registry=r, multiprocess_mode=_SUM)
         self.statement_duration = Histogram("sanicms_db_statement_duration_seconds",
                                             "Time a SQL statement took, by its first keyword", ("kind",),
                                             buckets=BUCKETS, registry=r)
@@ -100,14 +103,18 @@ class Instruments:
 
     # ---- figures read now and then (each scrape; with several workers also on a timer) ---
 
-    def refresh(self, pool: dict[str, int], waiting: int, tracing: tuple[int, int, int, int] | None,
+    def refresh(self, pools: list[dict[str, Any]], tracing: tuple[int, int, int, int] | None,
                 queued: int) -> None:
-        """Pool gauges from ``Database.stats()``; tracing counters moved by what the reporter
+        """Pool gauges from ``Database.pools()``; tracing counters moved by what the reporter
         counted since the last refresh (``reported, sent, dropped, send failures``)."""
-        self.pool_size.set(pool["size"])
-        self.pool_in_use.set(pool["in_use"])
-        self.pool_idle.set(pool["idle"])
-        self.pool_waiters.set(waiting)
+        for pool in pools:
+            labels = (pool["role"], pool["server"])
+            self.pool_size.labels(*labels).set(pool["size"])
+            self.pool_in_use.labels(*labels).set(pool["in_use"])
+            self.pool_idle.labels(*labels).set(pool["idle"])
+            self.pool_waiters.labels(*labels).set(pool["waiting"])
+            if pool["role"] == "replica":
+                self.replica_usable.labels(pool["server"]).set(pool["state"] == "in")
         if tracing is None:
             return
         seen, self._tracing_seen = self._tracing_seen, tracing

@@ -95,7 +95,7 @@ class AppMetrics:
             tracing = (reporter.reported, reporter.sent, reporter.dropped, reporter.send_failures)
             queued = reporter.stats()["queued"]
         instruments.in_flight.set(self.server.in_flight())
-        instruments.refresh(db.stats(), db.waiting, tracing, queued or 0)
+        instruments.refresh(db.pools(), tracing, queued or 0)
 
     async def _every(self, interval: float) -> None:
         while True:

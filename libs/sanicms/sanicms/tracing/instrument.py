@@ -64,7 +64,7 @@ class SpanHooks:
         self.made: list[SqlSpans | ClientSpans] = []
 
     def statement_observers(self, dsn: str, role: str) -> list[SqlSpans]:
-        return [self._keep(SqlSpans(None, dsn))] if self.enabled else []
+        return [self._keep(SqlSpans(None, dsn, role))] if self.enabled else []
 
     def statement_timers(self, dsn: str, role: str) -> list[Any]:
         return []
@@ -275,11 +275,12 @@ class ClientSpans:
 class SqlSpans:
     """One of ``Database.observers``: a span per statement, tagged with the SQL text (never its values),
     inside a traced request only. ``tracer`` may come later (:class:`SpanHooks`), before the
-    first statement."""
+    first statement. With replicas (``role`` given), each span names the server it ran on
+    (``peer.address``, host:port) and its role: its remote endpoint holds IP addresses only."""
 
     tracer: Tracer
 
-    def __init__(self, tracer: Tracer | None, dsn: str) -> None:
+    def __init__(self, tracer: Tracer | None, dsn: str, role: str = "") -> None:
         if tracer is not None:
             self.tracer = tracer
         parts = urlsplit(dsn)
@@ -288,6 +289,9 @@ class SqlSpans:
         self._base_tags = {ot_tags.DATABASE_TYPE: "postgresql"}  # and kind CLIENT
         if database:
             self._base_tags[ot_tags.DATABASE_INSTANCE] = database
+        if role:
+            self._base_tags[ot_tags.PEER_ADDRESS] = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+            self._base_tags["db.role"] = role
         self._statements: dict[str, tuple[str, dict[str, str]]] = {}
 
     def __call__(self, request: Request | None, sql: str) -> _SqlScope | None:

@@ -50,3 +50,11 @@ def test_cleanup_stops_only_the_postmaster_it_remembers(server):
     forget_postmaster(server)
     server.cleanup()  # pgserver's stop: with nothing remembered, nothing to stop (a killed one's zombie)
     assert alive(pid), "cleanup() stopped a postmaster that _postmaster_info no longer named"
+
+
+def test_its_bundled_programs_include_those_a_streaming_replica_needs():
+    from sanicms._compat.pgserver import bin_dir, system_user
+
+    for program in ("initdb", "pg_ctl", "pg_basebackup", "postgres"):
+        assert (bin_dir() / program).is_file(), program
+    assert system_user() == ("pgserver" if os.geteuid() == 0 else None)

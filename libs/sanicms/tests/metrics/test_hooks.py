@@ -3,6 +3,7 @@ the span reporter's counters. Each after real requests through the live app."""
 
 from __future__ import annotations
 
+from sanicms.data.replicas import server_of
 from sanicms.metrics.hooks import statement_kind
 
 from .conftest import scrape, value
@@ -81,10 +82,11 @@ def test_statements_are_timed_by_kind_and_failures_counted_by_sqlstate_class(liv
     assert moved(before, after, count, kind="select") == 1
     assert moved(before, after, count, kind="insert") == 2
     assert moved(before, after, "sanicms_db_errors_total", sqlstate_class="23") == 1  # unique_violation 23505
-    assert value(after, "sanicms_db_pool_size") >= 1
-    assert value(after, "sanicms_db_pool_connections_in_use") == 0
-    assert value(after, "sanicms_db_pool_connections_idle") == value(after, "sanicms_db_pool_size")
-    assert value(after, "sanicms_db_pool_waiters") == 0
+    pool = {"role": "primary", "server": server_of(live.app.ctx.db.dsn)}
+    assert value(after, "sanicms_db_pool_size", **pool) >= 1
+    assert value(after, "sanicms_db_pool_connections_in_use", **pool) == 0
+    assert value(after, "sanicms_db_pool_connections_idle", **pool) == value(after, "sanicms_db_pool_size", **pool)
+    assert value(after, "sanicms_db_pool_waiters", **pool) == 0
 
 
 def test_statement_kinds():

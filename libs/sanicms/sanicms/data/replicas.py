@@ -1,0 +1,210 @@
+"""Read replicas: where ``db.acquire(request)`` reads when ``DATABASE_REPLICA_URLS`` is set.
+
+Each replica has its own pool (a :class:`~sanicms.data.db.Database` whose outages are silent)
+and a state read in the background, never on the request path: every
+``DATABASE_REPLICA_CHECK_INTERVAL`` each worker asks each replica for its replay lag. A replica
+that refuses or drops connections, or lags by more than ``DATABASE_REPLICA_MAX_LAG``, is not
+read from, and its reads go to the primary with no error to the client; a check that finds it
+well again puts it back. Each switch is logged once per worker: a WARNING when it goes out, an
+INFO when it is back.
+
+A read cut off by a replica that went away mid-statement is run again on the primary
+(:class:`ReplicaCheckout`): a checkout from ``acquire()`` runs each statement on its own, with
+no transaction, so running a read twice is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+import asyncpg
+from sanic import Request
+
+from .checkout import Checkout, Cursor
+from .errors import DB_ERRORS, DatabaseUnavailable, describe
+from .session import Stateless
+
+if TYPE_CHECKING:
+    from .db import Database
+
+log = logging.getLogger("sanicms.data.replicas")
+
+#: Seconds the replica trails the primary: 0 when it has replayed all it received (an idle
+#: primary sends nothing, and ``now() - pg_last_xact_replay_timestamp()`` would grow without
+#: any lag), NULL on a server not in recovery (a primary given as a replica: never behind).
+LAG_SQL = Stateless(
+    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+    " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END"
+)
+
+#: ``request.ctx`` attribute set once a request opened a transaction: its later reads go to
+#: the primary, so it sees what it wrote.
+WROTE = "sanicms_wrote"
+
+
+def server_of(dsn: str) -> str:
+    """``host:port`` of a PostgreSQL URL, never its credentials (a label and a log field)."""
+    parts = urlsplit(dsn)
+    host = parts.hostname or parse_qs(parts.query).get("host", ["localhost"])[0]  # or a socket directory
+    return f"{host}:{parts.port or 5432}"
+
+
+class Replica:
+    """One replica: its pool, whether reads may go to it (``usable``) and why not."""
+
+    __slots__ = ("db", "lag", "reason", "server", "state")
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.server = server_of(db.dsn)
+        self.state = "starting"  # then "in" or "out"
+        self.reason = "not checked yet"
+        self.lag: float | None = None
+
+    @property
+    def usable(self) -> bool:
+        return self.state == "in"
+
+    def out(self, reason: str) -> None:
+        """Not read from until a check finds it well; logged when it was (or might have been)."""
+        self.reason = reason
+        if self.state == "out":
+            return
+        starting, self.state = self.state == "starting", "out"
+        log.warning("replica %s %s: %s; its reads go to the primary", self.server,
+                    "not usable at start-up" if starting else "taken out", reason,
+                    extra={"pid": os.getpid(), "replica": self.server, "replica_state": "out"})
+
+    def back(self, lag: float) -> None:
+        """Read from again: a check found it answering and within the lag limit."""
+        self.lag, self.reason = lag, ""
+        if self.state == "in":
+            return
+        starting, self.state = self.state == "starting", "in"
+        log.info("replica %s %s (replay lag %.1f s)", self.server, "in use" if starting else "read from again",
+                 lag, extra={"pid": os.getpid(), "replica": self.server, "replica_state": "in"})
+
+    def describe(self) -> dict[str, Any]:
+        return {"role": "replica", "server": self.server, "state": self.state, "lag": self.lag,
+                "reason": self.reason or None, "waiting": self.db.waiting, **self.db.stats()}
+
+
+class Replicas:
+    """The replicas of one pool, the round robin over the usable ones, and their checks."""
+
+    def __init__(self, replicas: Sequence[Replica], *, max_lag: float, interval: float) -> None:
+        self.all = tuple(replicas)
+        self.max_lag = max_lag
+        self.interval = interval
+        self._next = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def pick(self, request: Request | None) -> Replica | None:
+        """A usable replica, or None: the read goes to the primary (none usable, or the
+        request wrote already)."""
+        if request is not None and getattr(request.ctx, WROTE, False):
+            return None
+        replicas = self.all
+        for _ in range(len(replicas)):
+            self._next = index = (self._next + 1) % len(replicas)
+            if replicas[index].state == "in":
+                return replicas[index]
+        return None
+
+    async def start(self) -> None:
+        """Open each replica's pool (no connection yet) and start checking them; a replica
+        is read from once a check found it well, so a slow or dead one never delays start-up."""
+        for replica in self.all:
+            await replica.db.open_pool()
+        self._task = asyncio.get_running_loop().create_task(self._watch(), name="sanicms-replica-checks")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        for replica in self.all:
+            await replica.db.close()
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.gather(*(self.check(replica) for replica in self.all))
+            await asyncio.sleep(self.interval)
+
+    async def check(self, replica: Replica) -> None:
+        """Ask ``replica`` its replay lag, and take it out or put it back accordingly."""
+        db = replica.db
+        try:
+            async with asyncio.timeout(db.connect_timeout + db.command_timeout):
+                lag = await db.lag()
+        except (*DB_ERRORS, OSError, TimeoutError, DatabaseUnavailable) as exc:
+            replica.out(f"{type(exc).__name__}: {describe(exc)}")
+            return
+        except Exception as exc:  # whatever it is, the checks must go on; the primary serves
+            replica.out(f"check failed: {type(exc).__name__}: {describe(exc)}")
+            return
+        if lag > self.max_lag:
+            replica.lag = lag
+            replica.out(f"replay lag {lag:.1f} s over DATABASE_REPLICA_MAX_LAG {self.max_lag:g} s")
+        else:
+            replica.back(lag)
+
+
+class ReplicaCheckout(Checkout):
+    """A read checkout on a replica that moves to the primary when the replica fails it: at
+    the start (no connection), or mid-statement (the statement runs again on the primary, and
+    so does the rest of the block). A write sent here by mistake (PostgreSQL refuses it on a
+    replica) goes to the primary too."""
+
+    __slots__ = ("_primary", "_replica")
+
+    def __init__(self, primary: Database, replica: Replica, request: Request | None) -> None:
+        super().__init__(replica.db, request, transactional=False)
+        self._primary = primary
+        self._replica = replica
+
+    async def __aenter__(self) -> Cursor:
+        try:
+            return await super().__aenter__()
+        except Exception as exc:  # refused, unreachable, or a password it does not know
+            self._replica.out(f"connecting: {describe(exc.__cause__ or exc)}")
+            self._conn = None
+            await self._to_primary()
+            return self
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._conn is None:  # moving to the primary failed: the primary counted it
+            return
+        await super().__aexit__(exc_type, exc, tb)
+
+    async def _run(self, method: Callable[..., Awaitable[Any]], sql: str | Stateless, args: Sequence[Any],
+                   **kwargs: Any) -> Any:
+        if self._db is self._primary:
+            return await super()._run(method, sql, args, **kwargs)
+        try:
+            return await super()._run(method, sql, args, **kwargs)
+        except DatabaseUnavailable as exc:
+            self._replica.out(f"connection lost: {describe(exc.__cause__ or exc)}")
+            self._db.discard(self._conn)
+        except Exception as exc:
+            if not isinstance(exc.__cause__, asyncpg.ReadOnlySQLTransactionError):
+                raise
+            log.debug("a write sent through acquire() to replica %s: run on the primary", self._replica.server)
+            if self._request is not None:
+                setattr(self._request.ctx, WROTE, True)
+            await self._db.release(self._conn)
+        self._conn = None
+        await self._to_primary()
+        return await super()._run(getattr(self._conn, method.__name__), sql, args, **kwargs)
+
+    async def _to_primary(self) -> None:
+        primary = self._db = self._primary
+        self._observe = primary.statement_observer
+        self._timer = primary.statement_timer
+        epoch = self._epoch = primary.tracker.epoch
+        self._conn = await primary.take(epoch)
