@@ -24,6 +24,7 @@ from .contract.published import calling_package
 from .data.db import Database
 from .errors import ErrorHandler
 from .health import health_blueprint
+from .lifecycle import Lifecycle
 from .logs import configure_logging
 from .request_hooks import RequestHooks, hooked
 from .responses import EnvelopeRequest, dumps
@@ -50,6 +51,7 @@ def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
     # The package calling: a service's, whose copies of its neighbours' specs the clients read.
     app.ctx.clients = Clients.from_settings(settings.clients, caller=calling_package(), instrumentation=observed)
     app.ctx.untraced_paths = settings.tracing.untraced_paths
+    app.ctx.lifecycle = Lifecycle.from_settings(settings)  # /readyz: every worker serving, not draining
     # OpenAPI and HTTP (auto OPTIONS/HEAD, CORS) only: the injection extension, unused,
     # handles a signal on every request; CORS headers only for requests with an Origin.
     Extend(app, extensions=[OpenAPIExtension, HTTPExtension], built_in_extensions=False)

@@ -17,6 +17,7 @@ from sanic import Sanic
 from sanic.worker.loader import AppLoader
 
 from .config import ConfigError, Settings, load_settings
+from .lifecycle import EarlySignals
 
 
 def main(*, service: str, settings_module: str, factory: Callable[[], Sanic[Any, Any]],
@@ -58,11 +59,14 @@ def healthy(port: int, timeout: float = 2.0) -> bool:
 
 
 def serve(factory: Callable[[], Sanic[Any, Any]], settings: Settings) -> None:
-    """Run with Sanic's own runner: one worker per ``WORKERS``, graceful on SIGTERM/SIGINT."""
+    """Run with Sanic's own runner: one worker per ``WORKERS``. SIGTERM drains, then stops
+    gracefully (:mod:`sanicms.lifecycle`); SIGINT stops gracefully without the drain."""
+    early = EarlySignals.install()  # before the app is even loaded: a signal now waits for start-up
     loader = AppLoader(factory=factory)
     app = loader.load()
     service = settings.service
     workers = service.workers
+    app.ctx.lifecycle.install(app, early)
     app.prepare(
         host=service.host,
         port=service.port,

@@ -8,7 +8,7 @@ path reads on every request is a name here, read there with ``getattr`` (no call
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Set
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Set
 from typing import Any, cast
 
 from sanic import Request, Sanic
@@ -77,3 +77,27 @@ def requests_in_flight(connections: Iterable[Any]) -> int:
         if http is not None and http.stage in _BUSY:
             busy += 1
     return busy
+
+
+# ---- the worker manager (main process) and the workers' shared state --------------------------
+# Sanic documents app.manager (main process) and app.multiplexer (workers) but not what the shared
+# worker state holds nor the messages its monitor pipe understands; sanicms.lifecycle reads both.
+
+#: Key of the main process's entry in the shared worker state (``WorkerManager.MAIN_NAME``).
+MAIN_PROCESS = "Sanic-Main"
+
+#: The monitor message a worker sends when it failed to start: the manager kills them all and exits 1.
+TERMINATE_EARLY = "__TERMINATE_EARLY__"
+
+
+def serving_workers(states: Mapping[str, Any]) -> int:
+    """How many server workers the shared worker state says are serving: started up (``ACKED``),
+    their ``after_server_start`` listeners done (``serving``), not yet stopping."""
+    # entries: {"server": bool, "state": ProcessState name, "serving": bool, "pid": int, ...}
+    return sum(1 for entry in states.values()
+               if entry.get("server") and entry.get("serving") and entry.get("state") == "ACKED")
+
+
+def server_pids(states: Mapping[str, Any]) -> list[int]:
+    """The pids of the server workers in the shared worker state."""
+    return [int(entry["pid"]) for entry in states.values() if entry.get("server") and entry.get("pid")]

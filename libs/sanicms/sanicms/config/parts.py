@@ -22,6 +22,9 @@ class ServiceSettings:
     host: str = setting("HOST", "127.0.0.1", "address Sanic listens on")
     port: int = setting("PORT", 8000, "port Sanic listens on", minimum=0, maximum=65535)
     workers: int = setting("WORKERS", 1, "worker processes", positive=True)
+    shutdown_drain_seconds: float = setting("SHUTDOWN_DRAIN_SECONDS", 0.0, "seconds the service keeps serving "
+                                            "after SIGTERM while `/readyz` answers 503, so load balancers stop "
+                                            "sending (docs/operations.md)", minimum=0)
     debug: bool = setting("DEBUG", False, "500s carry the traceback in `error`")
 
     def check(self) -> None:

@@ -1,0 +1,194 @@
+"""Start-up and shutdown the way orchestrators expect: ready once every worker serves, drained on SIGTERM.
+
+On SIGTERM ``/readyz`` answers 503 at once and the service keeps serving (and accepting) for
+``SHUTDOWN_DRAIN_SECONDS``, so load balancers and endpoint controllers stop sending it traffic.
+Then Sanic's own graceful stop runs: the listener closes, in-flight requests finish within
+``GRACEFUL_SHUTDOWN_TIMEOUT``, idle keep-alive connections are closed between requests, and the
+process exits 0. SIGINT (Ctrl-C) and a second signal skip the drain. An instance stopped before
+it was ever ready has nothing to drain and stops as soon as its workers have started: a worker
+is never interrupted half-way through start-up (sanic issue 2997: the main process then waited
+forever).
+
+Usage (``sanicms.cli.serve`` does this)::
+
+    early = EarlySignals.install()          # first thing: remember a signal until Sanic runs
+    app.ctx.lifecycle.install(app, early)    # create_app made it: Lifecycle.from_settings(settings)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from functools import partial
+from types import FrameType
+from typing import Any
+
+from sanic import Sanic
+from sanic.log import logger
+
+from ._compat.sanic import MAIN_PROCESS, TERMINATE_EARLY, server_pids, serving_workers
+from .config import Settings
+
+#: Key the main process sets in its entry of Sanic's shared worker state while it drains.
+DRAINING = "sanicms_draining"
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class EarlySignals:
+    """Remembers SIGTERM/SIGINT received before Sanic installs its own handlers, instead of
+    dying half-started (SIGTERM's default) or raising ``KeyboardInterrupt`` in start-up code."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+
+    @classmethod
+    def install(cls) -> EarlySignals:
+        early = cls()
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, early._remember)
+        return early
+
+    def _remember(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:  # a second signal while starting: give up now
+            raise SystemExit(128 + signum)
+        self.received = signum
+        logger.info("Received signal %s while starting: stopping once started", signal.Signals(signum).name)
+
+
+class Lifecycle:
+    """``app.ctx.lifecycle``: whether this instance may get traffic (``/readyz`` asks it first).
+
+    With one worker, the process drains itself (:meth:`on_serving` replaces Sanic's signal
+    handlers). With several, the main process does (:class:`MainProcessStop`) and the workers
+    read its decision, and each other's state, from Sanic's shared worker state.
+    """
+
+    def __init__(self, *, workers: int = 1, drain_seconds: float = 0.0) -> None:
+        self.workers = workers
+        self.drain_seconds = drain_seconds
+        self.draining = False
+        self.early: EarlySignals | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Lifecycle:
+        return cls(workers=settings.service.workers, drain_seconds=settings.service.shutdown_drain_seconds)
+
+    def install(self, app: Sanic[Any, Any], early: EarlySignals | None = None) -> None:
+        """Take over the stop signals of the server about to run ``app`` (``sanicms.cli.serve``)."""
+        self.early = early
+        if self.workers == 1:
+            app.after_server_start(self.on_serving)
+        else:
+            app.main_process_ready(partial(_take_over_main_signals, lifecycle=self))
+
+    def not_ready(self, app: Sanic[Any, Any]) -> str | None:
+        """Why the instance must not get traffic now (``draining``, ``1 of 2 workers serving``);
+        None when it may."""
+        if self.draining:
+            return "draining"
+        multiplexer = getattr(app, "multiplexer", None)  # set in the workers of a multi-worker server only
+        if multiplexer is None:
+            return None
+        states: Mapping[str, Any] = multiplexer.workers
+        if states.get(MAIN_PROCESS, {}).get(DRAINING):
+            return "draining"
+        serving = serving_workers(states)
+        if serving < self.workers:
+            return f"{serving} of {self.workers} workers serving"
+        return None
+
+    async def on_serving(self, app: Sanic[Any, Any]) -> None:
+        """One worker, the main process itself: SIGTERM drains, SIGINT stops at once (Sanic's)."""
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._drain_then_stop, app)
+        loop.add_signal_handler(signal.SIGINT, self._stop, app)
+        if self.early is not None and self.early.received is not None:
+            self._stop(app)  # never ready: nothing to drain
+
+    def _drain_then_stop(self, app: Sanic[Any, Any]) -> None:
+        if self.draining:
+            self._stop(app)
+            return
+        self.draining = True
+        logger.info("Received signal SIGTERM: not ready, draining for %s s", self.drain_seconds)
+        asyncio.get_running_loop().call_later(self.drain_seconds, self._stop, app)
+
+    def _stop(self, app: Sanic[Any, Any]) -> None:
+        self.draining = True
+        app.stop(terminate=False)  # Sanic's graceful stop, as its own signal handler does it
+
+
+def _take_over_main_signals(app: Sanic[Any, Any], _loop: Any, *, lifecycle: Lifecycle) -> None:
+    MainProcessStop(app, lifecycle.drain_seconds).install(lifecycle.early)
+
+
+class MainProcessStop:
+    """The main process of a multi-worker server: its SIGTERM/SIGINT instead of the manager's.
+
+    Sanic's manager interrupts every worker at once; one still starting dies with
+    ``KeyboardInterrupt`` and the manager then waits forever for its acknowledgement. Here the
+    signal marks the instance as draining, and a thread waits until every worker serves, then
+    for the drain if the instance was ready, then interrupts the workers, which stop gracefully.
+    """
+
+    def __init__(self, app: Sanic[Any, Any], drain_seconds: float) -> None:
+        self.app = app
+        self.manager = app.manager
+        self.drain_seconds = drain_seconds
+        self.workers = self.manager.num_server
+        self.received: int | None = None
+        self._now = threading.Event()
+        self._starting = threading.Event()
+
+    def install(self, early: EarlySignals | None = None) -> None:
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, self.on_signal)
+        # a signal between the manager's start and now went to the manager's own handler
+        pending = self.manager.monitor_subscriber.poll(0) and self.manager.monitor_subscriber.recv() is None
+        if early is not None and early.received is not None:
+            self.on_signal(early.received, None)
+        elif pending:
+            self.on_signal(signal.SIGTERM, None)
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # Only note it here: the shared state is another process's, reached over a connection
+        # this thread may be using at the very moment the signal arrived.
+        name = signal.Signals(signum).name
+        if self.received is None:
+            self.received = signum
+            logger.info("Received signal %s: not ready from now on", name)
+            threading.Thread(target=self._stop, args=(signum,), name="sanicms-drain", daemon=True).start()
+        elif self._starting.is_set():
+            logger.info("Received signal %s again while starting: killing the workers", name)
+            self.manager.kill()  # type: ignore[no-untyped-call]  # raises ServerKilled: Sanic exits 1
+        else:
+            logger.info("Received signal %s again: stopping without draining", name)
+            self._now.set()
+
+    def _stop(self, signum: int) -> None:
+        states = self.manager.worker_state
+        ready = serving_workers(states) >= self.workers
+        states[MAIN_PROCESS] = {**states.get(MAIN_PROCESS, {}), DRAINING: True}
+        if serving_workers(states) < self.workers:
+            self._starting.set()
+        while serving_workers(states) < self.workers:  # never interrupt a worker that is starting
+            if any(not process.is_alive() for process in self.manager.transient_processes if process.pid):
+                logger.info("A worker ended while starting: stopping them all")
+                self.manager.monitor_publisher.send(TERMINATE_EARLY)
+                return
+            time.sleep(0.05)
+        self._starting.clear()
+        if ready and signum == signal.SIGTERM:
+            logger.info("Draining for %s s", self.drain_seconds)
+            self._now.wait(self.drain_seconds)
+        for pid in server_pids(states):
+            try:
+                os.kill(pid, signal.SIGINT)  # Sanic's worker handler: stop accepting, finish, close
+            except ProcessLookupError:
+                continue
+        self.manager.monitor_publisher.send(None)  # the manager's monitor ends, then joins the workers
