@@ -98,17 +98,43 @@ def init_sql(found: list[Service], root: Path) -> str:
     return "\n".join([*lines, *(f'CREATE DATABASE "{s.name}";' for s in found)]) + "\n"
 
 
+#: Seconds a stopping pod keeps serving with /readyz at 503 (SHUTDOWN_DRAIN_SECONDS), then the most
+#: its requests in flight may take (GRACEFUL_SHUTDOWN_TIMEOUT); the grace period covers both.
+K8S_DRAIN_SECONDS = 5
+K8S_GRACEFUL_SECONDS = 15
+K8S_TERMINATION_GRACE_SECONDS = 30
+
+
 def k8s_manifest(s: Service, by_name: dict[str, Service]) -> str:
-    """deploy/k8s/base/<name>.yaml: settings, pods (migrations in an init container), Service, autoscaler."""
+    """deploy/k8s/base/<name>.yaml: settings, pods (migrations in an init container), Service, autoscaler,
+    disruption budget and network policy (who may call it, whom it may call: the registry's neighbours)."""
     urls = "".join(f"  {by_name[d].url_setting}: http://{d}:{by_name[d].port}\n" for d in s.downstreams)
     labels = f"{{app.kubernetes.io/name: {s.name}, app.kubernetes.io/part-of: sanicms}}"
     secret = f"secretKeyRef: {{name: sanicms-database, key: {s.name}}}"
-    return K8S_TEMPLATE.format(name=s.name, port=s.port, version=s.version, urls=urls, labels=labels, secret=secret)
+    callers = sorted(c.name for c in by_name.values() if s.name in c.downstreams)
+    if callers:
+        callers_rule = "".join(f"""    - from:
+        - podSelector: {{matchLabels: {{app.kubernetes.io/name: {c}}}}}
+      ports:
+        - {{protocol: TCP, port: {s.port}}}
+""" for c in callers)
+    else:  # nobody in the registry calls it: it is an entry point, open to clients (ingress controller...)
+        callers_rule = f"""    - ports:                              # an entry point: no service calls it, clients do
+        - {{protocol: TCP, port: {s.port}}}
+"""
+    downstream_rule = "".join(f"""    - to:
+        - podSelector: {{matchLabels: {{app.kubernetes.io/name: {d}}}}}
+      ports:
+        - {{protocol: TCP, port: {by_name[d].port}}}
+""" for d in s.downstreams)
+    return K8S_TEMPLATE.format(name=s.name, port=s.port, version=s.version, urls=urls, labels=labels, secret=secret,
+                               callers=callers_rule, downstreams=downstream_rule, drain=K8S_DRAIN_SECONDS,
+                               graceful=K8S_GRACEFUL_SECONDS, grace=K8S_TERMINATION_GRACE_SECONDS)
 
 
 K8S_TEMPLATE = """\
-# {name}: settings, pods (migrations in an init container), Service, autoscaler.
-# Written from services/{name}/ by `python -m sanicms services --write` (do not edit by hand).
+# {name}: settings, pods (migrations in an init container), Service, autoscaler, disruption budget,
+# network policy. Written from services/{name}/ by `python -m sanicms services --write` (do not edit by hand).
 apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -120,7 +146,8 @@ data:
   LOG_FORMAT: json
   TRACING_TRANSPORTS: http
   ZIPKIN_URL: http://zipkin:9411
-{urls}  GRACEFUL_SHUTDOWN_TIMEOUT: "15"
+{urls}  SHUTDOWN_DRAIN_SECONDS: "{drain}"        # /readyz 503 while endpoints and proxies stop sending
+  GRACEFUL_SHUTDOWN_TIMEOUT: "{graceful}"
   AUTH_ENABLED: "true"              # the key: AUTH_SECRET or AUTH_JWKS_URL from the Secret sanicms-auth
 ---
 apiVersion: apps/v1
@@ -140,7 +167,9 @@ spec:
         prometheus.io/port: "{port}"
         prometheus.io/path: /metrics
     spec:
-      terminationGracePeriodSeconds: 30   # > GRACEFUL_SHUTDOWN_TIMEOUT (15 s)
+      # > SHUTDOWN_DRAIN_SECONDS + GRACEFUL_SHUTDOWN_TIMEOUT ({drain} + {graceful} s). No preStop sleep: on
+      # SIGTERM the service itself keeps serving for the drain (docs/operations.md), with no shell needed.
+      terminationGracePeriodSeconds: {grace}
       securityContext:
         runAsNonRoot: true
         runAsUser: 10001
@@ -221,6 +250,53 @@ spec:
       resource:
         name: cpu
         target: {{type: Utilization, averageUtilization: 70}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {name}
+  labels: {labels}
+spec:
+  maxUnavailable: 1                 # node drains evict one pod at a time; the others keep serving
+  selector:
+    matchLabels: {{app.kubernetes.io/name: {name}}}
+---
+# Who may call {name} (the registry's callers; Prometheus for the metrics) and whom it may call (its
+# neighbours, Zipkin, PostgreSQL, DNS, the identity provider's keys). network.yaml denies the rest.
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {name}
+  labels: {labels}
+spec:
+  podSelector:
+    matchLabels: {{app.kubernetes.io/name: {name}}}
+  policyTypes: [Ingress, Egress]
+  ingress:
+{callers}    - from:                               # metrics (METRICS_PORT 0: the service's own port)
+        - namespaceSelector: {{}}
+          podSelector: {{matchLabels: {{app.kubernetes.io/name: prometheus}}}}
+      ports:
+        - {{protocol: TCP, port: {port}}}
+  egress:
+{downstreams}    - to:
+        - podSelector: {{matchLabels: {{app.kubernetes.io/name: zipkin}}}}
+      ports:
+        - {{protocol: TCP, port: 9411}}
+    - to:                                 # PostgreSQL, in the cluster or managed outside it
+        - ipBlock: {{cidr: 0.0.0.0/0}}
+      ports:
+        - {{protocol: TCP, port: 5432}}
+    - to:                                 # AUTH_JWKS_URL: the identity provider's keys, over HTTPS
+        - ipBlock: {{cidr: 0.0.0.0/0}}
+      ports:
+        - {{protocol: TCP, port: 443}}
+    - to:                                 # DNS
+        - namespaceSelector: {{}}
+          podSelector: {{matchLabels: {{k8s-app: kube-dns}}}}
+      ports:
+        - {{protocol: UDP, port: 53}}
+        - {{protocol: TCP, port: 53}}
 """
 
 
@@ -296,7 +372,8 @@ def _remove_orphans(root: Path) -> list[Path]:
 def _generated_manifest(path: Path) -> bool:
     """Whether ``path`` is a manifest this module wrote (its second line says so)."""
     lines = path.read_text().splitlines()
-    return len(lines) > 1 and lines[1] == f"# Written from services/{path.stem}/ by {COMMAND} (do not edit by hand)."
+    written = f"Written from services/{path.stem}/ by {COMMAND} (do not edit by hand)."
+    return len(lines) > 1 and lines[1].endswith(written)
 
 
 def _replace_region(path: Path, text: str) -> str:
