@@ -15,7 +15,7 @@ from sanic_ext import Extend
 from sanic_ext.extensions.http.extension import HTTPExtension
 from sanic_ext.extensions.openapi.extension import OpenAPIExtension
 
-from . import auth, cors, deadlines, metrics, overload, tracing
+from . import admission, auth, cors, metrics, tracing
 from .calls.client import Clients
 from .config import Settings
 from .contract import openapi
@@ -64,8 +64,7 @@ def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
     # The API contract: the spec from the doc decorators, path parameters checked like bodies.
     openapi.install(app)
     tracing.install(app, hooks)  # first: the server span is open before anything can refuse
-    overload.install(app, hooks)  # then the cheapest refusals: too many in flight, a spent budget
-    deadlines.install(app, hooks)
+    admission.install(app, hooks)  # then the cheapest refusals: too many in flight, a spent budget
     hooks.on_route.append(check_path_params)
     auth.install(app, hooks)
     metrics.install(app, hooks)

@@ -18,7 +18,9 @@ read that one on gRPC requests only, and a reader would take these for gRPC call
   request without the header has ``RESPONSE_TIMEOUT`` from its arrival as its budget: Sanic
   answers 503 then, so nobody waits for a call made later.
 
-Requests without the header pay for one header lookup; the timer exists only for those with it.
+The header is read by :mod:`sanicms.admission`'s route hook, which refuses the requests a
+worker does not take on: requests without it pay for one header lookup there, and only those
+with it get a timer.
 """
 
 from __future__ import annotations
@@ -28,21 +30,17 @@ import logging
 from time import perf_counter
 from typing import Any
 
-from sanic import Request, Sanic
-from sanic.response import BaseHTTPResponse
-from sanic_routing.route import Route
+from sanic import Request
 
 from ._compat.sanic import STARTED
 from .errors import ApiError, BadRequest, ErrorCode, GatewayTimeout
-from .request_hooks import RequestHooks
 
 log = logging.getLogger("sanicms.deadlines")
 
 #: The request header that carries the caller's remaining budget (lower case, as read).
 HEADER = "x-request-timeout"
-#: ``request.__dict__`` keys: the request's deadline (``perf_counter()`` time) and its timer.
+#: ``request.__dict__`` key: the request's deadline (a ``perf_counter()`` time).
 DEADLINE = "sanicms_deadline"
-_TIMER = "sanicms_deadline_timer"
 
 _UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 _MAX_DIGITS = 8
@@ -91,17 +89,11 @@ def deadline_of(request: Request | None) -> float | None:
     return found
 
 
-def install(app: Sanic[Any, Any], hooks: RequestHooks) -> None:
-    """Read the caller's budget on each request of ``app`` (a route hook), and end the timer of
-    a request answered in time (a respond hook)."""
-    hooks.on_route.append(_arrived)
-    hooks.on_respond.append(_answered)
-
-
-def _arrived(request: Request, route: Route) -> None:
-    value = request.headers.get(HEADER)
-    if value is None:  # the usual case: nothing more to do
-        return
+def arrive(request: Request, value: str) -> asyncio.TimerHandle | None:
+    """Take on ``request`` whose header said ``value``: refuse it if the value is no budget
+    (400) or a spent one (504), else note its deadline and return the timer that cancels its
+    work when the budget ends; the caller cancels that once the request is answered.
+    :class:`sanicms.admission.Admission` calls it from its route hook."""
     try:
         budget = parse(value)
     except ValueError:
@@ -115,14 +107,9 @@ def _arrived(request: Request, route: Route) -> None:
     now = perf_counter()
     request.__dict__[DEADLINE] = now + budget
     task = asyncio.current_task()  # the connection's task, which runs the handler
-    if task is not None:
-        request.__dict__[_TIMER] = asyncio.get_running_loop().call_later(budget, _expire, request, task, value, now)
-
-
-def _answered(request: Request, response: BaseHTTPResponse) -> None:
-    timer = request.__dict__.pop(_TIMER, None)
-    if timer is not None:
-        timer.cancel()
+    if task is None:
+        return None
+    return asyncio.get_running_loop().call_later(budget, _expire, request, task, value, now)
 
 
 def _expire(request: Request, task: asyncio.Task[Any], value: str, arrived: float) -> None:

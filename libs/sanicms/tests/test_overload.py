@@ -103,7 +103,8 @@ def test_a_count_left_high_is_corrected_from_the_server_when_it_reaches_the_limi
     assert admission.in_flight == 0
 
 
-def test_no_limit_no_hooks(probe_servers):
+def test_no_limit_counts_nothing(probe_servers):
     with probe_servers("unlimited_probe", held_blueprint(), MAX_CONCURRENT_REQUESTS=0) as server:
-        assert not hasattr(server.app.ctx, "admission")
+        server.app.ctx.admission.in_flight = 10_000  # never read without a limit
         assert server.request("GET", "/held/now").status_code == 200
+        assert server.app.ctx.admission.in_flight == 10_000 and server.app.ctx.admission.shed == 0

@@ -75,7 +75,7 @@ def test_respond_hooks_need_a_request_class_that_calls_them():
 def test_respond_hooks_run_in_order_on_the_final_response_and_awaitables_are_awaited(live):
     # The live app's own: CORS (a coroutine, only with an Origin), the span's end, the metrics.
     names = [getattr(hook, "__name__", type(hook).__name__) for hook in live.app.request_class.respond_hooks]
-    assert names == ["add_cors_headers", "_end_server_span", "responded"]
+    assert names == ["add_cors_headers", "_end_server_span", "leave", "responded"]  # leave: sanicms.admission
     res = live.request("GET", "/probe/2", headers={"Origin": "https://app.example"})
     assert res.headers["access-control-allow-origin"] == "https://app.example"  # the awaited hook
     assert res.headers["x-trace-id"]  # the span's end
