@@ -79,7 +79,8 @@ async def update_user(request: Request, id: int):
 
 
 async def _update(request: Request, id: int) -> dict:
-    async with request.app.ctx.db.acquire(request) as cur:
+    # primary=True: the row this change starts from must be the latest, not a replica's copy.
+    async with request.app.ctx.db.acquire(request, primary=True) as cur:
         user = await users.get(cur, id)
     if user is None:
         raise NotFound(f"user {id} not found")

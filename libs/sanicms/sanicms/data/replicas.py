@@ -3,8 +3,8 @@
 Each replica has its own pool (a :class:`~sanicms.data.db.Database` whose outages are silent)
 and a state read in the background, never on the request path: every
 ``DATABASE_REPLICA_CHECK_INTERVAL`` each worker asks each replica for its replay lag. A replica
-that refuses or drops connections, or lags by more than ``DATABASE_REPLICA_MAX_LAG``, is not
-read from, and its reads go to the primary with no error to the client; a check that finds it
+that refuses or drops connections, or lags by more than ``DATABASE_REPLICA_MAX_LAG`` (at two
+checks in a row), is not read from, and its reads go to the primary with no error to the client; a check that finds it
 well again puts it back. Each switch is logged once per worker: a WARNING when it goes out, an
 INFO when it is back.
 
@@ -36,9 +36,11 @@ log = logging.getLogger("sanicms.data.replicas")
 
 #: Seconds the replica trails the primary: 0 when it has replayed all it received (an idle
 #: primary sends nothing, and ``now() - pg_last_xact_replay_timestamp()`` would grow without
-#: any lag), NULL on a server not in recovery (a primary given as a replica: never behind).
+#: any lag; after a restart the receive position reads as the start of its WAL segment,
+#: behind the replay position), NULL on a server not in recovery (a primary given as a
+#: replica: never behind).
 LAG_SQL = Stateless(
-    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
+    "SELECT CASE WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0"
     " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END"
 )
 
@@ -57,7 +59,7 @@ def server_of(dsn: str) -> str:
 class Replica:
     """One replica: its pool, whether reads may go to it (``usable``) and why not."""
 
-    __slots__ = ("db", "lag", "reason", "server", "state")
+    __slots__ = ("behind", "db", "lag", "reason", "server", "state")
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -65,6 +67,7 @@ class Replica:
         self.state = "starting"  # then "in" or "out"
         self.reason = "not checked yet"
         self.lag: float | None = None
+        self.behind = 0  # checks in a row that found it lagging past the limit
 
     @property
     def usable(self) -> bool:
@@ -82,7 +85,7 @@ class Replica:
 
     def back(self, lag: float) -> None:
         """Read from again: a check found it answering and within the lag limit."""
-        self.lag, self.reason = lag, ""
+        self.reason = ""
         if self.state == "in":
             return
         starting, self.state = self.state == "starting", "in"
@@ -148,11 +151,16 @@ class Replicas:
         except Exception as exc:  # whatever it is, the checks must go on; the primary serves
             replica.out(f"check failed: {type(exc).__name__}: {describe(exc)}")
             return
-        if lag > self.max_lag:
-            replica.lag = lag
-            replica.out(f"replay lag {lag:.1f} s over DATABASE_REPLICA_MAX_LAG {self.max_lag:g} s")
-        else:
+        replica.lag = lag
+        if lag <= self.max_lag:
+            replica.behind = 0
             replica.back(lag)
+            return
+        # Twice in a row: a record received a moment before the check and not yet replayed
+        # reads as the age of the last replayed commit, which after a quiet spell is large.
+        replica.behind += 1
+        if replica.behind >= 2:
+            replica.out(f"replay lag {lag:.1f} s over DATABASE_REPLICA_MAX_LAG {self.max_lag:g} s")
 
 
 class ReplicaCheckout(Checkout):

@@ -229,7 +229,8 @@ def views(s: NewService) -> str:
         shown = "await references.expand(request, row)"
         listing = (f"        rows, pagination = await {r}.listing(cur, page_from(request), ids_from(request))\n"
                    "    return await references.expand_many(request, rows), pagination\n")
-        update_check = (f"    async with request.app.ctx.db.acquire(request) as cur:\n"
+        update_check = ("    # primary=True: the row this change starts from must be the latest, not a replica's.\n"
+                        f"    async with request.app.ctx.db.acquire(request, primary=True) as cur:\n"
                         f"        row = await {r}.get(cur, id)\n"
                         "    if row is None:\n"
                         f'        raise NotFound(f"{one} {{id}} not found")\n'
