@@ -9,11 +9,11 @@ import itertools
 import os
 from typing import Any
 
-from city_service.migrations import migrate
-from city_service.views import bp as cities
 from sanic import Blueprint, Request
 
 import sanicms
+from city_service.migrations import migrate
+from city_service.views import bp as cities
 
 probe = Blueprint("probe", url_prefix="/probe")
 _names = itertools.count()
