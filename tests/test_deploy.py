@@ -470,13 +470,30 @@ def example_env(name: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines)
 
 
+READ_ENDPOINTS = {f"{service}-replicas" for service in SERVICES}
+
+
+def test_read_endpoints_are_optional_and_reach_the_replica_setting():
+    for doc in k8s_documents(K8S / "base"):
+        if doc["kind"] == "Deployment" and doc["metadata"]["name"] in SERVICES:
+            [container] = doc["spec"]["template"]["spec"]["containers"]
+            env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef") for e in container["env"]}
+            ref = env["DATABASE_REPLICA_URLS"]
+            assert ref == {"name": "sanicms-database", "key": f"{doc['metadata']['name']}-replicas",
+                           "optional": True}
+
+
 def test_secret_generators_provide_the_secrets_the_deployments_use():
     generators = {g["name"]: g["envs"] for g in kustomization(OVERLAY)["secretGenerator"]}
     refs = secret_refs(k8s_documents(K8S / "base"))
     assert {name for name, _ in refs} == set(generators) == {"sanicms-database", "sanicms-auth"}
     assert generators["sanicms-database"] == ["database.env"]  # git-ignored; the example is committed
     database = example_env("database.env.example")
-    assert set(database) == {key for name, key in refs if name == "sanicms-database"} == set(SERVICES)
+    assert set(database) == {key for name, key in refs if name == "sanicms-database"} - READ_ENDPOINTS == set(SERVICES)
+    # each service's read endpoints: an optional key, shown commented out in the example
+    assert {key for name, key in refs if name == "sanicms-database"} & READ_ENDPOINTS == READ_ENDPOINTS
+    example = (OVERLAY / "database.env.example").read_text()
+    assert all(f"# {key}=postgresql://" in example for key in READ_ENDPOINTS)
     assert all(url.startswith("postgresql://") and "sslmode=require" in url for url in database.values())
     assert generators["sanicms-auth"] == ["auth.env"]
     auth = example_env("auth.env.example")

@@ -206,6 +206,9 @@ spec:
             - name: DATABASE_URL
               valueFrom:
                 {secret}
+            - name: DATABASE_REPLICA_URLS   # read endpoints, if the Secret has them (docs/operations.md)
+              valueFrom:
+                secretKeyRef: {{name: sanicms-database, key: {name}-replicas, optional: true}}
             - name: AUTH_JWKS_URL           # the identity provider's keys, or
               valueFrom:
                 secretKeyRef: {{name: sanicms-auth, key: jwks-url, optional: true}}
@@ -313,9 +316,14 @@ def pool_size_patch(found: list[Service], root: Path) -> str:
 
 
 def database_env_example(found: list[Service], root: Path) -> str:
-    """The managed-postgres overlay's example of the database URLs, one key per service."""
-    return "".join(f"{s.name}=postgresql://{s.name}_app:CHANGE_ME@mydb.example.internal:5432/{s.name}"
+    """The managed-postgres overlay's example of the database URLs, one key per service, and
+    of its read endpoints (``<service>-replicas``, optional: commented out)."""
+    urls = "".join(f"{s.name}=postgresql://{s.name}_app:CHANGE_ME@mydb.example.internal:5432/{s.name}"
                    "?sslmode=require\n" for s in found)
+    replicas = "".join(f"# {s.name}-replicas=postgresql://{s.name}_app:CHANGE_ME@mydb-ro.example.internal:5432/"
+                       f"{s.name}?sslmode=require\n" for s in found)
+    return (urls + "# Read endpoints, optional: acquire() reads from them, writes stay on the URL above;\n"
+            "# comma-separated (docs/operations.md, \"Read replicas\").\n" + replicas)
 
 
 #: path -> (renderer, whether it fills a marked region or the whole file)
