@@ -109,6 +109,10 @@ VARIANTS = [
             [replace(city_proc(ZIPKIN_URL=""), traced="")], CITY),
     Variant("sanicms-no-metrics", "sanicms, metrics off (METRICS_ENABLED=false)",
             [city_proc(METRICS_ENABLED="false")], CITY),
+    # The replica URL is the same server (a second pool to it): the request path's work is a real
+    # replica's; the server's is not counted here in any case (callgrind runs the service only).
+    Variant("sanicms-replica", "sanicms, one read replica (DATABASE_REPLICA_URLS)",
+            [city_proc(DATABASE_REPLICA_URLS="{city_db}")], CITY),
     Variant("bare", "bare Sanic + asyncpg (no sanic-ext)", [Proc("bare", ["peers/bare_sanic.py"],
                                                                 {"DATABASE_URL": "{city_db}"}, CITY)], CITY),
     Variant("sanic-otel", "Sanic + OpenTelemetry", [Proc("sanic-otel", ["peers/sanic_otel.py"], {

@@ -21,6 +21,10 @@ Scenarios (``--only`` takes a comma-separated list of their names; default: all)
 - ``workers``: 1 worker against 2.
 - ``memory``: resident size (VmRSS) of one fresh server process per variant after start and
   after ``--memory-seconds`` of load at 64 connections.
+- ``overload``: one city worker with and without ``MAX_CONCURRENT_REQUESTS`` under an open-loop
+  load of 0.25 to 4 times its capacity (bench/overload.py; its own PostgreSQL, after the rest).
+- ``replicas``: ``GET /cities/<id>`` read from the primary alone, from a streaming replica, and
+  from both in turn (bench/replicas.py; a primary and replica of its own, after the rest).
 - ``spans``: spans per request of every traced variant, counted exactly (``--span-requests``
   sequential requests on a quiet collector); spans per request under load (spans the
   collector got from a server / requests it served) come with every run.
@@ -55,7 +59,7 @@ LOAD_CPUS = os.environ.get("LOAD_CPUS", "1")
 ALL_CPUS = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
 #: The fan-out latency scenario; report.py judges the aim on it, by this name.
 FANOUT = "GET /users/<id>, 1 connection"
-SCENARIOS = ("cities", "auth", "system", "fanout", "post", "workers", "memory", "spans")
+SCENARIOS = ("cities", "auth", "system", "fanout", "post", "workers", "memory", "spans", "overload", "replicas")
 
 
 @dataclass
@@ -248,6 +252,14 @@ def main() -> None:
     log_dir = args.out / "logs"
     log_dir.mkdir(exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    if only == {"overload"}:  # a PostgreSQL of its own, none of the servers below
+        import overload
+        overload.measure(args.out, seconds=args.duration)
+        return
+    if only == {"replicas"}:  # a primary and a streaming replica of its own
+        import replicas
+        replicas.measure(args.out, seconds=args.duration, rounds=args.rounds)
+        return
 
     with throwaway_server() as pg:
         pin_load_side()
@@ -271,6 +283,14 @@ def main() -> None:
     from report import write
     write(args.out, meta, bench.results)
     print(f"results in {args.out}/results.md, results.json, results.png")
+    if "overload" in (only or set(SCENARIOS)):
+        import overload
+        print("overload: open-loop load of 0.25 to 4 times the capacity, with and without MAX_CONCURRENT_REQUESTS")
+        overload.measure(args.out, seconds=args.duration)
+    if "replicas" in (only or set(SCENARIOS)):
+        import replicas
+        print("replicas: GET /cities/<id> read from the primary, a replica, and both")
+        replicas.measure(args.out, seconds=args.duration, rounds=args.rounds)
 
 
 def run_scenarios(bench: Bench, args, pg: str, jwks: JwksServer, servers: list, only: set) -> None:
