@@ -117,6 +117,23 @@ def test_reads_land_on_the_replica_and_writes_on_the_primary(pg, city):
     # Both servers list the service's connections under its name.
     sessions = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'city'"
     assert pg.primary.execute(sessions)[0][0] >= 1 and pg.replica.execute(sessions)[0][0] >= 1
+    # The metrics: a pool series per role and server, and both workers reading from the replica.
+    replica = f"127.0.0.1:{pg.replica.port}"
+    wait_for(lambda: metric(city, "sanicms_db_replica_usable", server=replica) == WORKERS, "the usable gauge")
+    assert metric(city, "sanicms_db_pool_size", role="replica", server=replica) >= 1
+    assert metric(city, "sanicms_db_pool_size", role="primary", server=f"127.0.0.1:{pg.primary.port}") >= 1
+
+
+def metric(service: ServiceProcess, name: str, **labels: str) -> float | None:
+    """A sample's value from the service's /metrics (every worker's, summed), None if absent."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(service.url + "/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return None
 
 
 def test_a_request_that_writes_then_reads_sees_its_write(pg, city):

@@ -247,3 +247,25 @@ def test_an_unmatched_path_and_a_refused_path_value_are_server_spans_with_the_er
     [srv] = spans
     assert srv["name"] == "get /things/<thing_id:int>" and srv["tags"]["http.status_code"] == "400"
     assert [a["value"] for a in srv["annotations"]] == ["error: ValidationError: invalid path parameters"]
+
+
+def test_with_replicas_each_statement_span_names_its_server_and_role():
+    from sanicms.tracing.instrument import SqlSpans
+
+    reported = []
+
+    class Kept:
+        def report(self, span):
+            reported.append(span)
+
+    tracer = sanicms.tracing.Tracer("things", Kept(), sample_rate=1.0)
+    alone = SqlSpans(tracer, "postgresql://db.example:5432/things")
+    replica = SqlSpans(tracer, "postgresql://u:secret@ro.example:5433/things", "replica")
+    with tracer.start_active_span("GET /things"):
+        for spans in (alone, replica):
+            with spans(None, "SELECT 1"):
+                pass
+    plain, named = [s.tags for s in reported if s.tags.get("db.type") == "postgresql"]
+    assert "peer.address" not in plain and "db.role" not in plain  # no replicas: nothing to tell apart
+    assert named["peer.address"] == "ro.example:5433" and named["db.role"] == "replica"
+    assert "secret" not in str(named)
