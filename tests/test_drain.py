@@ -157,8 +157,9 @@ def test_sigterm_before_the_app_is_loaded_with_one_worker_exits_0(cities):
 def test_ready_means_every_worker_serves(cities, tmp_path):
     gate = tmp_path / "gate"
     city = cities(workers=2, gate=gate)
-    eventually(lambda: city.status("/healthz") == 200, "the first worker serving")
-    for _ in range(5):  # whichever worker answers, the slow one is not serving yet
+    eventually(lambda: city.request("GET", "/readyz")[1].get("error", {}).get("checks")
+               == {"serving": "1 of 2 workers serving"}, "the first worker serving")
+    for _ in range(5):  # the slow one is still in its app factory
         status, body = city.request("GET", "/readyz")
         assert status == 503, body
         assert body["error"]["checks"] == {"serving": "1 of 2 workers serving"}

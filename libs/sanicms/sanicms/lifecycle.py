@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -144,6 +145,10 @@ class MainProcessStop:
         self.received: int | None = None
         self._now = threading.Event()
         self._starting = threading.Event()
+        # The listening sockets, bound here and shared with the workers: closed once they stop, so
+        # that a connection is refused rather than left unanswered in the backlog.
+        self.sockets: list[socket.socket] = [sock for info in app.state.server_info
+                                             if isinstance(sock := info.settings.get("sock"), socket.socket)]
 
     def install(self, early: EarlySignals | None = None) -> None:
         for signum in _STOP_SIGNALS:
@@ -192,3 +197,5 @@ class MainProcessStop:
             except ProcessLookupError:
                 continue
         self.manager.monitor_publisher.send(None)  # the manager's monitor ends, then joins the workers
+        for sock in self.sockets:
+            sock.close()  # the workers hold their own copies until they stop accepting
