@@ -35,6 +35,7 @@ help:
 	@echo "make test-browser  each service's Swagger UI and the Zipkin UI in Chromium, offline (SCREENSHOTS=docs/img to refresh them)"
 	@echo "make prometheus-deps  Debian's prometheus package (2.42: prometheus, promtool), if missing"
 	@echo "make check-prometheus  deploy/prometheus on a real Prometheus scraping the services, dashboard queries too"
+	@echo "make haproxy-deps  Debian's haproxy and wrk, if missing: the rolling-restart test behind a load balancer"
 
 # Everything is installed at the versions pinned in requirements/ (see requirements/README.md).
 $(STAMP): libs/sanicms/pyproject.toml services/*/pyproject.toml requirements-dev.txt requirements/dev.txt
@@ -142,6 +143,13 @@ PROMETHEUS ?= /usr/bin/prometheus
 prometheus-deps:
 	@test -x $(PROMETHEUS) || { $(SUDO) apt-get update -q && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q prometheus; }
+
+# Debian's haproxy and wrk, if missing: tests/test_rolling_restart.py restarts every instance behind
+# haproxy under wrk load (make test skips it without them; CI installs them and requires it).
+.PHONY: haproxy-deps
+haproxy-deps:
+	@command -v haproxy >/dev/null && command -v wrk >/dev/null || { $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q haproxy wrk; }
 
 check-prometheus: $(STAMP) prometheus-deps
 	PROMETHEUS_TEST_REQUIRED=1 $(PYTEST) -v tests/test_prometheus.py
