@@ -47,7 +47,8 @@ def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
     # Tracing's and the metrics' observers go to the pool and the clients as they are made,
     # and are bound to the worker's tracer and instruments when the server starts.
     observed = [i for i in (tracing.instrumentation(app), metrics.instrumentation(app)) if i is not None]
-    app.ctx.db = Database.from_settings(settings.database, instrumentation=observed)
+    app.ctx.db = Database.from_settings(settings.database, instrumentation=observed,
+                                        application_name=settings.service.name)
     # The package calling: a service's, whose copies of its neighbours' specs the clients read.
     app.ctx.clients = Clients.from_settings(settings.clients, caller=calling_package(), instrumentation=observed)
     app.ctx.untraced_paths = settings.tracing.untraced_paths

@@ -42,11 +42,19 @@ class DatabaseSettings:
     command_timeout: float = setting("DB_COMMAND_TIMEOUT", 10.0, "seconds one statement may run", positive=True)
     reset_always: bool = setting("DB_RESET_ALWAYS", False, "reset the session after every checkout, not only after "
                                  "SQL other than `Table`'s (a trigger that changes session state needs it)")
+    replica_urls: tuple[str, ...] = setting("DATABASE_REPLICA_URLS", [], "read replicas (comma-separated URLs): "
+                                            "`acquire()` reads from a healthy one, each with its own pool")
+    replica_max_lag: float = setting("DATABASE_REPLICA_MAX_LAG", 5.0, "seconds of replay lag past which a "
+                                     "replica is not read from", positive=True)
+    replica_check_interval: float = setting("DATABASE_REPLICA_CHECK_INTERVAL", 1.0, "seconds between checks of "
+                                            "each replica's health and lag (in the background)", positive=True)
 
     def check(self) -> None:
         if not self.url:
             raise ConfigError("setting DATABASE_URL is required but empty (set it in the environment)")
         check_url("DATABASE_URL", self.url, ("postgres", "postgresql"))
+        for url in self.replica_urls:
+            check_url("DATABASE_REPLICA_URLS", url, ("postgres", "postgresql"))
         if self.pool_min_size > self.pool_max_size:
             raise ConfigError("setting DB_POOL_MIN_SIZE: must not exceed DB_POOL_MAX_SIZE")
 
