@@ -19,11 +19,24 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from sanic import Request
 
-from .errors import COMMIT_UNKNOWN_MESSAGE, DB_ERRORS, NOT_SENT, DatabaseUnavailable, connection_lost, translate
+from .errors import (
+    COMMIT_UNKNOWN_MESSAGE,
+    DB_ERRORS,
+    NOT_SENT,
+    DatabaseUnavailable,
+    connection_lost,
+    describe,
+    translate,
+)
 from .session import Stateless
 
 if TYPE_CHECKING:
     from .db import Database
+    from .replicas import Replica
+
+#: ``request.ctx`` attribute set once a request opened a transaction, or wrote through a
+#: replica's checkout: its later reads go to the primary, so it sees what it wrote.
+WROTE = "sanicms_wrote"
 
 log = logging.getLogger("sanicms.data.db")  # see outage.log
 
@@ -38,7 +51,7 @@ StatementTimer = Callable[[str, float, BaseException | None], None]
 class Cursor:
     """One connection, with results as dicts and errors as API errors."""
 
-    __slots__ = ("_conn", "_observe", "_request", "_stateful", "_timer")
+    __slots__ = ("_conn", "_observe", "_replica", "_request", "_stateful", "_timer")
 
     def __init__(self, conn: asyncpg.Connection, request: Request | None, observe: StatementObserver | None,
                  timer: StatementTimer | None = None) -> None:
@@ -47,6 +60,7 @@ class Cursor:
         self._observe = observe
         self._timer = timer
         self._stateful = False  # a statement other than Stateless ran, or the raw connection went out
+        self._replica: Replica | None = None  # reading from this replica (see Checkout)
 
     async def fetch(self, sql: str | Stateless, *args: Any) -> list[dict[str, Any]]:
         rows = await self._run(self._conn.fetch, sql, args)
@@ -90,10 +104,17 @@ class Cursor:
                 return await method(sql, *args, **kwargs)
         except DB_ERRORS as exc:
             failure = exc
-            raise translate(exc) from exc
+            if self._replica is None or not await self._left_replica(exc):
+                raise translate(exc) from exc
         finally:
             if timer is not None:
                 timer(sql, time.perf_counter() - started, failure)
+        # The replica failed it (see Checkout): once more, on the primary.
+        return await self._run(getattr(self._conn, method.__name__), sql, args, **kwargs)
+
+    async def _left_replica(self, exc: BaseException) -> bool:
+        """Whether the checkout moved to the primary after ``exc`` on its replica (Checkout)."""
+        return False
 
 
 def _closed(conn: asyncpg.Connection) -> bool:
@@ -116,9 +137,10 @@ class Checkout(Cursor):
     released. Lost or in an unknown state (a connection error at any step, a rollback that
     fails, a cancelled statement): terminated, and a lost database is a 503."""
 
-    __slots__ = ("_db", "_epoch", "_transactional", "_tx")
+    __slots__ = ("_db", "_epoch", "_primary", "_transactional", "_tx")
 
-    def __init__(self, db: Database, request: Request | None, *, transactional: bool) -> None:
+    def __init__(self, db: Database, request: Request | None, *, transactional: bool,
+                 replica: Replica | None = None) -> None:
         # Cursor's fields set here rather than through its __init__: one call less per block.
         self._db = db
         self._request = request
@@ -129,11 +151,23 @@ class Checkout(Cursor):
         self._conn: asyncpg.Connection | None = None  # until entered
         self._tx: Any = None
         self._epoch = 0
+        self._replica = replica
+        if replica is not None:  # a read on a replica: ``db`` is the primary, which stays the fallback
+            self._primary: Database = db
+            self._db = replica.db
+            self._observe = replica.db.statement_observer
+            self._timer = replica.db.statement_timer
 
     async def __aenter__(self) -> Cursor:
         db = self._db
         epoch = self._epoch = db.tracker.epoch
-        conn = self._conn = await db.take(epoch)
+        try:
+            conn = self._conn = await db.take(epoch)
+        except Exception as exc:  # refused, unreachable, a password it does not know: the primary
+            if self._replica is None:
+                raise
+            await self._to_primary(f"connecting: {describe(exc.__cause__ or exc)}")
+            return self
         if self._transactional:
             try:
                 self._tx = conn.transaction()
@@ -156,6 +190,8 @@ class Checkout(Cursor):
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         db, conn, tx = self._db, self._conn, self._tx
         self._conn = self._tx = None
+        if conn is None:  # it left a replica and the primary had no connection: counted there
+            return
         if exc is None:
             if tx is not None:
                 if _closed(conn):
@@ -202,6 +238,41 @@ class Checkout(Cursor):
         await db.release(conn, clean=not self._stateful)
         if isinstance(exc, DB_ERRORS):  # from the raw connection: an answer like any other
             raise translate(exc) from exc
+
+    # A read on a replica (``replica`` given): when the replica fails it, at the start or
+    # mid-statement, it goes on on the primary. Reads there run outside a transaction, each
+    # statement on its own, so running the failed one again is safe. Nothing of this runs
+    # while the replica answers.
+
+    async def _left_replica(self, exc: BaseException) -> bool:
+        replica = self._replica
+        assert replica is not None, "only asked on a replica"
+        if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):  # a write sent through acquire()
+            log.debug("a write sent through acquire() to replica %s: run on the primary", replica.server)
+            if self._request is not None:
+                setattr(self._request.ctx, WROTE, True)  # it reads its write from now on
+            await self._db.release(self._conn)
+        elif connection_lost(exc):
+            self._db.discard(self._conn)
+            replica.out(f"connection lost: {describe(exc)}")
+        else:
+            return False
+        self._conn = None
+        await self._to_primary(None)
+        return True
+
+    async def _to_primary(self, reason: str | None) -> None:
+        """Go on on the primary (``reason``: why the replica is taken out, None to leave it in)."""
+        replica, primary = self._replica, self._primary
+        assert replica is not None, "only on a replica"
+        if reason is not None:
+            replica.out(reason)
+        self._replica = None
+        self._db = primary
+        self._observe = primary.statement_observer
+        self._timer = primary.statement_timer
+        epoch = self._epoch = primary.tracker.epoch
+        self._conn = await primary.take(epoch)
 
     async def _rolled_back(self, conn: asyncpg.Connection, tx: Any) -> bool:
         """Roll back after a failed block; a connection that cannot is discarded (False)."""

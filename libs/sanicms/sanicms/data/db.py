@@ -29,7 +29,7 @@ from .._compat.asyncpg import free_holders
 from ..config import DatabaseSettings
 from ..errors import ErrorCode, ServiceUnavailable
 from ..observers import Instrumentation
-from .checkout import Checkout, Cursor, StatementObserver, StatementTimer
+from .checkout import WROTE, Checkout, Cursor, StatementObserver, StatementTimer
 from .errors import (
     COMMIT_UNKNOWN_MESSAGE,
     DB_ERRORS,
@@ -39,7 +39,7 @@ from .errors import (
     translate,
 )
 from .outage import OutageTracker
-from .replicas import LAG_SQL, WROTE, Replica, ReplicaCheckout, Replicas, server_of
+from .replicas import LAG_SQL, Replica, Replicas, server_of
 from .session import PooledConnection, Stateless, reset_session
 
 __all__ = [
@@ -232,7 +232,7 @@ class Database:
         if replicas is not None and not primary:
             replica = replicas.pick(request)
             if replica is not None:
-                return ReplicaCheckout(self, replica, request)
+                return Checkout(self, request, transactional=False, replica=replica)
         return Checkout(self, request, transactional=False)
 
     def transaction(self, request: Request | None = None) -> Checkout:

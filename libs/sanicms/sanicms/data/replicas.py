@@ -8,9 +8,9 @@ checks in a row), is not read from, and its reads go to the primary with no erro
 well again puts it back. Each switch is logged once per worker: a WARNING when it goes out, an
 INFO when it is back.
 
-A read cut off by a replica that went away mid-statement is run again on the primary
-(:class:`ReplicaCheckout`): a checkout from ``acquire()`` runs each statement on its own, with
-no transaction, so running a read twice is safe.
+A read cut off by a replica that went away mid-statement is run again on the primary (see
+:class:`~sanicms.data.checkout.Checkout`): a checkout from ``acquire()`` runs each statement on
+its own, with no transaction, so running a read twice is safe.
 """
 
 from __future__ import annotations
@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-import asyncpg
 from sanic import Request
 
-from .checkout import Checkout, Cursor
+from .checkout import WROTE
 from .errors import DB_ERRORS, DatabaseUnavailable, describe
 from .session import Stateless
 
@@ -44,9 +43,6 @@ LAG_SQL = Stateless(
     " ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END"
 )
 
-#: ``request.ctx`` attribute set once a request opened a transaction: its later reads go to
-#: the primary, so it sees what it wrote.
-WROTE = "sanicms_wrote"
 
 
 def server_of(dsn: str) -> str:
@@ -161,58 +157,3 @@ class Replicas:
         replica.behind += 1
         if replica.behind >= 2:
             replica.out(f"replay lag {lag:.1f} s over DATABASE_REPLICA_MAX_LAG {self.max_lag:g} s")
-
-
-class ReplicaCheckout(Checkout):
-    """A read checkout on a replica that moves to the primary when the replica fails it: at
-    the start (no connection), or mid-statement (the statement runs again on the primary, and
-    so does the rest of the block). A write sent here by mistake (PostgreSQL refuses it on a
-    replica) goes to the primary too."""
-
-    __slots__ = ("_primary", "_replica")
-
-    def __init__(self, primary: Database, replica: Replica, request: Request | None) -> None:
-        super().__init__(replica.db, request, transactional=False)
-        self._primary = primary
-        self._replica = replica
-
-    async def __aenter__(self) -> Cursor:
-        try:
-            return await super().__aenter__()
-        except Exception as exc:  # refused, unreachable, or a password it does not know
-            self._replica.out(f"connecting: {describe(exc.__cause__ or exc)}")
-            self._conn = None
-            await self._to_primary()
-            return self
-
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if self._conn is None:  # moving to the primary failed: the primary counted it
-            return
-        await super().__aexit__(exc_type, exc, tb)
-
-    async def _run(self, method: Callable[..., Awaitable[Any]], sql: str | Stateless, args: Sequence[Any],
-                   **kwargs: Any) -> Any:
-        if self._db is self._primary:
-            return await super()._run(method, sql, args, **kwargs)
-        try:
-            return await super()._run(method, sql, args, **kwargs)
-        except DatabaseUnavailable as exc:
-            self._replica.out(f"connection lost: {describe(exc.__cause__ or exc)}")
-            self._db.discard(self._conn)
-        except Exception as exc:
-            if not isinstance(exc.__cause__, asyncpg.ReadOnlySQLTransactionError):
-                raise
-            log.debug("a write sent through acquire() to replica %s: run on the primary", self._replica.server)
-            if self._request is not None:
-                setattr(self._request.ctx, WROTE, True)
-            await self._db.release(self._conn)
-        self._conn = None
-        await self._to_primary()
-        return await super()._run(getattr(self._conn, method.__name__), sql, args, **kwargs)
-
-    async def _to_primary(self) -> None:
-        primary = self._db = self._primary
-        self._observe = primary.statement_observer
-        self._timer = primary.statement_timer
-        epoch = self._epoch = primary.tracker.epoch
-        self._conn = await primary.take(epoch)

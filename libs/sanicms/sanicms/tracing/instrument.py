@@ -276,7 +276,7 @@ class SqlSpans:
     """One of ``Database.observers``: a span per statement, tagged with the SQL text (never its values),
     inside a traced request only. ``tracer`` may come later (:class:`SpanHooks`), before the
     first statement. With replicas (``role`` given), each span names the server it ran on
-    (``peer.address``, host:port) and its role: its remote endpoint holds IP addresses only."""
+    (``peer.address``, host:port): its remote endpoint holds IP addresses only."""
 
     tracer: Tracer
 
@@ -291,7 +291,6 @@ class SqlSpans:
             self._base_tags[ot_tags.DATABASE_INSTANCE] = database
         if role:
             self._base_tags[ot_tags.PEER_ADDRESS] = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
-            self._base_tags["db.role"] = role
         self._statements: dict[str, tuple[str, dict[str, str]]] = {}
 
     def __call__(self, request: Request | None, sql: str) -> _SqlScope | None:
