@@ -22,7 +22,8 @@ Scenarios (``--only`` takes a comma-separated list of their names; default: all)
 - ``memory``: resident size (VmRSS) of one fresh server process per variant after start and
   after ``--memory-seconds`` of load at 64 connections.
 - ``overload``: one city worker with and without ``MAX_CONCURRENT_REQUESTS`` under an open-loop
-  load of 0.25 to 4 times its capacity (bench/overload.py; its own PostgreSQL, after the rest).
+  load of 0.25 to 4 times its capacity, reading one city and a page of 100 (bench/overload.py;
+  its own PostgreSQL, after the rest).
 - ``replicas``: ``GET /cities/<id>`` read from the primary alone, from a streaming replica, and
   from both in turn (bench/replicas.py; a primary and replica of its own, after the rest).
 - ``spans``: spans per request of every traced variant, counted exactly (``--span-requests``
@@ -254,7 +255,8 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     if only == {"overload"}:  # a PostgreSQL of its own, none of the servers below
         import overload
-        overload.measure(args.out, seconds=args.duration)
+        for kind in overload.KINDS:
+            overload.measure(args.out, kind=kind, seconds=args.duration)
         return
     if only == {"replicas"}:  # a primary and a streaming replica of its own
         import replicas
@@ -286,7 +288,8 @@ def main() -> None:
     if "overload" in (only or set(SCENARIOS)):
         import overload
         print("overload: open-loop load of 0.25 to 4 times the capacity, with and without MAX_CONCURRENT_REQUESTS")
-        overload.measure(args.out, seconds=args.duration)
+        for kind in overload.KINDS:
+            overload.measure(args.out, kind=kind, seconds=args.duration)
     if "replicas" in (only or set(SCENARIOS)):
         import replicas
         print("replicas: GET /cities/<id> read from the primary, a replica, and both")

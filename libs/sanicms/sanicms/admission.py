@@ -12,7 +12,8 @@ any work. One route hook and one respond hook (:mod:`sanicms.request_hooks`) for
 
 The count is a plain integer (one event loop per worker: no lock). A request cancelled
 without a response (its connection aborted by the server) is never counted down, so when
-the count reaches the limit it is checked against the server's connections before a refusal.
+the count reaches the limit it is checked against the server's connections before a refusal
+(at most once a second).
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ _COUNTED = "sanicms_counted"
 _TIMER = "sanicms_deadline_timer"
 #: Seconds between two log lines about shedding.
 LOG_INTERVAL = 10.0
+#: Seconds between two checks of the count against the server's connections.
+RECOUNT_INTERVAL = 1.0
 
 
 class Overloaded(ServiceUnavailable):
@@ -66,6 +69,7 @@ class Admission:
         self.shed = 0
         self._logged_shed = 0
         self._next_log = 0.0
+        self._next_recount = 0.0
 
     def enter(self, request: Request, route: Route) -> None:
         """Count ``request`` in, or refuse it: :class:`Overloaded` past the limit, and the
@@ -88,18 +92,24 @@ class Admission:
         """Count ``request`` out once it is answered (once, and only if it was counted in),
         and end its deadline's timer."""
         attrs = request.__dict__
-        if attrs.pop(_COUNTED, False):
+        if _COUNTED in attrs:  # ``in`` and ``del``: no call on the request path
+            del attrs[_COUNTED]
             self.in_flight -= 1
-        timer = attrs.pop(_TIMER, None)
-        if timer is not None:
-            timer.cancel()
+        if _TIMER in attrs:
+            timer = attrs.pop(_TIMER)
+            if timer is not None:
+                timer.cancel()
 
     def _recount(self, request: Request) -> int:
         """The requests this worker's server is handling now (this one included): what the
-        count would be without requests cancelled unanswered."""
+        count would be without requests cancelled unanswered. At most once per
+        RECOUNT_INTERVAL: it visits every open connection, and under overload every refusal
+        would pay for it (thousands of connections, the worker's time spent refusing)."""
+        now = monotonic()
         connections = server_connections(request)
-        if connections is None:  # not Sanic's own server (ASGI): trust the count
+        if connections is None or now < self._next_recount:  # not Sanic's own server (ASGI), or counted lately
             return self.in_flight + 1
+        self._next_recount = now + RECOUNT_INTERVAL
         self.in_flight = requests_in_flight(connections) - 1
         return self.in_flight + 1
 
