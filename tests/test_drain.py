@@ -49,6 +49,8 @@ class City:
         env = {**os.environ, "DATABASE_URL": database_url, "HOST": "127.0.0.1", "PORT": str(self.port),
                "WORKERS": str(workers), "SHUTDOWN_DRAIN_SECONDS": str(drain),
                "GRACEFUL_SHUTDOWN_TIMEOUT": str(graceful), "TRACING_ENABLED": "false", "METRICS_ENABLED": "false",
+               # idle connections are then closed by the stop only, not by their keep-alive timeout
+               "KEEP_ALIVE_TIMEOUT": "120",
                "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
         if gate is not None:
             env["GATE_FILE"] = str(gate)
@@ -126,9 +128,10 @@ START_POINTS = {
 }
 
 
-@pytest.mark.parametrize("point", list(START_POINTS))
-def test_sigterm_at_any_point_of_start_up_exits_0(cities, point):
-    city = cities(workers=2, drain=5)
+@pytest.mark.parametrize(("workers", "point"), [(2, point) for point in START_POINTS]
+                         + [(1, point) for point in START_POINTS if point != "workers spawned"])
+def test_sigterm_at_any_point_of_start_up_exits_0(cities, workers, point):
+    city = cities(workers=workers, drain=5)
     eventually(lambda: START_POINTS[point](city) or city.proc.poll() is not None, point)
     # drained only if it was ready: 5 s here, then Sanic's graceful stop
     assert city.stop() == 0, city.log.read_text()[-3000:]
@@ -209,7 +212,7 @@ def answer_of(sock: socket.socket, rest: bytes) -> bytes:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigterm_drains_then_stops_accepting_finishes_in_flight_and_closes_idle_keep_alive(cities, workers):
-    city = cities(workers=workers, drain=5, graceful=20)
+    city = cities(workers=workers, drain=8, graceful=20)
     eventually(lambda: city.status("/readyz") == 200, "ready")
     idle = [KeptAlive(city.port) for _ in range(2 * workers)]  # some on each worker, most likely
     assert all(conn.get("/cities") == 200 for conn in idle)
@@ -224,11 +227,12 @@ def test_sigterm_drains_then_stops_accepting_finishes_in_flight_and_closes_idle_
     assert idle[0].get("/healthz") == 200
     # after the drain: new connections are no longer answered
     eventually(lambda: city.request("GET", "/healthz", timeout=0.5)[0] == 0, "no longer accepting", timeout=30)
-    assert city.proc.poll() is None  # the request in flight holds the stop
+    # the idle keep-alive connections are closed while the request in flight holds the stop
+    assert all(conn.closed_by_server() for conn in idle)
+    assert city.proc.poll() is None
     reply = answer_of(in_flight, body[len(body) // 2:])
     assert reply.startswith(b"HTTP/1.1 201"), reply
     in_flight.close()
-    assert all(conn.closed_by_server() for conn in idle)
     assert city.wait() == 0, city.log.read_text()[-3000:]
     assert city.problems() == []
 

@@ -24,7 +24,7 @@ from .contract.published import calling_package
 from .data.db import Database
 from .errors import ErrorHandler
 from .health import health_blueprint
-from .lifecycle import Lifecycle
+from .lifecycle import Lifecycle, ServiceApp
 from .logs import configure_logging
 from .request_hooks import RequestHooks, hooked
 from .responses import EnvelopeRequest, dumps
@@ -33,7 +33,7 @@ from .responses import EnvelopeRequest, dumps
 def create_app(settings: Settings, blueprints: Iterable[Blueprint] = (), *,
                name: str | None = None) -> Sanic[Any, Any]:
     """Build a service app from checked settings (see :func:`sanicms.load_settings`)."""
-    app = Sanic(
+    app = ServiceApp(
         name or _app_name(settings.service.name),
         request_class=EnvelopeRequest,
         error_handler=ErrorHandler(),

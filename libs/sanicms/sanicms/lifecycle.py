@@ -38,6 +38,8 @@ from .config import Settings
 DRAINING = "sanicms_draining"
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: Seconds the main process waits at least before it interrupts the workers (MainProcessStop).
+WORKER_SETTLE_SECONDS = 0.5
 
 
 class EarlySignals:
@@ -74,6 +76,11 @@ class Lifecycle:
         self.drain_seconds = drain_seconds
         self.draining = False
         self.early: EarlySignals | None = None
+        #: Whether the server runs for good: False from install() with one worker, until then.
+        self.serving = True
+        #: A stop asked for before it did (ServiceApp.stop): done once it does.
+        self.stop_asked = False
+        self._stopped = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Lifecycle:
@@ -83,7 +90,10 @@ class Lifecycle:
         """Take over the stop signals of the server about to run ``app`` (``sanicms.cli.serve``)."""
         self.early = early
         if self.workers == 1:
-            app.after_server_start(self.on_serving)
+            self.serving = False
+            # the first of them: Sanic's own handlers are set just before they run (ServiceApp.stop)
+            app.after_server_start(self.on_serving, priority=1_000_000)
+            app.after_server_start(_hold_stop_signals, priority=-1_000_000)  # the last
         else:
             app.main_process_ready(partial(_take_over_main_signals, lifecycle=self))
 
@@ -92,6 +102,8 @@ class Lifecycle:
         None when it may."""
         if self.draining:
             return "draining"
+        if not self.serving:  # Sanic answers while its after_server_start listeners still run
+            return "starting"
         multiplexer = getattr(app, "multiplexer", None)  # set in the workers of a multi-worker server only
         if multiplexer is None:
             return None
@@ -108,8 +120,18 @@ class Lifecycle:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._drain_then_stop, app)
         loop.add_signal_handler(signal.SIGINT, self._stop, app)
-        if self.early is not None and self.early.received is not None:
-            self._stop(app)  # never ready: nothing to drain
+        loop.call_soon(self._when_serving, app)
+
+    def _when_serving(self, app: Sanic[Any, Any]) -> None:
+        """Once the loop runs for good (Sanic marks the app running just before): ready, or the stop
+        asked for while starting, without a drain (never ready, so nothing to drain)."""
+        if not app.state.is_running:  # the after_server_start listeners are still running
+            asyncio.get_running_loop().call_later(0.01, self._when_serving, app)
+            return
+        self.serving = True
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)  # one held arrives now
+        if self.stop_asked or (self.early is not None and self.early.received is not None):
+            self._stop(app)
 
     def _drain_then_stop(self, app: Sanic[Any, Any]) -> None:
         if self.draining:
@@ -121,7 +143,34 @@ class Lifecycle:
 
     def _stop(self, app: Sanic[Any, Any]) -> None:
         self.draining = True
+        if self._stopped:
+            return
+        self._stopped = True
         app.stop(terminate=False)  # Sanic's graceful stop, as its own signal handler does it
+
+
+async def _hold_stop_signals(app: Sanic[Any, Any]) -> None:
+    """Hold SIGTERM and SIGINT back from the end of start-up until the loop runs for good. uvloop
+    keeps a signal that arrives between two runs of the loop aside until the next signal comes
+    (loop.pyx: __sighandler only records it; the self-pipe that would wake the loop is closed)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+
+
+class ServiceApp(Sanic[Any, Any]):
+    """The app class :func:`sanicms.create_app` makes: Sanic's, with a stop that waits for the server.
+
+    With one worker, Sanic sets its signal handlers just before the ``after_server_start``
+    listeners run; a stop then stops the event loop while they run, and the loop, started again
+    for good right after, never stops: SIGTERM at that moment left the process running. Here
+    such a stop is noted and done once the loop runs for good.
+    """
+
+    def stop(self, terminate: bool = True, unregister: bool = False) -> None:
+        lifecycle = getattr(self.ctx, "lifecycle", None)
+        if isinstance(lifecycle, Lifecycle) and not lifecycle.serving:
+            lifecycle.stop_asked = True
+            return
+        super().stop(terminate=terminate, unregister=unregister)
 
 
 def _take_over_main_signals(app: Sanic[Any, Any], _loop: Any, *, lifecycle: Lifecycle) -> None:
@@ -188,9 +237,11 @@ class MainProcessStop:
                 return
             time.sleep(0.05)
         self._starting.clear()
-        if ready and signum == signal.SIGTERM:
-            logger.info("Draining for %s s", self.drain_seconds)
-            self._now.wait(self.drain_seconds)
+        drain = self.drain_seconds if ready and signum == signal.SIGTERM else 0.0
+        logger.info("Draining for %s s", drain)
+        # A worker marks itself serving just before its loop runs for good; a signal in between
+        # would wait for the next one (see _hold_stop_signals): give it that moment.
+        self._now.wait(max(drain, WORKER_SETTLE_SECONDS))
         for pid in server_pids(states):
             try:
                 os.kill(pid, signal.SIGINT)  # Sanic's worker handler: stop accepting, finish, close

@@ -22,7 +22,8 @@ def worker(serving: bool, pid: int, state: str = "ACKED") -> dict[str, Any]:
 
 
 def app_with(states: dict[str, Any] | None) -> Any:
-    app = SimpleNamespace(stopped=0)
+    app = SimpleNamespace(stopped=0, state=SimpleNamespace(is_running=True), listeners=[])
+    app.after_server_start = lambda listener, priority=0: app.listeners.append(listener)
     app.stop = lambda terminate=True: setattr(app, "stopped", app.stopped + 1)
     if states is not None:
         app.multiplexer = SimpleNamespace(workers=states)
@@ -46,19 +47,69 @@ def test_ready_when_every_worker_serves_and_nobody_drains():
 
 
 @pytest.mark.asyncio
-async def test_one_process_drains_on_sigterm_then_stops_and_a_second_sigterm_stops_at_once():
+async def test_one_process_drains_on_sigterm_then_stops():
     app = app_with(None)
     lifecycle = Lifecycle(workers=1, drain_seconds=0.05)
     lifecycle._drain_then_stop(app)
     assert lifecycle.draining and app.stopped == 0
     await asyncio.sleep(0.2)
     assert app.stopped == 1
-    lifecycle._drain_then_stop(app)  # again, while draining
-    assert app.stopped == 2
 
 
 @pytest.mark.asyncio
-async def test_a_signal_received_while_starting_stops_the_server_once_it_serves():
+async def test_a_second_sigterm_stops_at_once_and_only_once():
+    app = app_with(None)
+    lifecycle = Lifecycle(workers=1, drain_seconds=600)
+    lifecycle._drain_then_stop(app)
+    lifecycle._drain_then_stop(app)
+    assert app.stopped == 1
+    lifecycle._drain_then_stop(app)
+    assert app.stopped == 1
+
+
+@pytest.mark.asyncio
+async def test_a_stop_asked_for_while_starting_waits_for_the_loop_to_run_for_good():
+    app = app_with(None)
+    app.state.is_running = False  # after_server_start listeners still running
+    lifecycle = Lifecycle(workers=1, drain_seconds=600)
+    loop = asyncio.get_running_loop()
+    try:
+        lifecycle.install(app)  # type: ignore[arg-type]
+        assert lifecycle.not_ready(app) == "starting"
+        on_serving, hold = app.listeners
+        await on_serving(app)
+        await hold(app)  # the end of start-up: stop signals held until the loop runs for good
+        assert {signal.SIGTERM, signal.SIGINT} <= signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        lifecycle.stop_asked = True  # what ServiceApp.stop does now
+        await asyncio.sleep(0.1)
+        assert app.stopped == 0
+        app.state.is_running = True
+        await asyncio.sleep(0.1)
+        assert app.stopped == 1 and lifecycle.serving  # at once: never ready, nothing to drain
+        assert not {signal.SIGTERM, signal.SIGINT} & signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def test_service_app_stop_is_noted_until_the_server_runs_for_good():
+    from sanic import Sanic
+
+    from sanicms.lifecycle import ServiceApp
+
+    Sanic.test_mode = True
+    app = ServiceApp("lifecycle_stop")
+    try:
+        app.ctx.lifecycle = lifecycle = Lifecycle(workers=1)
+        lifecycle.serving = False
+        app.stop()
+        assert lifecycle.stop_asked
+    finally:
+        Sanic.unregister_app(app)
+
+
+@pytest.mark.asyncio
+async def test_a_signal_received_while_loading_stops_the_server_once_it_serves():
     app = app_with(None)
     lifecycle = Lifecycle(workers=1, drain_seconds=600)
     lifecycle.early = EarlySignals()
@@ -66,6 +117,7 @@ async def test_a_signal_received_while_starting_stops_the_server_once_it_serves(
     loop = asyncio.get_running_loop()
     try:
         await lifecycle.on_serving(app)
+        await asyncio.sleep(0.1)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
