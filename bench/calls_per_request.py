@@ -5,7 +5,10 @@ loop sends the requests, so nothing but the two runs; the client's share is the 
 every version of the library, so a difference between two versions is the server's. Spans
 are made and queued but not sent during the count (a batch size above the requests).
 
-    cd bench && ../.venv/bin/python calls_per_request.py [--count calls|opcodes|none] [--requests N]
+    cd bench && ../.venv/bin/python calls_per_request.py [--count calls|opcodes|none] [--requests N] [--replica]
+
+``--replica``: with one read replica configured (a second pool to the same server, checked once at
+start: the request path of a read on a replica).
 
 ``--count none`` runs the requests bare, for ``valgrind --tool=callgrind``: the instructions
 of N requests are the total of a run with N more requests less that of one without.
@@ -27,11 +30,12 @@ from sanicms.testing.processes import free_port, migrate
 WARM_UP = 300
 
 
-async def count(db_url: str, what: str, requests: int, traced: bool) -> dict[str, float]:
+async def count(db_url: str, what: str, requests: int, traced: bool, replica: bool = False) -> dict[str, float]:
     from city_service.server import create_app
 
     Sanic.test_mode = True
-    app = create_app(DATABASE_URL=db_url, TRACING_ENABLED=traced, TRACING_SAMPLE_RATE=1.0,
+    replicas = {"DATABASE_REPLICA_URLS": [db_url], "DATABASE_REPLICA_CHECK_INTERVAL": 3600.0} if replica else {}
+    app = create_app(DATABASE_URL=db_url, **replicas, TRACING_ENABLED=traced, TRACING_SAMPLE_RATE=1.0,
                      TRACING_TRANSPORTS=["http"], ZIPKIN_URL="http://127.0.0.1:9",
                      TRACING_FLUSH_INTERVAL=3600.0, TRACING_BATCH_SIZE=50_000, TRACING_QUEUE_SIZE=100_000,
                      LOG_CONFIGURE=False)
@@ -57,6 +61,9 @@ async def count(db_url: str, what: str, requests: int, traced: bool) -> dict[str
         await reader.readexactly(length)
         return status
 
+    if replica:  # read from it once its first check passed
+        while not all(r.usable for r in app.ctx.db.replicas.all):
+            await asyncio.sleep(0.05)
     assert b" 201 " in await request("POST", "/cities", b'{"name": "Counted", "province": "P"}')
     for _ in range(WARM_UP):
         assert b" 200 " in await request("GET", "/cities/1")
@@ -93,11 +100,12 @@ def main() -> None:
     parser.add_argument("--count", choices=["calls", "opcodes", "none"], default="calls")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--tracing", choices=["on", "off"], default="on")
+    parser.add_argument("--replica", action="store_true", help="one read replica (a second pool, same server)")
     args = parser.parse_args()
     with throwaway_server() as pg:
         db = create_database(pg, "calls_per_request_city", fresh=True)
         migrate("city_service", {"DATABASE_URL": db})
-        print(asyncio.run(count(db, args.count, args.requests, args.tracing == "on")))
+        print(asyncio.run(count(db, args.count, args.requests, args.tracing == "on", args.replica)))
 
 
 if __name__ == "__main__":
