@@ -237,11 +237,14 @@ class MainProcessStop:
                 return
             time.sleep(0.05)
         self._starting.clear()
-        drain = self.drain_seconds if ready and signum == signal.SIGTERM else 0.0
-        logger.info("Draining for %s s", drain)
-        # A worker marks itself serving just before its loop runs for good; a signal in between
-        # would wait for the next one (see _hold_stop_signals): give it that moment.
-        self._now.wait(max(drain, WORKER_SETTLE_SECONDS))
+        if ready:
+            if signum == signal.SIGTERM:
+                logger.info("Draining for %s s", self.drain_seconds)
+                self._now.wait(self.drain_seconds)
+        else:
+            # A worker marks itself serving just before its loop runs for good; a signal in between
+            # would wait for the next one (see _hold_stop_signals): give the ones just up that moment.
+            self._now.wait(WORKER_SETTLE_SECONDS)
         for pid in server_pids(states):
             try:
                 os.kill(pid, signal.SIGINT)  # Sanic's worker handler: stop accepting, finish, close
