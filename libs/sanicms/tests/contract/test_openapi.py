@@ -258,7 +258,9 @@ def test_patch_bodies_are_partial(spec):
 def test_health_endpoints_are_documented(spec):
     assert list(spec["paths"]["/readyz"]["get"]["responses"]) == ["200", "413", "503"]
     data = spec["paths"]["/healthz"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
-    assert data["properties"]["data"]["required"] == ["status", "database", "tracing"]
+    assert data["properties"]["data"]["required"] == ["status", "database", "pools", "tracing"]
+    pool = data["properties"]["data"]["properties"]["pools"]["items"]
+    assert {"role", "server", "size", "idle", "in_use", "waiting"} <= set(pool["properties"])
 
 
 def test_metrics_is_documented_as_the_text_it_answers_not_the_envelope(spec):
