@@ -216,12 +216,13 @@ def plot(results: dict, path: Path) -> None:
         xs = [r["multiple"] for r in rows]
         label = "no limit" if name == "no limit" else f"MAX_CONCURRENT_REQUESTS={results['limit']}"
         left.plot(xs, [r["ok_rps"] for r in rows], color=color, marker=marker, label=f"{label}: 200s")
-        right.plot(xs, [max(r["ok_p99_ms"], 0.1) for r in rows], color=color, marker=marker, label=f"{label}: 200s")
+        right.plot(xs, [r["ok_p99_ms"] if r["ok"] else float("nan") for r in rows], color=color, marker=marker,
+                   label=f"{label}: 200s")
         if name == "limit":
             left.plot(xs, [r["shed_rps"] for r in rows], color=color, marker=marker, linestyle=":",
                       label=f"{label}: 503s (shed)")
-            right.plot(xs, [max(r["shed_p99_ms"], 0.1) for r in rows], color=color, marker=marker, linestyle=":",
-                       label=f"{label}: 503s (shed)")
+            right.plot(xs, [r["shed_p99_ms"] if r["shed"] else float("nan") for r in rows], color=color,
+                       marker=marker, linestyle=":", label=f"{label}: 503s (shed)")
     left.set_xlabel("offered load (x capacity, open loop)")
     left.set_ylabel("answers per second")
     left.set_title(f"Throughput (capacity {results['capacity_rps']:.0f} req/s)")
