@@ -17,6 +17,7 @@ from . import imports  # noqa: F401
 
 # isort: split
 from . import auth
+from .admission import Overloaded
 from .app import create_app
 from .calls.client import Clients, DownstreamError, ServiceClient, gather
 from .calls.references import References
@@ -27,6 +28,7 @@ from .contract.params import Page, ids_from, page_from
 from .contract.published import published_shape
 from .data.db import Cursor, Database, Stateless
 from .data.sql import Table
+from .deadlines import DeadlineExceeded
 from .errors import (
     ApiError,
     BadGateway,
@@ -54,11 +56,13 @@ __all__ = [
     "Conflict",
     "Cursor",
     "Database",
+    "DeadlineExceeded",
     "DownstreamError",
     "ErrorCode",
     "Forbidden",
     "GatewayTimeout",
     "NotFound",
+    "Overloaded",
     "Page",
     "References",
     "ServerError",

@@ -7,10 +7,10 @@ import sanicms
 
 PUBLIC = {
     "ApiError", "BadGateway", "BadRequest", "Clients", "ConfigError", "Conflict", "Cursor", "Database",
-    "DownstreamError", "ErrorCode", "Forbidden", "GatewayTimeout", "NotFound", "Page", "References", "ServerError",
-    "ServiceClient", "ServiceUnavailable", "Settings", "Stateless", "Table", "Unauthorized", "ValidationError", "auth",
-    "configure_logging", "create_app", "doc", "gather", "ids_from", "load_settings", "logger", "main",
-    "page_from", "published_shape", "respond", "service_url_setting",
+    "DeadlineExceeded", "DownstreamError", "ErrorCode", "Forbidden", "GatewayTimeout", "NotFound", "Overloaded",
+    "Page", "References", "ServerError", "ServiceClient", "ServiceUnavailable", "Settings", "Stateless", "Table",
+    "Unauthorized", "ValidationError", "auth", "configure_logging", "create_app", "doc", "gather", "ids_from",
+    "load_settings", "logger", "main", "page_from", "published_shape", "respond", "service_url_setting",
 }
 
 

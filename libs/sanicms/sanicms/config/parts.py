@@ -106,7 +106,8 @@ class HttpSettings:
     access_log: bool = setting("ACCESS_LOG", False, "a line per request from sanic.access")
     cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", [], "origins allowed to call the API from a browser")
     cors_allow_headers: tuple[str, ...] = setting("CORS_ALLOW_HEADERS", ["content-type", "authorization",
-                                                                       "x-request-id"], "request headers allowed")
+                                                                       "x-request-id", "x-request-timeout"],
+                                                  "request headers allowed")
     cors_expose_headers: tuple[str, ...] = setting("CORS_EXPOSE_HEADERS", ["x-trace-id"],
                                                    "response headers the allowed origins' code may read")
     cors_methods: tuple[str, ...] = setting("CORS_METHODS", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],

@@ -21,6 +21,7 @@ from .instruments import BUCKETS, DOWNSTREAM_OUTCOMES, Instruments
 
 _OUTCOMES = {
     ErrorCode.DOWNSTREAM_TIMEOUT: "timeout",
+    ErrorCode.DEADLINE_EXCEEDED: "timeout",  # the caller's budget ran out, or the neighbour's did
     ErrorCode.DOWNSTREAM_UNREACHABLE: "connection_error",
     ErrorCode.CLIENT_NOT_OPEN: "connection_error",
     ErrorCode.CIRCUIT_OPEN: "circuit_open",
