@@ -1,10 +1,10 @@
 """End-to-end fixtures: every service (services/*/, in dependency order) as a real process on a free
 loopback port; a real PostgreSQL; the real Zipkin server where `make zipkin-deps` has put it."""
 
-import os
 
 import pytest
 from localstack import SERVICES, LocalStack  # deploy/ and tests/ are on pytest.ini's pythonpath
+from required import require
 from zipkin import ZipkinServer
 from zipkin import missing as zipkin_missing
 
@@ -34,11 +34,7 @@ def stack(pg_server, tmp_path_factory):
 def require_zipkin() -> None:
     """Skip, saying why and how to fix it; or fail where ZIPKIN_TEST_REQUIRED is set (CI's
     machines have Java and reach Maven Central, so there the real-Zipkin tests must run)."""
-    why = zipkin_missing()
-    if why and os.environ.get("ZIPKIN_TEST_REQUIRED"):
-        pytest.fail(f"real-Zipkin test cannot run: {why}", pytrace=False)
-    if why:
-        pytest.skip(f"real-Zipkin test skipped: {why}")
+    require("real-Zipkin", zipkin_missing(), "ZIPKIN_TEST_REQUIRED")
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ import psutil
 import pytest
 from fakes import FakeZipkin
 from localstack import BY_NAME, REGISTRY, depends_on
+from required import require
 from zipkin import ZipkinServer
 from zipkin import missing as zipkin_missing
 
@@ -77,10 +78,8 @@ def require_zipkin() -> None:
     """The demo starts the real Zipkin only where `make zipkin-deps` has put it; CI sets
     ZIPKIN_TEST_REQUIRED, so there it must be."""
     why = zipkin_missing()
-    if why and os.environ.get("ZIPKIN_TEST_REQUIRED"):
-        pytest.fail(f"real-Zipkin test cannot run: {why}", pytrace=False)
-    if why:
-        pytest.skip(f"the demo's Zipkin: {why} (the one-line hint is tested below)")
+    require("real-Zipkin", why, "ZIPKIN_TEST_REQUIRED",
+            skipped=f"the demo's Zipkin: {why} (the one-line hint is tested below)")
 
 
 def test_the_demo_serves_reports_a_dead_service_and_stops_cleanly(demo, tmp_path):

@@ -15,7 +15,6 @@ haproxy and wrk come from ``make haproxy-deps``; without them the test skips, an
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import urllib.request
@@ -25,6 +24,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 from haproxy.balancer import Balancer, missing
+from required import require
 
 from sanicms.testing.localdb import create_database
 from sanicms.testing.processes import ServiceProcess, free_port, migrate
@@ -39,11 +39,7 @@ CONNECTIONS = 4  # per wrk
 
 
 def require_tools() -> None:
-    why = missing()
-    if why and os.environ.get("HAPROXY_TEST_REQUIRED"):
-        pytest.fail(f"rolling-restart test cannot run: {why}", pytrace=False)
-    if why:
-        pytest.skip(f"rolling-restart test skipped: {why}")
+    require("rolling-restart", missing(), "HAPROXY_TEST_REQUIRED")
 
 
 @pytest.fixture(scope="module")
