@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -35,7 +34,7 @@ import pytest
 import yaml
 from localstack import SERVICES, LocalStack
 
-from sanicms.testing.processes import free_port
+from sanicms.testing.processes import free_port, terminate
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The shipped config; FLUENTD_CHECK_CONFIG= runs another (a variant under study, or an old one
@@ -201,16 +200,7 @@ class Fluentd:
 
     def stop(self) -> int | None:
         """SIGTERM: fluentd flushes what its memory buffers hold and exits."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(DEADLINE)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        return self.proc.returncode
+        return None if self.proc is None else terminate(self.proc, DEADLINE)
 
     def has_written(self, events: int) -> bool:
         """Whether both log outputs hold ``events`` whole lines by now (fluentd may be

@@ -18,13 +18,14 @@ import csv
 import io
 import re
 import shutil
-import signal
 import subprocess
 import time
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from string import Template
+
+from sanicms.testing.processes import terminate
 
 HERE = Path(__file__).resolve().parent
 #: A request's line in haproxy's log (option httplog).
@@ -111,14 +112,6 @@ class Balancer:
         return counts
 
     def stop(self) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        return None if self.proc is None else terminate(self.proc, 10)
         code, self.proc = self.proc.returncode, None
         return code

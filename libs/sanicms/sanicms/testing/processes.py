@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 T = TypeVar("T")
 
@@ -49,6 +49,22 @@ def eventually(probe: Callable[[], T], what: str, *, timeout: float = 60.0, step
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: still not so after {timeout:.0f} s")
         time.sleep(step)
+
+
+def terminate(proc: subprocess.Popen[Any], timeout: float = 20) -> int:
+    """SIGTERM (a graceful stop), then SIGKILL to its process group (or to it alone, when it
+    leads none) if it has not exited within ``timeout``; its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                proc.kill()
+            proc.wait(10)
+    return proc.returncode
 
 
 def migrate(package: str, env: Mapping[str, str], timeout: float = 60, *, python: str = sys.executable) -> None:
@@ -120,14 +136,8 @@ class ServiceProcess:
         """SIGTERM (graceful), then SIGKILL if it does not exit in time; returns the exit code."""
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        code = terminate(self.proc, timeout)
         if self._log is not None:
             self._log.close()
-        code, self.proc = self.proc.returncode, None
+        self.proc = None
         return code
