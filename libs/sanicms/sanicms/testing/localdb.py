@@ -63,31 +63,9 @@ class LocalPostgres:
         init does not), and PostgreSQL refuses to start while the pid in a lock file is
         alive to ``kill(pid, 0)``; once every process is dead, those lock files are stale
         and are removed, as an operator would after a crash."""
-        import psutil
-
-        pid_file = self._server.pgdata / "postmaster.pid"
-        lines = pid_file.read_text().splitlines()
-        postmaster = psutil.Process(int(lines[0]))
-        postmaster.send_signal(signal.SIGSTOP)  # forks no more
-        procs = [postmaster, *postmaster.children(recursive=True)]
-        for proc in procs[1:]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.send_signal(signal.SIGSTOP)
-        for proc in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.send_signal(signal.SIGKILL)
-        deadline = time.monotonic() + timeout
-        while any(_alive(proc) for proc in procs):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"postgres processes survived SIGKILL: {[p.pid for p in procs if _alive(p)]}")
-            time.sleep(0.02)
-        socket_dir = lines[4].strip() if len(lines) > 4 else ""
-        if socket_dir:
-            for lock in Path(socket_dir).glob(".s.PGSQL.*.lock"):
-                lock.unlink(missing_ok=True)
-        pid_file.unlink(missing_ok=True)
+        pids = kill_server(self._server.pgdata, timeout)
         forget_postmaster(self._server)  # nothing to stop when closed before a restart
-        return [proc.pid for proc in procs]
+        return pids
 
     def start(self) -> None:
         """Start it again on the same socket; the URL does not change."""
@@ -102,6 +80,36 @@ class LocalPostgres:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def kill_server(pgdata: Path, timeout: float = 10) -> list[int]:
+    """SIGKILL the postmaster of the data directory ``pgdata`` and every process it started,
+    all stopped (SIGSTOP) first so that none answers once another is gone; then remove the
+    lock files they leave (see :meth:`LocalPostgres.kill`). Returns the pids killed."""
+    import psutil
+
+    pid_file = pgdata / "postmaster.pid"
+    lines = pid_file.read_text().splitlines()
+    postmaster = psutil.Process(int(lines[0]))
+    postmaster.send_signal(signal.SIGSTOP)  # forks no more
+    procs = [postmaster, *postmaster.children(recursive=True)]
+    for proc in procs[1:]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(signal.SIGSTOP)
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while any(_alive(proc) for proc in procs):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"postgres processes survived SIGKILL: {[p.pid for p in procs if _alive(p)]}")
+        time.sleep(0.02)
+    socket_dir = lines[4].strip() if len(lines) > 4 else ""
+    if socket_dir:
+        for lock in Path(socket_dir).glob(".s.PGSQL.*.lock"):
+            lock.unlink(missing_ok=True)
+    pid_file.unlink(missing_ok=True)
+    return [proc.pid for proc in procs]
 
 
 def _alive(proc: psutil.Process) -> bool:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import psycopg2
 
 from .._compat.pgserver import bin_dir, system_user
+from .localdb import kill_server
 from .processes import free_port
 
 START_TIMEOUT = 60  # seconds pg_ctl waits for a server to accept connections
@@ -57,24 +57,8 @@ class Server:
                 self.run("pg_ctl", "-D", str(self.pgdata), "-m", "immediate", "-w", "stop", timeout=30)
 
     def kill(self) -> None:
-        """SIGKILL the postmaster and every process it started, all stopped first so that
-        none answers once another is gone."""
-        import psutil
-
-        lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
-        postmaster = psutil.Process(int(lines[0]))
-        postmaster.send_signal(signal.SIGSTOP)
-        procs = [postmaster, *postmaster.children(recursive=True)]
-        for proc in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.send_signal(signal.SIGSTOP)
-        for proc in procs:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.send_signal(signal.SIGKILL)
-        psutil.wait_procs(procs, timeout=10)
-        (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
-        for lock in self.sockets.glob(".s.PGSQL.*.lock"):
-            lock.unlink(missing_ok=True)
+        """SIGKILL the server and every process it started (see :func:`kill_server`)."""
+        kill_server(self.pgdata)
 
     def execute(self, sql: str, database: str = "postgres") -> list[tuple[object, ...]]:
         """Run one statement (autocommit) and return its rows."""
