@@ -3,15 +3,23 @@
 wrk keeps a fixed number of connections each waiting for its answer before it sends again (a
 closed loop): when the server slows down, wrk slows down with it, so it cannot offer "four
 times what the server can serve", and a fast refusal makes it send faster still. wrk2 (which
-has a rate) is not in Debian. Here request ``i`` is due at ``start + i / rate`` whatever
-happened before; it goes out on an idle keep-alive connection, or a new one (up to
-``--connections``). Latency runs from when the request was due, so a generator that falls
-behind shows it as latency instead of hiding it (and ``late_ms`` says by how much it did).
+has a rate) is not in Debian; this does what it does. Request ``i`` is due at
+``start + i / rate`` whatever happened before. It goes out on an idle keep-alive connection of
+a fixed set (``--connections``, opened before the clock starts, like wrk2's ``-c``), or waits,
+in order, for the next one to be free. Latency runs from when the request was due, so a
+server that falls behind shows it as latency instead of hiding it (coordinated omission), and
+``late_ms`` says how far the generator itself fell behind.
+
+``--grow`` instead opens a new connection for a request that finds none idle (up to
+``--connections``): a crowd of clients that each connect when they need to. Against a busy
+server that is a storm of connections, and what it measures is mostly the listen backlog
+(docs/benchmarks.md, "Overload").
 
     python openloop.py http://127.0.0.1:8000/cities/1 --rate 4000 --seconds 8
 
 prints one JSON object: answers by status with latency percentiles (ms), requests that got
-no answer within ``--timeout`` and those that could not be sent (no free connection).
+no answer within ``--timeout``, those lost with their connection, and (``--grow``) those
+that found no connection.
 """
 
 from __future__ import annotations
@@ -20,8 +28,13 @@ import argparse
 import asyncio
 import json
 import time
+from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
+
+#: Connections by default: more than a worker's MAX_CONCURRENT_REQUESTS (100), as many as a
+#: few callers' pools would hold.
+CONNECTIONS = 256
 
 
 class _Connection(asyncio.Protocol):
@@ -65,14 +78,17 @@ class _Connection(asyncio.Protocol):
 
 class _Generator:
     def __init__(self, url: str, rate: float, seconds: float, connections: int, timeout: float,
-                 headers: dict[str, str]) -> None:
+                 headers: dict[str, str], grow: bool = False) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         self.request = f"GET {path} HTTP/1.1\r\nhost: {self.host}\r\n{extra}\r\n".encode()
         self.rate, self.seconds, self.max_connections, self.timeout = rate, seconds, connections, timeout
+        self.grow = grow
         self.idle: list[_Connection] = []
+        #: due times of requests waiting for a free connection (fixed set), oldest first
+        self.waiting: deque[float] = deque()
         self.open = 0
         self.latencies: dict[int, list[float]] = {}
         self.late: list[float] = []
@@ -80,11 +96,17 @@ class _Generator:
         self.broken = 0
         self.in_flight = 0
         self.loop = asyncio.get_running_loop()
+        self.start = self.last_answer = 0.0
 
     def answered(self, conn: _Connection, status: int, due: float) -> None:
         self.in_flight -= 1
-        self.latencies.setdefault(status, []).append(self.loop.time() - due)
-        self.idle.append(conn)
+        self.last_answer = now = self.loop.time()
+        self.latencies.setdefault(status, []).append(now - due)
+        if self.waiting:
+            self.in_flight += 1
+            conn.send(self.waiting.popleft())
+        else:
+            self.idle.append(conn)
 
     def lost(self, conn: _Connection) -> None:
         self.open -= 1
@@ -93,6 +115,21 @@ class _Generator:
             self.broken += 1
         if conn in self.idle:
             self.idle.remove(conn)
+        if not self.grow:  # the set stays whole: one lost (a server's timeout or restart) is replaced
+            self.open += 1
+            self.loop.create_task(self._replace())
+
+    async def _replace(self) -> None:
+        try:
+            _, conn = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
+        except OSError:
+            self.open -= 1
+            return
+        if self.waiting:
+            self.in_flight += 1
+            conn.send(self.waiting.popleft())
+        else:
+            self.idle.append(conn)
 
     async def _connect_and_send(self, due: float) -> None:
         try:
@@ -104,21 +141,32 @@ class _Generator:
             return
         conn.send(due)
 
+    async def open_all(self) -> None:
+        """The fixed set of connections, open before the first request is due."""
+        for _ in range(self.max_connections):
+            _, conn = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
+            self.open += 1
+            self.idle.append(conn)
+
     def issue(self, due: float) -> None:
         self.late.append(self.loop.time() - due)
-        self.in_flight += 1
         if self.idle:
+            self.in_flight += 1
             self.idle.pop().send(due)
+        elif not self.grow:
+            self.waiting.append(due)
         elif self.open < self.max_connections:
+            self.in_flight += 1
             self.open += 1
             self.loop.create_task(self._connect_and_send(due))
         else:
-            self.in_flight -= 1
             self.unsent += 1
 
     async def run(self) -> dict:
+        if not self.grow:
+            await self.open_all()
         total = int(self.rate * self.seconds)
-        start = self.loop.time()
+        self.start = start = self.loop.time()
         i = 0
         while i < total:
             now = self.loop.time()
@@ -128,7 +176,7 @@ class _Generator:
             if i < total:
                 await asyncio.sleep(max(0.0, start + i / self.rate - self.loop.time()))
         finish = self.loop.time() + self.timeout
-        while self.in_flight > 0 and self.loop.time() < finish:
+        while (self.in_flight > 0 or self.waiting) and self.loop.time() < finish:
             await asyncio.sleep(0.01)
         return self.report(total)
 
@@ -136,8 +184,9 @@ class _Generator:
         answered = sum(len(v) for v in self.latencies.values())
         return {
             "rate": self.rate, "seconds": self.seconds, "due": total, "answered": answered,
-            "unanswered": self.in_flight, "broken": self.broken, "unsent": self.unsent,
-            "connections": self.open,
+            "unanswered": self.in_flight + len(self.waiting), "broken": self.broken, "unsent": self.unsent,
+            "connections": self.open, "grow": self.grow,
+            "answering_s": round(max(0.0, self.last_answer - self.start), 3),  # first due to last answer
             "by_status": {str(status): {"count": len(values), **percentiles(values)}
                           for status, values in sorted(self.latencies.items())},
             "late_ms": percentiles(self.late),
@@ -154,9 +203,9 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": round(ordered[-1] * 1000, 3)}
 
 
-async def generate(url: str, *, rate: float, seconds: float, connections: int = 4000, timeout: float = 10.0,
-                   headers: dict[str, str] | None = None) -> dict:
-    return await _Generator(url, rate, seconds, connections, timeout, headers or {}).run()
+async def generate(url: str, *, rate: float, seconds: float, connections: int = CONNECTIONS, timeout: float = 10.0,
+                   headers: dict[str, str] | None = None, grow: bool = False) -> dict:
+    return await _Generator(url, rate, seconds, connections, timeout, headers or {}, grow).run()
 
 
 def main() -> None:
@@ -164,7 +213,9 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--rate", type=float, required=True, help="requests per second")
     parser.add_argument("--seconds", type=float, default=8.0)
-    parser.add_argument("--connections", type=int, default=4000, help="open connections at most")
+    parser.add_argument("--connections", type=int, default=CONNECTIONS,
+                        help="keep-alive connections (with --grow: at most)")
+    parser.add_argument("--grow", action="store_true", help="open a connection for a request that finds none idle")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the last answers")
     parser.add_argument("-H", "--header", action="append", default=[], help="name: value")
     args = parser.parse_args()
@@ -176,7 +227,8 @@ def main() -> None:
         pass
     started = time.perf_counter()
     result = asyncio.run(generate(args.url, rate=args.rate, seconds=args.seconds, connections=args.connections,
-                                  timeout=args.timeout, headers={k.strip(): v.strip() for k, v in headers.items()}))
+                                  timeout=args.timeout, headers={k.strip(): v.strip() for k, v in headers.items()},
+                                  grow=args.grow))
     result["wall_s"] = round(time.perf_counter() - started, 3)
     print(json.dumps(result))
 

@@ -1,13 +1,15 @@
 """``make bench``'s overload scenario (``--only overload``), or on its own:
 
-    cd bench && ../.venv/bin/python overload.py [--kind one|page] [--seconds 8] [--limit N]
+    cd bench && ../.venv/bin/python overload.py [--kind one|page] [--seconds 8] [--limit N] [--multiples 1 4]
 
 One city worker (tracing off, pinned to SERVER_CPUS), with and without
 ``MAX_CONCURRENT_REQUESTS``, under an open-loop load (bench/openloop.py, on LOAD_CPUS) of
 0.25 to 4 times its capacity: ``--kind one`` reads one city (``GET /cities/<id>``, the
 cheapest request there is: a refusal costs a good part of it), ``--kind page`` a page of 100
 (``GET /cities?page_size=100``). The capacity is what wrk's closed loop gets from it at 64
-connections. Each offered load is run against both variants in turn (the order alternating),
+connections (the median of three runs). The open loop sends over 256 keep-alive connections,
+like wrk2's ``-c``; a request due while all are busy waits for one, and its latency counts
+from when it was due. Each offered load is run against both variants in turn (the order alternating),
 so the machine's drift hits both alike.
 
 Per run: answers per second by status, the p99 of the 200s (the admitted requests) and of the
@@ -74,10 +76,12 @@ def summarise(result: dict, cpu: float) -> dict:
     by = result["by_status"]
     ok, shed = by.get("200", {}), by.get("503", {})
     others = {s: v["count"] for s, v in by.items() if s not in ("200", "503")}
-    seconds = result["seconds"]
+    # answers per second over the time they took: a server that falls behind answers the
+    # run's requests long after it, and its rate is what it kept up, not what was offered
+    seconds = max(result["seconds"], result.get("answering_s", 0.0))
     return {
         "offered_rps": result["rate"], "ok_rps": round(ok.get("count", 0) / seconds, 1),
-        "shed_rps": round(shed.get("count", 0) / seconds, 1), "ok": ok.get("count", 0),
+        "shed_rps": round(shed.get("count", 0) / seconds, 1), "answering_s": seconds, "ok": ok.get("count", 0),
         "shed": shed.get("count", 0), "ok_p50_ms": ok.get("p50", 0.0), "ok_p99_ms": ok.get("p99", 0.0),
         "shed_p50_ms": shed.get("p50", 0.0), "shed_p99_ms": shed.get("p99", 0.0),
         "other_statuses": others, "no_answer": result["unanswered"] + result["broken"] + result["unsent"],
@@ -91,21 +95,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds of load per run")
     parser.add_argument("--limit", type=int, default=HttpSettings().max_concurrent_requests,
                         help="MAX_CONCURRENT_REQUESTS of the limited variant (default: the setting's default)")
+    parser.add_argument("--multiples", type=float, nargs="+", default=list(MULTIPLES),
+                        help="offered loads, as multiples of the capacity")
     parser.add_argument("--no-sweep", action="store_true", help="skip the closed-loop sweep of connections")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--plot", type=Path, default=None, help="default: docs/img/overload-<kind>.png")
     args = parser.parse_args()
     measure(args.out, kind=args.kind, seconds=args.seconds, limit=args.limit, sweep=not args.no_sweep,
-            plot_to=args.plot)
+            plot_to=args.plot, multiples=tuple(args.multiples))
 
 
 def measure(out: Path, *, kind: str = "one", seconds: float = 8.0, limit: int | None = None, sweep: bool = True,
-            plot_to: Path | None = None) -> dict:
+            plot_to: Path | None = None, multiples: tuple[float, ...] = MULTIPLES) -> dict:
     """The whole scenario; ``make bench`` (bench/run.py) calls it for ``overload``."""
     out.mkdir(parents=True, exist_ok=True)
     log_dir = out / "logs"
     log_dir.mkdir(exist_ok=True)
-    args = argparse.Namespace(seconds=seconds, no_sweep=not sweep, kind=kind,
+    args = argparse.Namespace(seconds=seconds, no_sweep=not sweep, kind=kind, multiples=multiples,
                               limit=HttpSettings().max_concurrent_requests if limit is None else limit)
     results = run(args, log_dir)
     (out / f"overload-{kind}.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -147,10 +153,11 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict:
                                              "p99_ms": r.p99_ms})
                     print(f"  sweep {connections:4d} connections: {r.rps:8.0f} req/s  p99 {r.p99_ms:8.2f} ms",
                           flush=True)
-            capacity = wrk(unlimited.url + path, connections=64, duration=10, cpus=LOAD_CPUS).rps
-            results["capacity_rps"] = capacity
-            print(f"  capacity: {capacity:.0f} req/s (wrk, 64 connections, no limit)", flush=True)
-            for i, multiple in enumerate(MULTIPLES):
+            rounds = sorted(wrk(unlimited.url + path, connections=64, duration=5, cpus=LOAD_CPUS).rps for _ in range(3))
+            results["capacity_rps"] = capacity = rounds[1]
+            results["capacity_rounds"] = rounds
+            print(f"  capacity: {capacity:.0f} req/s (wrk, 64 connections, no limit; median of {rounds})", flush=True)
+            for i, multiple in enumerate(args.multiples):
                 order = list(servers) if i % 2 == 0 else list(reversed(servers))
                 for name in order:
                     server = servers[name]
@@ -184,7 +191,8 @@ def shed_cpu(rows: list[dict]) -> float | None:
 
 def report(results: dict) -> str:
     lines = [f"# Overload: {results['request']}, one worker, {results['started']}", "",
-             f"Capacity (wrk, 64 connections, no limit): {results['capacity_rps']:.0f} req/s. "
+             f"Capacity (wrk, 64 connections, no limit, median of three 5 s runs): "
+             f"{results['capacity_rps']:.0f} req/s. "
              f"MAX_CONCURRENT_REQUESTS of the limited variant: {results['limit']}. "
              f"Load average before and after: {results['loadavg_before']}, {results['loadavg_after']}. "
              f"CPU per shed request at the highest load: {results['shed_cpu_ms']} ms "

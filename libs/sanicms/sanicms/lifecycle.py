@@ -31,7 +31,7 @@ from typing import Any
 from sanic import Sanic
 from sanic.log import logger
 
-from ._compat.sanic import MAIN_PROCESS, TERMINATE_EARLY, server_pids, serving_workers
+from ._compat.sanic import MAIN_PROCESS, TERMINATE_EARLY, early_answer_protocol, server_pids, serving_workers
 from .config import Settings
 
 #: Key the main process sets in its entry of Sanic's shared worker state while it drains.
@@ -157,13 +157,31 @@ async def _hold_stop_signals(app: Sanic[Any, Any]) -> None:
 
 
 class ServiceApp(Sanic[Any, Any]):
-    """The app class :func:`sanicms.create_app` makes: Sanic's, with a stop that waits for the server.
+    """The app class :func:`sanicms.create_app` makes: Sanic's, with a stop that waits for the
+    server, and a protocol that lets the admission refuse a request before Sanic parses it.
 
     With one worker, Sanic sets its signal handlers just before the ``after_server_start``
     listeners run; a stop then stops the event loop while they run, and the loop, started again
     for good right after, never stops: SIGTERM at that moment left the process running. Here
     such a stop is noted and done once the loop runs for good.
     """
+
+    def prepare(self, *args: Any, **kwargs: Any) -> None:
+        super().prepare(*args, **self._server_defaults(kwargs))
+
+    async def create_server(self, *args: Any, **kwargs: Any) -> Any:
+        return await super().create_server(*args, **self._server_defaults(kwargs))
+
+    def _server_defaults(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Sanic's protocol with the admission's first look at each request
+        (:meth:`sanicms.admission.Admission.answer_early`), and ``LISTEN_BACKLOG`` rather than
+        Sanic's 100, unless the caller chose them."""
+        if kwargs.get("protocol") is None and hasattr(self.ctx, "early_answer"):
+            kwargs["protocol"] = early_answer_protocol(self)
+        settings = getattr(self.ctx, "settings", None)
+        if "backlog" not in kwargs and isinstance(settings, Settings):
+            kwargs["backlog"] = settings.http.listen_backlog
+        return kwargs
 
     def stop(self, terminate: bool = True, unregister: bool = False) -> None:
         lifecycle = getattr(self.ctx, "lifecycle", None)

@@ -108,6 +108,24 @@ def test_service_app_stop_is_noted_until_the_server_runs_for_good():
         Sanic.unregister_app(app)
 
 
+def test_service_app_serves_with_the_early_answer_protocol_and_the_listen_backlog_unless_told_otherwise():
+    from sanic import Sanic
+
+    import sanicms
+    from sanicms._compat.sanic import EarlyAnswerHttpProtocol
+
+    Sanic.test_mode = True
+    settings = sanicms.load_settings(environ={}, overrides={
+        "SERVICE_NAME": "backlog_probe", "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "LISTEN_BACKLOG": 77})
+    app = sanicms.create_app(settings, [], name="backlog_probe")
+    try:
+        assert app._server_defaults({}) == {"protocol": EarlyAnswerHttpProtocol, "backlog": 77}
+        assert app._server_defaults({"protocol": asyncio.Protocol, "backlog": 5}) == \
+            {"protocol": asyncio.Protocol, "backlog": 5}
+    finally:
+        Sanic.unregister_app(app)
+
+
 @pytest.mark.asyncio
 async def test_a_signal_received_while_loading_stops_the_server_once_it_serves():
     app = app_with(None)

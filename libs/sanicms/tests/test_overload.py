@@ -1,11 +1,15 @@
 """Overload shedding: past MAX_CONCURRENT_REQUESTS in flight a worker answers 503 at once, in
-the envelope, with Retry-After, and counts it; health, readiness and metrics are never shed."""
+the envelope, with Retry-After, and counts it; health, readiness and metrics are never shed.
+Most refusals are written before Sanic parses the request (``Admission.answer_early``); a
+request that cannot be read whole there is refused after routing, with the same answer."""
 
 import asyncio
+import json
 
 import pytest
 from sanic import Blueprint
 
+from sanicms.admission import refusable
 from sanicms.errors import ErrorCode
 
 from .metrics.conftest import samples
@@ -20,6 +24,10 @@ def held_blueprint():
     async def wait(request):
         await request.app.ctx.gate.wait()
         return {"waited": True}
+
+    @bp.post("/echo")
+    async def echo(request):
+        return {"echo": request.json}
 
     @bp.get("/now")
     async def now(request):
@@ -66,9 +74,118 @@ def test_past_the_limit_a_request_is_refused_at_once_and_health_and_metrics_stil
     assert readyz.status_code == 503 and readyz.json()["code"] == ErrorCode.NOT_READY  # no database: not shed
     found = samples(metrics.text)
     assert found[("sanicms_http_requests_shed_total", ())] == 1
-    assert found[("sanicms_http_requests_total", (("method", "GET"), ("route", "/held/now"), ("status", "503")))] == 1
+    # refused before Sanic parsed it: no route to name
+    assert found[("sanicms_http_requests_total", (("method", "GET"), ("route", "unrouted"), ("status", "503")))] == 1
     assert [r.status_code for r in answered] == [200, 200]
     assert after.status_code == 200 and admission.in_flight == 0 and admission.shed == 1
+
+
+async def _connections(live, count):
+    host, port = live.base_url.removeprefix("http://").split(":")
+    return [await asyncio.open_connection(host, int(port)) for _ in range(count)]
+
+
+async def _answer(reader):
+    """One whole response from ``reader``: status, headers (lower-case names), parsed body."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:] if line)
+    body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), 10)
+    return int(lines[0].split()[1]), headers, json.loads(body)
+
+
+def test_a_refusal_before_parsing_is_the_same_answer_as_through_sanic_and_the_connection_stays_usable(live):
+    admission = live.app.ctx.admission
+    shed_before = admission.shed
+
+    async def scenario():
+        live.app.ctx.gate = asyncio.Event()
+        held = [asyncio.ensure_future(live.http.get("/held/wait")) for _ in range(LIMIT)]
+        await _until(lambda: admission.in_flight == LIMIT, "both requests admitted")
+        [(reader, writer)] = await _connections(live, 1)
+        writer.write(b"GET /held/now HTTP/1.1\r\nhost: x\r\n\r\n")  # read whole: refused before parsing
+        early = await _answer(reader)
+        body = b'{"city": "x"}'  # a body: Sanic reads the request, and refuses it once routed
+        writer.write(b"POST /held/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                     b"content-length: %d\r\n\r\n%s" % (len(body), body))
+        routed = await _answer(reader)
+        live.app.ctx.gate.set()
+        await asyncio.gather(*held)
+        writer.write(b"GET /held/now HTTP/1.1\r\nhost: x\r\n\r\n")  # the same connection, now admitted
+        after = await _answer(reader)
+        writer.close()
+        return early, routed, after, (await live.http.get("/metrics")).text
+
+    early, routed, after, metrics = live.run(scenario())
+    for status, headers, body in (early, routed):
+        assert status == 503 and headers["retry-after"] == "3" and headers["content-type"] == "application/json"
+        assert headers["connection"] == "keep-alive"
+        assert body == {"code": ErrorCode.OVERLOADED, "message": "the service is overloaded: try again later",
+                        "error": {"limit": LIMIT}}
+    assert after[0] == 200 and after[2]["data"] == {"now": True}
+    assert admission.shed - shed_before == 2 and admission.in_flight == 0 and admission.arriving == 0
+    found = samples(metrics)
+    assert found[("sanicms_http_requests_total", (("method", "POST"), ("route", "/held/echo"), ("status", "503")))] == 1
+
+
+def test_a_burst_arriving_in_one_turn_of_the_loop_is_admitted_up_to_the_limit_and_the_rest_refused_early(live):
+    """Many requests can arrive in one turn of the event loop, before any is routed: those
+    handed to Sanic count against the limit until they are, so the rest are refused early
+    (without it each freed place let a whole turn's arrivals through, to be refused late)."""
+    admission = live.app.ctx.admission
+    burst = 10
+
+    async def scenario():
+        live.app.ctx.gate = asyncio.Event()
+        before = samples((await live.http.get("/metrics")).text)
+        connections = await _connections(live, burst)
+        for _, writer in connections:  # no await between the writes: one turn of the server's loop
+            writer.write(b"GET /held/wait HTTP/1.1\r\nhost: x\r\n\r\n")
+        refused = [await _answer(reader) for reader, _ in connections[LIMIT:]]
+        admitted_now = admission.in_flight
+        live.app.ctx.gate.set()
+        admitted = [await _answer(reader) for reader, _ in connections[:LIMIT]]
+        for _, writer in connections:
+            writer.close()
+        return before, samples((await live.http.get("/metrics")).text), refused, admitted, admitted_now
+
+    before, after, refused, admitted, admitted_now = live.run(scenario())
+    assert admitted_now == LIMIT
+    assert [status for status, _, _ in admitted] == [200] * LIMIT
+    assert [status for status, _, _ in refused] == [503] * (burst - LIMIT)
+    unrouted = ("sanicms_http_requests_total", (("method", "GET"), ("route", "unrouted"), ("status", "503")))
+    routed = ("sanicms_http_requests_total", (("method", "GET"), ("route", "/held/wait"), ("status", "503")))
+    assert after[unrouted] - before.get(unrouted, 0) == burst - LIMIT
+    assert after.get(routed, 0) == before.get(routed, 0) == 0
+    assert admission.arriving == 0 and admission.in_flight == 0
+
+
+def test_requests_answered_unrouted_do_not_stay_counted_as_arriving(live):
+    admission = live.app.ctx.admission
+    assert live.request("GET", "/nowhere").status_code == 404
+    assert live.raw(b"GET /held/now HTTP/1.1\r\nhost: x\r\nbroken header\r\n\r\n").startswith(b"HTTP/1.1 400")
+    assert admission.arriving == 0 and admission.in_flight == 0
+
+
+@pytest.mark.parametrize(("data", "method"), [
+    (b"GET /cities/1 HTTP/1.1\r\nhost: x\r\n\r\n", "GET"),
+    (b"DELETE /cities/1?force=1 HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", "DELETE"),
+    (b"GET /cities/1 HTTP/1.1\r\nhost: x\r\n", None),  # the head not whole yet
+    (b"GET /a HTTP/1.1\r\nhost: x\r\n\r\nGET /b HTTP/1.1\r\nhost: x\r\n\r\n", None),  # pipelined
+    (b"POST /cities HTTP/1.1\r\nhost: x\r\nContent-Length: 2\r\n\r\n", None),  # a body to come
+    (b"POST /cities HTTP/1.1\r\nhost: x\r\nTransfer-Encoding: chunked\r\n\r\n", None),
+    (b"GET /cities/1 HTTP/1.1\r\nhost: x\r\nConnection: close\r\n\r\n", None),  # Sanic closes it
+    (b"GET /cities/1 HTTP/1.1\r\nhost: x\r\nOrigin: https://a.example\r\n\r\n", None),  # CORS headers
+    (b"GET /ws HTTP/1.1\r\nhost: x\r\nUpgrade: websocket\r\n\r\n", None),
+    (b"GET /cities/1 HTTP/1.0\r\n\r\n", None),
+    (b"HEAD /cities/1 HTTP/1.1\r\nhost: x\r\n\r\n", None),  # the answer has no body
+    (b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n", None),  # never shed
+    (b"GET /readyz/?full=1 HTTP/1.1\r\nhost: x\r\n\r\n", None),
+    (b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n", None),
+    (b"garbage\r\n\r\n", None),
+])
+def test_what_can_be_refused_before_parsing(data, method):
+    assert refusable(data, frozenset({b"/healthz", b"/readyz", b"/metrics"})) == method
 
 
 def test_requests_whose_clients_went_away_do_not_hold_places(live):

@@ -9,11 +9,14 @@ path reads on every request is a name here, read there with ``getattr`` (no call
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Set
+from time import monotonic
 from typing import Any, cast
 
 from sanic import Request, Sanic
 from sanic.http.constants import Stage
 from sanic.response import BaseHTTPResponse
+from sanic.server.protocols.http_protocol import HttpProtocol
+from sanic.server.protocols.websocket_protocol import WebSocketProtocol
 
 #: ``request.stream.perft0``: when Sanic began the request (``perf_counter()``); Sanic keeps no public start time.
 STARTED = "perft0"
@@ -101,3 +104,45 @@ def serving_workers(states: Mapping[str, Any]) -> int:
 def server_pids(states: Mapping[str, Any]) -> list[int]:
     """The pids of the server workers in the shared worker state."""
     return [int(entry["pid"]) for entry in states.values() if entry.get("server") and entry.get("pid")]
+
+
+# ---- the HTTP/1.1 protocol: a first look at a request's bytes before Sanic parses them ---------
+# Sanic documents ``protocol=`` (a subclass of its HttpProtocol) but not the connection's state:
+# ``protocol._http.stage`` (where its request is), ``recv_buffer`` (bytes not yet parsed) and
+# ``_time`` (when it last heard from the client, for the keep-alive timeout).
+
+#: ``answer(data, connections)``: the whole response to write for ``data``, the bytes that start
+#: a request on an idle connection; None hands them to Sanic as usual. Called once per request.
+EarlyAnswer = Callable[[bytes, "Set[Any]"], "bytes | None"]
+
+
+class _EarlyAnswers:
+    """What the protocols below add to Sanic's: ``app.ctx.early_answer`` (an :data:`EarlyAnswer`)
+    sees each chunk that starts a request on an idle keep-alive connection, and may answer it
+    without Sanic parsing it, making a request object or running a task. The connection stays
+    open and idle, as after any answered request."""
+
+    __slots__ = ()
+
+    def data_received(self: Any, data: bytes) -> None:
+        http = getattr(self, "_http", None)  # set by the connection's task, which may not have run yet
+        if http is not None and http.stage is Stage.IDLE and not self.recv_buffer:
+            answer = self.app.ctx.early_answer(data, self.connections)
+            if answer is not None:
+                self._time = monotonic()
+                self.transport.write(answer)
+                return
+        super().data_received(data)  # type: ignore[misc]
+
+
+class EarlyAnswerHttpProtocol(_EarlyAnswers, HttpProtocol):
+    __slots__ = ()
+
+
+class EarlyAnswerWebSocketProtocol(_EarlyAnswers, WebSocketProtocol):
+    __slots__ = ()
+
+
+def early_answer_protocol(app: Sanic[Any, Any]) -> type[HttpProtocol]:
+    """The protocol class for ``app``: the one Sanic would choose, with early answers."""
+    return EarlyAnswerWebSocketProtocol if app.websocket_enabled else EarlyAnswerHttpProtocol

@@ -103,6 +103,9 @@ class HttpSettings:
                                            "are refused at once with a 503 (0: no limit)", minimum=0)
     shed_retry_after: int = setting("SHED_RETRY_AFTER", 1, "seconds a refused caller is told to wait "
                                     "(`Retry-After`)", positive=True)
+    listen_backlog: int = setting("LISTEN_BACKLOG", 1024, "connections the kernel holds until a worker accepts "
+                                  "them (capped by net.core.somaxconn); past it, new ones wait a second or more to "
+                                  "connect", positive=True)
     access_log: bool = setting("ACCESS_LOG", False, "a line per request from sanic.access")
     cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", [], "origins allowed to call the API from a browser")
     cors_allow_headers: tuple[str, ...] = setting("CORS_ALLOW_HEADERS", ["content-type", "authorization",

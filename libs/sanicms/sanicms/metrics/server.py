@@ -13,7 +13,8 @@ from the server's connections: those whose HTTP stage is handler or response.
 
 The route label is the template as the OpenAPI document writes it (``/cities/{id}``), never
 the raw path, so the number of series is bounded by the routes; a request that matched no
-route is ``route="unmatched"``.
+route is ``route="unmatched"``, and one refused for overload before Sanic parsed it
+(:meth:`sanicms.admission.Admission.answer_early`) ``route="unrouted"``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .exemplars import ExemplarStore
 from .instruments import BUCKETS, REQUEST_DURATION, Instruments
 
 UNMATCHED = "unmatched"
+UNROUTED = "unrouted"
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 _PARAMETER = re.compile(r"<(\w+)(?::[^>]*)?>")
 #: (count cell, duration sum cell, duration bucket cells, exemplar key)
@@ -56,6 +58,7 @@ class ServerMetrics:
         self.connections: Set[Any] | None = None  # the server's, seen on the first response
         self.direct = False
         self._entries: dict[tuple[str | None, str, int], Entry] = {}
+        self._unrouted: dict[str, Any] = {}
 
     def bind(self, instruments: Instruments, exemplars: ExemplarStore | None, *, direct: bool) -> None:
         """``direct``: one process, and the values are prometheus-client's in-memory ones."""
@@ -63,6 +66,7 @@ class ServerMetrics:
         self.exemplars = exemplars
         self.direct = direct
         self._entries = {}
+        self._unrouted = {}
 
     def responded(self, request: Request, response: BaseHTTPResponse) -> None:
         """Count and time one response."""
@@ -88,6 +92,16 @@ class ServerMetrics:
             trace_id = getattr(request.ctx, KEPT_TRACE_ID, None)
             if trace_id is not None:
                 self.exemplars.latest[(entry[3], bucket)] = (trace_id, elapsed, time())
+
+    def refused_early(self, method: str) -> None:
+        """Count a 503 written before Sanic parsed the request: no route, no duration."""
+        instruments = self.instruments
+        if instruments is None:
+            return
+        cell = self._unrouted.get(method)
+        if cell is None:
+            cell = self._unrouted[method] = counter_cell(instruments.requests.labels(method, UNROUTED, "503"))
+        cell.inc(1)
 
     def in_flight(self) -> int:
         """Requests being handled now by this process's server."""

@@ -42,6 +42,17 @@ class AppMetrics:
         self._timer: asyncio.Task[None] | None = None
         self._app: Sanic[Any, Any] | None = None
 
+    def shed(self, early_method: str | None = None) -> None:
+        """Count a request refused for overload (:mod:`sanicms.admission`). One refused before
+        Sanic parsed it (``early_method``: its method) is also counted here as a 503 of route
+        ``unrouted``; the others are counted when answered, like any response."""
+        instruments = self.instruments
+        if instruments is None:
+            return
+        instruments.requests_shed.inc()
+        if early_method is not None:
+            self.server.refused_early(early_method)
+
     async def start(self, app: Sanic[Any, Any]) -> None:
         settings = self.settings
         self._app = app

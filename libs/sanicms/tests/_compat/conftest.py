@@ -8,12 +8,12 @@ from sanic import Sanic
 from sanicms.testing.processes import free_port
 
 
-def _serve(app, exchange):
+def _serve(app, exchange, **server_args):
     """Run ``app`` on a free loopback port and ``await exchange(port)`` against it."""
     async def main():
         port = free_port()
         server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True,
-                                         access_log=False)
+                                         access_log=False, **server_args)
         await server.startup()
         await server.before_start()
         await server.after_start()
@@ -46,7 +46,7 @@ async def _raw(port, data):
 
 @pytest.fixture
 def serve():
-    """``serve(app, exchange)``: ``app`` served while ``await exchange(port)`` runs."""
+    """``serve(app, exchange, **server_args)``: ``app`` served while ``await exchange(port)`` runs."""
     return _serve
 
 

@@ -4,6 +4,7 @@ served over a real socket (``request.stream`` is Sanic's own HTTP/1.1 ``Http`` o
 A failure here after an upgrade names the internal that changed; fix the fence, not the callers.
 """
 
+import asyncio
 from time import perf_counter
 
 from sanic import Sanic, response
@@ -11,6 +12,9 @@ from sanic import Sanic, response
 from sanicms._compat.sanic import (
     EXPECTING_CONTINUE,
     STARTED,
+    EarlyAnswerHttpProtocol,
+    EarlyAnswerWebSocketProtocol,
+    early_answer_protocol,
     reading_body,
     requests_in_flight,
     server_connections,
@@ -80,3 +84,55 @@ def test_a_response_middleware_is_taken_off_before_the_start(serve, raw):
     reply = serve(app, lambda port: raw(port, b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"))
     assert b"x-kept: 1" in reply.lower()
     assert b"x-taken" not in reply.lower(), "app._future_middleware no longer holds what Sanic registers at start"
+
+
+def test_the_protocol_shows_each_request_start_on_an_idle_connection_and_may_answer_it(serve):
+    """``_http.stage``, ``recv_buffer`` and ``_time``: an early answer leaves the connection
+    idle and usable; body bytes of a request being read are never shown."""
+    app = Sanic("compat_sanic_early")
+    seen = []
+    canned = b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 5\r\nconnection: keep-alive\r\n\r\nearly"
+
+    def early_answer(data, connections):
+        seen.append((data.split(b" ", 2)[1], isinstance(connections, set)))
+        return canned if data.startswith(b"GET /early") else None
+
+    app.ctx.early_answer = early_answer
+
+    @app.route("/late", methods=["GET", "POST"])
+    async def late(request):
+        return response.text(f"late {len(request.body)}")
+
+    async def exchange(port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        replies = []
+        for data in (b"GET /early HTTP/1.1\r\nhost: x\r\n\r\n", b"GET /late HTTP/1.1\r\nhost: x\r\n\r\n",
+                     b"POST /late HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\nab",
+                     b"cd", b"GET /early HTTP/1.1\r\nhost: x\r\n\r\n"):
+            writer.write(data)
+            await writer.drain()
+            if data == b"POST /late HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\nab":
+                await asyncio.sleep(0.05)  # the rest of the body comes on its own
+                continue
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            replies.append(head.split(b" ", 2)[1] + b" " + await reader.readexactly(length))
+        writer.close()
+        return replies
+
+    app.config.KEEP_ALIVE_TIMEOUT = 30
+    replies = serve(app, exchange, protocol=EarlyAnswerHttpProtocol)
+    assert replies == [b"503 early", b"200 late 0", b"200 late 4", b"503 early"]
+    assert seen == [(b"/early", True), (b"/late", True), (b"/late", True), (b"/early", True)], \
+        "the protocol's stage or buffer no longer tell an idle connection from a request being read"
+
+
+def test_the_early_answer_protocol_is_the_one_sanic_would_choose():
+    plain, sockets = Sanic("compat_sanic_plain"), Sanic("compat_sanic_ws")
+    sockets.enable_websocket()
+    try:
+        assert early_answer_protocol(plain) is EarlyAnswerHttpProtocol
+        assert early_answer_protocol(sockets) is EarlyAnswerWebSocketProtocol
+    finally:
+        Sanic.unregister_app(plain)
+        Sanic.unregister_app(sockets)
