@@ -2,14 +2,14 @@
 
     cd bench && ../.venv/bin/python overload.py [--kind one|page] [--seconds 8] [--limit N] [--multiples 1 4]
 
-One city worker (tracing off, pinned to SERVER_CPUS), with and without
-``MAX_CONCURRENT_REQUESTS``, under an open-loop load (bench/openloop.py, on LOAD_CPUS) of
-0.25 to 4 times its capacity: ``--kind one`` reads one city (``GET /cities/<id>``, the
-cheapest request there is: a refusal costs a good part of it), ``--kind page`` a page of 100
+One city worker (tracing off, pinned to SERVER_CPUS), without ``MAX_CONCURRENT_REQUESTS``, with
+its default (100) and with 32 (about where the sweep below stops gaining throughput), under an
+open-loop load (bench/openloop.py, on LOAD_CPUS) of 0.25 to 4 times its capacity: ``--kind one``
+reads one city (``GET /cities/<id>``, the cheapest request there is), ``--kind page`` a page of 100
 (``GET /cities?page_size=100``). The capacity is what wrk's closed loop gets from it at 64
 connections (the median of three runs). The open loop sends over 256 keep-alive connections,
 like wrk2's ``-c``; a request due while all are busy waits for one, and its latency counts
-from when it was due. Each offered load is run against both variants in turn (the order alternating),
+from when it was due. Each offered load is run against every variant in turn (the order alternating),
 so the machine's drift hits both alike.
 
 Per run: answers per second by status, the p99 of the 200s (the admitted requests) and of the
@@ -43,6 +43,8 @@ ROOT = HERE.parent
 KINDS = ("one", "page")
 MULTIPLES = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 SWEEP = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+#: A limit about where the sweep of one city's reads stops gaining throughput (4 to 32 in flight).
+KNEE = 32
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -58,6 +60,15 @@ def open_loop(url: str, rate: float, seconds: float) -> dict:
                           "--rate", str(round(rate)), "--seconds", str(seconds), "--timeout", "35"],
                          capture_output=True, text=True, check=True, timeout=seconds + 120).stdout
     return json.loads(out)
+
+
+def limit_now(server: Server) -> float | None:
+    """The worker's limit as its metrics say (the adaptive one moves)."""
+    with urllib.request.urlopen(server.url + "/metrics", timeout=30) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith("sanicms_http_concurrency_limit "):
+                return float(line.split()[1])
+    return None
 
 
 def settle(server: Server, url: str) -> None:
@@ -93,26 +104,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kind", choices=KINDS, default="one", help="one city, or a page of 100")
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds of load per run")
-    parser.add_argument("--limit", type=int, default=HttpSettings().max_concurrent_requests,
-                        help="MAX_CONCURRENT_REQUESTS of the limited variant (default: the setting's default)")
+    parser.add_argument("--limits", type=int, nargs="+", default=None,
+                        help="MAX_CONCURRENT_REQUESTS of the limited variants (default: the setting's default, and "
+                             f"{KNEE}, about where the sweep's throughput stops growing)")
+    parser.add_argument("--no-adaptive", dest="adaptive", action="store_false",
+                        help="skip the variant with ADAPTIVE_CONCURRENCY (at most the default limit)")
     parser.add_argument("--multiples", type=float, nargs="+", default=list(MULTIPLES),
                         help="offered loads, as multiples of the capacity")
     parser.add_argument("--no-sweep", action="store_true", help="skip the closed-loop sweep of connections")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--plot", type=Path, default=None, help="default: docs/img/overload-<kind>.png")
     args = parser.parse_args()
-    measure(args.out, kind=args.kind, seconds=args.seconds, limit=args.limit, sweep=not args.no_sweep,
-            plot_to=args.plot, multiples=tuple(args.multiples))
+    measure(args.out, kind=args.kind, seconds=args.seconds, limits=args.limits, sweep=not args.no_sweep,
+            plot_to=args.plot, multiples=tuple(args.multiples), adaptive=args.adaptive)
 
 
-def measure(out: Path, *, kind: str = "one", seconds: float = 8.0, limit: int | None = None, sweep: bool = True,
-            plot_to: Path | None = None, multiples: tuple[float, ...] = MULTIPLES) -> dict:
+def measure(out: Path, *, kind: str = "one", seconds: float = 8.0, limits: list[int] | None = None, sweep: bool = True,
+            plot_to: Path | None = None, multiples: tuple[float, ...] = MULTIPLES, adaptive: bool = True) -> dict:
     """The whole scenario; ``make bench`` (bench/run.py) calls it for ``overload``."""
     out.mkdir(parents=True, exist_ok=True)
     log_dir = out / "logs"
     log_dir.mkdir(exist_ok=True)
-    args = argparse.Namespace(seconds=seconds, no_sweep=not sweep, kind=kind, multiples=multiples,
-                              limit=HttpSettings().max_concurrent_requests if limit is None else limit)
+    args = argparse.Namespace(seconds=seconds, no_sweep=not sweep, kind=kind, multiples=multiples, adaptive=adaptive,
+                              limits=limits or [HttpSettings().max_concurrent_requests, KNEE])
     results = run(args, log_dir)
     (out / f"overload-{kind}.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / f"overload-{kind}.md").write_text(report(results))
@@ -124,24 +138,30 @@ def measure(out: Path, *, kind: str = "one", seconds: float = 8.0, limit: int | 
 
 def run(args: argparse.Namespace, log_dir: Path) -> dict:
     load_before = os.getloadavg()
-    results: dict = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "limit": args.limit,
+    # variant name: its settings
+    limited = {f"limit {n}": {"MAX_CONCURRENT_REQUESTS": str(n)} for n in args.limits}
+    if args.adaptive:
+        ceiling = HttpSettings().max_concurrent_requests
+        limited[f"adaptive {ceiling}"] = {"MAX_CONCURRENT_REQUESTS": str(ceiling), "ADAPTIVE_CONCURRENCY": "true"}
+    results: dict = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "limits": args.limits,
                      "request": "GET /cities/<id>" if args.kind == "one" else "GET /cities?page_size=100",
                      "seconds": args.seconds, "server_cpus": SERVER_CPUS, "load_cpus": LOAD_CPUS,
-                     "loadavg_before": [round(x, 2) for x in load_before], "runs": {"no limit": [], "limit": []}}
+                     "loadavg_before": [round(x, 2) for x in load_before],
+                     "runs": {name: [] for name in ["no limit", *limited]}}
     with throwaway_server() as pg:
         pin_load_side()
         db = create_database(pg, "bench_overload_city", fresh=True)
         env = {"DATABASE_URL": db}
         migrate("city_service", env)
         common = {**env, "TRACING_ENABLED": "false", "LOG_LEVEL": "WARNING", "WORKERS": "1"}
-        servers = {"no limit": service("city-unlimited", "city_service", {**common, "MAX_CONCURRENT_REQUESTS": "0"}),
-                   "limit": service("city-limited", "city_service",
-                                    {**common, "MAX_CONCURRENT_REQUESTS": str(args.limit)})}
+        servers = {"no limit": service("city-unlimited", "city_service", {**common, "MAX_CONCURRENT_REQUESTS": "0"})}
+        for name, settings in limited.items():
+            servers[name] = service("city-" + name.replace(" ", "-"), "city_service", {**common, **settings})
         try:
             for server in servers.values():
                 server.start(log_dir)
             rows = 1 if args.kind == "one" else 100
-            ids = seed(servers["limit"].url, "/cities",
+            ids = seed(servers["no limit"].url, "/cities",
                        [{"name": f"Overload {i}", "province": "P"} for i in range(rows)])
             path = f"/cities/{ids[0]}" if args.kind == "one" else "/cities?page_size=100"
             unlimited = servers["no limit"]
@@ -158,23 +178,25 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict:
             results["capacity_rounds"] = rounds
             print(f"  capacity: {capacity:.0f} req/s (wrk, 64 connections, no limit; median of {rounds})", flush=True)
             for i, multiple in enumerate(args.multiples):
-                order = list(servers) if i % 2 == 0 else list(reversed(servers))
+                order = list(servers) if i % 2 == 0 else list(reversed(servers))  # drift hits all alike
                 for name in order:
                     server = servers[name]
                     settle(server, server.url + path)
                     before = cpu_seconds(server)
                     raw = open_loop(server.url + path, capacity * multiple, args.seconds)
-                    row = {"multiple": multiple, **summarise(raw, cpu_seconds(server) - before)}
+                    row = {"multiple": multiple, **summarise(raw, cpu_seconds(server) - before),
+                           "limit_after": limit_now(server)}
                     results["runs"][name].append(row)
-                    print(f"  {name:<8} x{multiple:<4} offered {row['offered_rps']:7.0f}/s: 200 {row['ok_rps']:7.0f}/s "
+                    print(f"  {name:<9} x{multiple:<4} offered {row['offered_rps']:7.0f}/s: 200 {row['ok_rps']:7.0f}/s "
                           f"p99 {row['ok_p99_ms']:8.1f} ms | 503 {row['shed_rps']:7.0f}/s p99 {row['shed_p99_ms']:7.1f}"
-                          f" ms | no answer {row['no_answer']} | late p99 {row['generator_late_p99_ms']} ms",
+                          f" ms | no answer {row['no_answer']} | late p99 {row['generator_late_p99_ms']} ms"
+                          f" | limit then {row['limit_after']}",
                           flush=True)
         finally:
             for server in servers.values():
                 server.stop()
     results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    results["shed_cpu_ms"] = shed_cpu(results["runs"]["limit"])
+    results["shed_cpu_ms"] = {name: shed_cpu(results["runs"][name]) for name in limited}
     return results
 
 
@@ -193,7 +215,7 @@ def report(results: dict) -> str:
     lines = [f"# Overload: {results['request']}, one worker, {results['started']}", "",
              f"Capacity (wrk, 64 connections, no limit, median of three 5 s runs): "
              f"{results['capacity_rps']:.0f} req/s. "
-             f"MAX_CONCURRENT_REQUESTS of the limited variant: {results['limit']}. "
+             f"MAX_CONCURRENT_REQUESTS of the limited variants: {results['limits']}. "
              f"Load average before and after: {results['loadavg_before']}, {results['loadavg_after']}. "
              f"CPU per shed request at the highest load: {results['shed_cpu_ms']} ms "
              "(the run's CPU beyond its 200s, at the CPU per 200 of the 0.5x run, per 503).", ""]
@@ -212,21 +234,29 @@ def report(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def variant_label(name: str) -> str:
+    if name == "no limit":
+        return name
+    kind, n = name.rsplit(" ", 1)
+    return f"MAX_CONCURRENT_REQUESTS={n}" if kind == "limit" else f"ADAPTIVE_CONCURRENCY, at most {n}"
+
+
 def plot(results: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    styles = {"no limit": ("tab:red", "o"), "limit": ("tab:blue", "s")}
+    marks = [("tab:red", "o"), ("tab:blue", "s"), ("tab:green", "^"), ("tab:purple", "v")]
+    styles = dict(zip(results["runs"], marks, strict=False))
     for name, rows in results["runs"].items():
         color, marker = styles[name]
         xs = [r["multiple"] for r in rows]
-        label = "no limit" if name == "no limit" else f"MAX_CONCURRENT_REQUESTS={results['limit']}"
+        label = variant_label(name)
         left.plot(xs, [r["ok_rps"] for r in rows], color=color, marker=marker, label=f"{label}: 200s")
         right.plot(xs, [r["ok_p99_ms"] if r["ok"] else float("nan") for r in rows], color=color, marker=marker,
                    label=f"{label}: 200s")
-        if name == "limit":
+        if name != "no limit":
             left.plot(xs, [r["shed_rps"] for r in rows], color=color, marker=marker, linestyle=":",
                       label=f"{label}: 503s (shed)")
             right.plot(xs, [r["shed_p99_ms"] if r["shed"] else float("nan") for r in rows], color=color,

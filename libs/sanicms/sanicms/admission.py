@@ -1,8 +1,10 @@
-"""Admission: whether a worker takes a request on, decided as soon as it is routed, before
-any work. One route hook and one respond hook (:mod:`sanicms.request_hooks`) for two checks:
+"""Admission: whether a worker takes a request on, decided before any work. One route hook and
+one respond hook (:mod:`sanicms.request_hooks`), and a first look at a request's bytes before
+Sanic parses them (:meth:`Admission.answer_early`), for two checks:
 
 - **Overload is shed, not queued.** At most ``MAX_CONCURRENT_REQUESTS`` requests in flight
-  per worker; the next one is answered at once with a 503 in the envelope
+  per worker (or fewer, moved by latency: ``ADAPTIVE_CONCURRENCY``, :mod:`sanicms.adaptive`);
+  the next one is answered at once with a 503 in the envelope
   (:attr:`~sanicms.errors.ErrorCode.OVERLOADED`, ``Retry-After``) and counted
   (``sanicms_http_requests_shed_total``). Health, readiness and the metrics are never shed.
   Without a limit a worker accepts everything, and past its capacity every request waits
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Set
-from time import monotonic
+from time import monotonic, perf_counter
 from typing import Any
 
 import orjson
@@ -30,6 +32,7 @@ from sanic_routing.route import Route
 
 from . import deadlines
 from ._compat.sanic import requests_in_flight, server_connections
+from .adaptive import AdaptiveLimit
 from .errors import ErrorCode, ServiceUnavailable
 from .request_hooks import RequestHooks
 
@@ -62,8 +65,11 @@ class Admission:
     ``admission.answer_early`` the protocol's first look at a request (:func:`install`)."""
 
     def __init__(self, limit: int = 0, *, exempt: frozenset[str] = frozenset(), retry_after: int = 1,
-                 ctx: Any = None) -> None:
+                 ctx: Any = None, adaptive: bool = False) -> None:
+        #: requests in flight admitted now: ``MAX_CONCURRENT_REQUESTS``, or the adaptive limit under it
         self.limit = limit
+        #: moves ``limit`` by the latency of the answered requests (``ADAPTIVE_CONCURRENCY``)
+        self.adaptive = AdaptiveLimit(limit) if adaptive and limit else None
         #: Sanic's route paths (``healthz``, no leading slash) never refused.
         self.exempt = exempt
         self._exempt_paths = frozenset(("/" + path).rstrip("/").encode() for path in exempt)
@@ -94,7 +100,7 @@ class Admission:
                     self._refused()
                     raise Overloaded(self.limit, self.retry_after)
             self.in_flight = count
-            attrs[_COUNTED] = True
+            attrs[_COUNTED] = perf_counter() if self.adaptive is not None else True
         value = request.headers.get(deadlines.HEADER)
         if value is not None:
             attrs[_TIMER] = deadlines.arrive(request, value)
@@ -103,9 +109,13 @@ class Admission:
         """Count ``request`` out once it is answered (once, and only if it was counted in),
         and end its deadline's timer."""
         attrs = request.__dict__
-        if _COUNTED in attrs:  # ``in`` and ``del``: no call on the request path
-            del attrs[_COUNTED]
+        if _COUNTED in attrs:  # ``in`` and ``pop``: no call on the request path
+            started = attrs.pop(_COUNTED)
             self.in_flight -= 1
+            if self.adaptive is not None and response.status < 500:  # a failure's latency says nothing of the queue
+                moved = self.adaptive.sample(perf_counter() - started)
+                if moved is not None:
+                    self._set_limit(moved)
         elif self.arriving and attrs.get("route") is None:  # answered unrouted (404, 400): it arrived
             self.arriving -= 1
         if _TIMER in attrs:
@@ -138,6 +148,10 @@ class Admission:
                 return self._answer
         self.arriving += 1
         return None
+
+    def _set_limit(self, limit: int) -> None:
+        self.limit = limit
+        self._answer = _refusal(limit, self.retry_after)
 
     def _recount(self, connections: Set[Any] | None, *, this: int) -> int:
         """The requests this worker's server is handling now, less ``this`` (1: the one being
@@ -216,8 +230,8 @@ def install(app: Sanic[Any, Any], hooks: RequestHooks) -> None:
     settings = app.ctx.settings
     exempt = frozenset({"healthz", "readyz", settings.metrics.path.strip("/")})
     admission = app.ctx.admission = Admission(settings.http.max_concurrent_requests, exempt=exempt,
-                                              retry_after=settings.http.shed_retry_after,
-                                              ctx=app.ctx)
+                                              retry_after=settings.http.shed_retry_after, ctx=app.ctx,
+                                              adaptive=settings.http.adaptive_concurrency)
     app.ctx.early_answer = admission.answer_early
     hooks.on_route.append(admission.enter)
     hooks.on_respond.append(admission.leave)

@@ -167,6 +167,46 @@ def test_requests_answered_unrouted_do_not_stay_counted_as_arriving(live):
     assert admission.arriving == 0 and admission.in_flight == 0
 
 
+def test_an_adaptive_limit_shrinks_while_requests_queue_and_grows_back_when_they_do_not(probe_servers):
+    """One request at a time is served (a lock), 5 ms each: 40 clients at once queue about 40
+    deep, so the limit comes down from its ceiling and the rest are refused; one client alone
+    does not queue, and it goes back up."""
+    bp = Blueprint("serial", url_prefix="/serial")
+
+    @bp.get("/")
+    async def serial(request):
+        async with request.app.ctx.lock:
+            await asyncio.sleep(0.005)
+        return {"served": True}
+
+    ceiling = 60
+    with probe_servers("adaptive_probe", bp, MAX_CONCURRENT_REQUESTS=ceiling, ADAPTIVE_CONCURRENCY=True) as live:
+        admission = live.app.ctx.admission
+        live.app.ctx.lock = asyncio.Lock()
+
+        async def client(count):
+            return [(await live.http.get("/serial/")) for _ in range(count)]
+
+        async def scenario():
+            alone = await client(60)  # the fastest request: one with no queue
+            crowd = await asyncio.gather(*(client(30) for _ in range(40)))
+            lowest = admission.limit
+            after = await client(300)
+            metrics = samples((await live.http.get("/metrics")).text)
+            return alone, [r for rs in crowd for r in rs], lowest, after, metrics
+
+        alone, crowd, lowest, after, metrics = live.run(scenario())
+    assert {r.status_code for r in alone} == {200}
+    refused = [r for r in crowd if r.status_code == 503]
+    assert refused and {r.status_code for r in crowd} == {200, 503}
+    assert {r.json()["code"] for r in refused} == {ErrorCode.OVERLOADED}
+    assert all(r.json()["error"]["limit"] < ceiling for r in refused[-10:])  # the limit they met, moved down
+    assert lowest < ceiling
+    assert {r.status_code for r in after} == {200}
+    assert admission.limit > lowest  # grown back with no queue
+    assert metrics[("sanicms_http_concurrency_limit", ())] == admission.limit
+
+
 @pytest.mark.parametrize(("data", "method"), [
     (b"GET /cities/1 HTTP/1.1\r\nhost: x\r\n\r\n", "GET"),
     (b"DELETE /cities/1?force=1 HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", "DELETE"),

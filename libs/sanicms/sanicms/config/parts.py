@@ -101,6 +101,8 @@ class HttpSettings:
                                                "finish after SIGTERM", minimum=0)
     max_concurrent_requests: int = setting("MAX_CONCURRENT_REQUESTS", 100, "requests in flight per worker; more "
                                            "are refused at once with a 503 (0: no limit)", minimum=0)
+    adaptive_concurrency: bool = setting("ADAPTIVE_CONCURRENCY", False, "move each worker's limit under "
+                                         "MAX_CONCURRENT_REQUESTS by the latency it sees (docs/operations.md)")
     shed_retry_after: int = setting("SHED_RETRY_AFTER", 1, "seconds a refused caller is told to wait "
                                     "(`Retry-After`)", positive=True)
     listen_backlog: int = setting("LISTEN_BACKLOG", 1024, "connections the kernel holds until a worker accepts "

@@ -41,6 +41,9 @@ class Instruments:
                                           ("method", "route"), buckets=BUCKETS, registry=r)
         self.in_flight = Gauge("sanicms_http_requests_in_flight", "Requests being handled now",
                                registry=r, multiprocess_mode=_SUM)
+        self.concurrency_limit = Gauge("sanicms_http_concurrency_limit", "Requests in flight admitted at once: "
+                                       "MAX_CONCURRENT_REQUESTS, or the adaptive limit under it (0: no limit)",
+                                       registry=r, multiprocess_mode=_SUM)
         self.requests_shed = Counter("sanicms_http_requests_shed", "Requests refused at once because "
                                      "MAX_CONCURRENT_REQUESTS were in flight (also counted as 503s)", registry=r)
         self.calls = Counter("sanicms_downstream_calls", "Calls to other services, by outcome",

@@ -95,7 +95,8 @@ class AppMetrics:
             self.files.leave()
 
     def refresh(self) -> None:
-        """The figures read rather than counted: the pool and the span reporter."""
+        """The figures read rather than counted: requests in flight and their limit, the pool
+        and the span reporter."""
         app, instruments = self._app, self.instruments
         if app is None or instruments is None:
             return
@@ -106,6 +107,9 @@ class AppMetrics:
             tracing = (reporter.reported, reporter.sent, reporter.dropped, reporter.send_failures)
             queued = reporter.stats()["queued"]
         instruments.in_flight.set(self.server.in_flight())
+        admission = getattr(app.ctx, "admission", None)
+        if admission is not None:
+            instruments.concurrency_limit.set(admission.limit)
         instruments.refresh(db.pools(), tracing, queued or 0)
 
     async def _every(self, interval: float) -> None:
