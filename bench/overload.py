@@ -13,9 +13,9 @@ from when it was due. Each offered load is run against every variant in turn (th
 so the machine's drift hits both alike.
 
 Per run: answers per second by status, the p99 of the 200s (the admitted requests) and of the
-503s (the shed ones), requests with no answer, and the server's CPU time; the CPU a shed
-request costs is what the run used beyond its 200s (at the CPU per 200 of the run at
-capacity), per 503. Also a closed-loop sweep of connections (1 to 256) without a limit, which
+503s (the shed ones), requests with no answer, the server's CPU time, and (adaptive) where
+its limit was at the end. The CPU a refusal costs is measured alone, at the end: a worker with
+its one place held, under wrk. Also a closed-loop sweep of connections (1 to 256) without a limit, which
 shows where throughput stops growing: what the default of MAX_CONCURRENT_REQUESTS is chosen
 from. Results: bench/results/overload-<kind>.{json,md}, and docs/img/overload-<kind>.png.
 """
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -195,20 +196,32 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict:
         finally:
             for server in servers.values():
                 server.stop()
+        results["refusal"] = cost = refusal_cost(common, log_dir, path)
+        print(f"  a refusal alone: {cost['cpu_ms_per_refusal']} ms of CPU ({cost['refusals_per_s']}/s)", flush=True)
     results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-    results["shed_cpu_ms"] = {name: shed_cpu(results["runs"][name]) for name in limited}
+
     return results
 
 
-def shed_cpu(rows: list[dict]) -> float | None:
-    """CPU milliseconds per shed request at the highest load: the run's CPU beyond its 200s (at
-    the CPU per 200 of the run at half the capacity), divided by its 503s."""
-    at = {row["multiple"]: row for row in rows}
-    base, top = at.get(0.5), at.get(max(at) if at else 0)
-    if not base or not top or not base["ok"] or not top["shed"]:
-        return None
-    per_ok = base["cpu_s"] / base["ok"]
-    return round(max(0.0, top["cpu_s"] - per_ok * top["ok"]) / top["shed"] * 1000, 3)
+def refusal_cost(common: dict[str, str], log_dir: Path, path: str) -> dict:
+    """The CPU a refusal costs, measured alone: a worker whose one place is held by a request
+    whose body never comes, under wrk (closed loop, 64 connections, 5 s): every answer is a 503."""
+    server = service("city-refusing", "city_service", {**common, "MAX_CONCURRENT_REQUESTS": "1"})
+    server.start(log_dir)
+    host, port = server.url.removeprefix("http://").split(":")
+    hold = socket.create_connection((host, int(port)), timeout=10)
+    try:
+        hold.sendall(b"POST /cities HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                     b"content-length: 100\r\n\r\n{")
+        time.sleep(0.5)  # routed, counted in, waiting for the rest of its body
+        before = cpu_seconds(server)
+        r = wrk(server.url + path, connections=64, duration=5, cpus=LOAD_CPUS)
+        cpu = cpu_seconds(server) - before
+    finally:
+        hold.close()
+        server.stop()
+    return {"refusals_per_s": round(r.rps), "refusals": r.requests, "not_503": r.requests - r.errors,
+            "cpu_s": round(cpu, 2), "cpu_ms_per_refusal": round(cpu / max(1, r.requests) * 1000, 4)}
 
 
 def report(results: dict) -> str:
@@ -217,8 +230,8 @@ def report(results: dict) -> str:
              f"{results['capacity_rps']:.0f} req/s. "
              f"MAX_CONCURRENT_REQUESTS of the limited variants: {results['limits']}. "
              f"Load average before and after: {results['loadavg_before']}, {results['loadavg_after']}. "
-             f"CPU per shed request at the highest load: {results['shed_cpu_ms']} ms "
-             "(the run's CPU beyond its 200s, at the CPU per 200 of the 0.5x run, per 503).", ""]
+             f"A refusal alone (one place held, wrk at 64 connections): {results['refusal']['cpu_ms_per_refusal']} "
+             f"ms of CPU, {results['refusal']['refusals_per_s']} refusals/s on one core.", ""]
     if results.get("sweep"):
         lines += ["| connections (closed loop, no limit) | req/s | p50 ms | p99 ms |", "|---:|---:|---:|---:|"]
         lines += [f"| {r['connections']} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |"
