@@ -192,8 +192,8 @@ _SANIC_HEADERS = (b"\r\ncontent-length:", b"\r\ntransfer-encoding:", b"\r\nupgra
 
 def refusable(data: bytes, exempt_paths: frozenset[bytes]) -> str | None:
     """The method of the request in ``data`` if it can be refused without Sanic: one whole
-    HTTP/1.1 head with no body and nothing after it, to a path that is not exempt, without any
-    of the headers that need Sanic (:data:`_SANIC_HEADERS`); None otherwise."""
+    HTTP/1.1 head with no body and nothing after it, to an origin-form path that is not exempt,
+    without any of the headers that need Sanic (:data:`_SANIC_HEADERS`); None otherwise."""
     end = data.find(b"\r\n\r\n")
     if end < 0 or end != len(data) - 4:
         return None
@@ -201,9 +201,9 @@ def refusable(data: bytes, exempt_paths: frozenset[bytes]) -> str | None:
     parts = data[:line_end].split(b" ")
     if len(parts) != 3 or parts[2] != b"HTTP/1.1":
         return None
-    method = _METHODS.get(parts[0])
-    if method is None or parts[1].partition(b"?")[0].rstrip(b"/") in exempt_paths:
-        return None
+    method, target = _METHODS.get(parts[0]), parts[1]
+    if method is None or not target.startswith(b"/") or target.partition(b"?")[0].rstrip(b"/") in exempt_paths:
+        return None  # absolute-form (``GET http://host/healthz``) and ``*`` targets: Sanic routes them
     head = data[line_end:].lower()
     for name in _SANIC_HEADERS:
         if name in head:

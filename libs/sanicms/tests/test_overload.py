@@ -222,6 +222,8 @@ def test_an_adaptive_limit_shrinks_while_requests_queue_and_grows_back_when_they
     (b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n", None),  # never shed
     (b"GET /readyz/?full=1 HTTP/1.1\r\nhost: x\r\n\r\n", None),
     (b"GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n", None),
+    (b"GET http://x/healthz HTTP/1.1\r\nhost: x\r\n\r\n", None),  # absolute-form: Sanic routes it
+    (b"OPTIONS * HTTP/1.1\r\nhost: x\r\n\r\n", None),
     (b"garbage\r\n\r\n", None),
 ])
 def test_what_can_be_refused_before_parsing(data, method):
