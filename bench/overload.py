@@ -113,20 +113,25 @@ def main() -> None:
     parser.add_argument("--multiples", type=float, nargs="+", default=list(MULTIPLES),
                         help="offered loads, as multiples of the capacity")
     parser.add_argument("--no-sweep", action="store_true", help="skip the closed-loop sweep of connections")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for every variant's worker, e.g. DB_POOL_MAX_SIZE=100")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--plot", type=Path, default=None, help="default: docs/img/overload-<kind>.png")
     args = parser.parse_args()
     measure(args.out, kind=args.kind, seconds=args.seconds, limits=args.limits, sweep=not args.no_sweep,
-            plot_to=args.plot, multiples=tuple(args.multiples), adaptive=args.adaptive)
+            plot_to=args.plot, multiples=tuple(args.multiples), adaptive=args.adaptive,
+            env=dict(item.split("=", 1) for item in args.env))
 
 
 def measure(out: Path, *, kind: str = "one", seconds: float = 8.0, limits: list[int] | None = None, sweep: bool = True,
-            plot_to: Path | None = None, multiples: tuple[float, ...] = MULTIPLES, adaptive: bool = True) -> dict:
+            plot_to: Path | None = None, multiples: tuple[float, ...] = MULTIPLES, adaptive: bool = True,
+            env: dict[str, str] | None = None) -> dict:
     """The whole scenario; ``make bench`` (bench/run.py) calls it for ``overload``."""
     out.mkdir(parents=True, exist_ok=True)
     log_dir = out / "logs"
     log_dir.mkdir(exist_ok=True)
     args = argparse.Namespace(seconds=seconds, no_sweep=not sweep, kind=kind, multiples=multiples, adaptive=adaptive,
+                              env=env or {},
                               limits=limits or [HttpSettings().max_concurrent_requests, KNEE])
     results = run(args, log_dir)
     (out / f"overload-{kind}.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -145,6 +150,7 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict:
         ceiling = HttpSettings().max_concurrent_requests
         limited[f"adaptive {ceiling}"] = {"MAX_CONCURRENT_REQUESTS": str(ceiling), "ADAPTIVE_CONCURRENCY": "true"}
     results: dict = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "limits": args.limits,
+                     "env": args.env,
                      "request": "GET /cities/<id>" if args.kind == "one" else "GET /cities?page_size=100",
                      "seconds": args.seconds, "server_cpus": SERVER_CPUS, "load_cpus": LOAD_CPUS,
                      "loadavg_before": [round(x, 2) for x in load_before],
@@ -154,7 +160,7 @@ def run(args: argparse.Namespace, log_dir: Path) -> dict:
         db = create_database(pg, "bench_overload_city", fresh=True)
         env = {"DATABASE_URL": db}
         migrate("city_service", env)
-        common = {**env, "TRACING_ENABLED": "false", "LOG_LEVEL": "WARNING", "WORKERS": "1"}
+        common = {**env, "TRACING_ENABLED": "false", "LOG_LEVEL": "WARNING", "WORKERS": "1", **args.env}
         servers = {"no limit": service("city-unlimited", "city_service", {**common, "MAX_CONCURRENT_REQUESTS": "0"})}
         for name, settings in limited.items():
             servers[name] = service("city-" + name.replace(" ", "-"), "city_service", {**common, **settings})
