@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Set
+from http import HTTPStatus
 from time import monotonic, perf_counter
 from typing import Any
 
-import orjson
 from sanic import Request, Sanic
 from sanic.response import BaseHTTPResponse
 from sanic_routing.route import Route
@@ -33,8 +33,9 @@ from sanic_routing.route import Route
 from . import deadlines
 from ._compat.sanic import requests_in_flight, server_connections
 from .adaptive import AdaptiveLimit
-from .errors import ErrorCode, ServiceUnavailable
+from .errors import ErrorCode, ServiceUnavailable, describe
 from .request_hooks import RequestHooks
+from .responses import dumps, error_body
 
 log = logging.getLogger("sanicms.admission")
 
@@ -215,10 +216,12 @@ def refusable(data: bytes, exempt_paths: frozenset[bytes]) -> str | None:
 
 
 def _refusal(limit: int, retry_after: int) -> bytes:
-    """The whole HTTP/1.1 answer :meth:`Admission.answer_early` writes: the 503 that
-    :class:`Overloaded` makes through Sanic, with the same status, headers and body."""
-    body = orjson.dumps({"code": int(ErrorCode.OVERLOADED), "message": Overloaded.message, "error": {"limit": limit}})
-    return (f"HTTP/1.1 503 Service Unavailable\r\nretry-after: {retry_after}\r\ncontent-length: {len(body)}\r\n"
+    """The whole HTTP/1.1 answer :meth:`Admission.answer_early` writes: what the error handler
+    makes of :class:`Overloaded` through Sanic (the same description and envelope), as bytes."""
+    status, code, message, error, headers = describe(Overloaded(limit, retry_after))
+    body = dumps(error_body(code, message, error))
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    return (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n{head}content-length: {len(body)}\r\n"
             f"connection: keep-alive\r\ncontent-type: application/json\r\n\r\n").encode() + body
 
 
