@@ -49,6 +49,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     rows = []
+    (args.out / "logs").mkdir(parents=True, exist_ok=True)
     with throwaway_server() as pg:
         pin_load_side()
         db = create_database(pg, "bench_backlog_city", fresh=True)
@@ -76,7 +77,6 @@ def main() -> None:
                       for status, v in by.items()}}
             rows.append(row)
             print(json.dumps(row), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "backlog.json").write_text(json.dumps(rows, indent=2) + "\n")
 
 

@@ -102,6 +102,10 @@ class _Generator:
         self.in_flight -= 1
         self.last_answer = now = self.loop.time()
         self.latencies.setdefault(status, []).append(now - due)
+        self._free(conn)
+
+    def _free(self, conn: _Connection) -> None:
+        """``conn`` takes the oldest request waiting for a connection, or waits idle."""
         if self.waiting:
             self.in_flight += 1
             conn.send(self.waiting.popleft())
@@ -119,23 +123,23 @@ class _Generator:
             self.open += 1
             self.loop.create_task(self._replace())
 
-    async def _replace(self) -> None:
+    async def _connect(self) -> _Connection | None:
+        """A new connection (counted in ``open`` by the caller), or None if it failed."""
         try:
             _, conn = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
         except OSError:
             self.open -= 1
-            return
-        if self.waiting:
-            self.in_flight += 1
-            conn.send(self.waiting.popleft())
-        else:
-            self.idle.append(conn)
+            return None
+        return conn
+
+    async def _replace(self) -> None:
+        conn = await self._connect()
+        if conn is not None:
+            self._free(conn)
 
     async def _connect_and_send(self, due: float) -> None:
-        try:
-            _, conn = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
-        except OSError:
-            self.open -= 1
+        conn = await self._connect()
+        if conn is None:
             self.in_flight -= 1
             self.broken += 1
             return
@@ -144,8 +148,10 @@ class _Generator:
     async def open_all(self) -> None:
         """The fixed set of connections, open before the first request is due."""
         for _ in range(self.max_connections):
-            _, conn = await self.loop.create_connection(lambda: _Connection(self), self.host, self.port)
             self.open += 1
+            conn = await self._connect()
+            if conn is None:
+                raise OSError(f"could not connect to {self.host}:{self.port}")
             self.idle.append(conn)
 
     def issue(self, due: float) -> None:
